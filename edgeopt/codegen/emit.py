@@ -1,0 +1,204 @@
+"""Lower every node to a kernel call and render the model's C files from templates."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeopt import __version__
+from edgeopt.codegen.literals import c_ints, f32, f32_rows
+from edgeopt.codegen.names import NamePool, c_comment, c_identifier
+from edgeopt.codegen.render import make_environment
+from edgeopt.errors import UnsupportedError, unsupported_summary
+from edgeopt.ops.registry import NodeUnsupported, OpContext
+from edgeopt.passes import plan_memory
+
+# Local identifiers of the generated invoke function that tensor names must not take.
+_RESERVED = {"arena", "params", "shape", "pad", "a_offsets", "b_offsets", "eo_act_t"}
+
+
+@dataclass
+class TensorInfo:
+    name: str  # as in the model
+    c_name: str
+    shape: tuple
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass
+class StepInfo:
+    index: int
+    op_type: str
+    sources: list  # model node names this step computes
+    output: str  # model tensor name the step writes
+    size: int
+
+
+@dataclass
+class GeneratedModel:
+    name: str
+    files: dict  # file name -> text
+    inputs: list
+    outputs: list
+    steps: list
+    arena_bytes: int
+    peak_bytes: int
+    weight_bytes: int
+    parameters: int
+    layers: list = field(default_factory=list)  # (op, sources, shape) rows for the summary
+
+    def summary_rows(self):
+        return self.layers
+
+
+class LoweringContext:
+    """What an op's lower() may ask of codegen: C expressions for tensors and weights."""
+
+    def __init__(self, graph, plan, prefix, pool, io_names):
+        self.graph, self.plan, self.prefix, self.pool = graph, plan, prefix, pool
+        self.io_names = io_names
+        self.weights = []  # (symbol, array, comment)
+        self.const_symbols = {}
+        self.node_id = "node"
+
+    def buffer(self, name: str) -> str:
+        kind, where = self.plan.storage[name]
+        if kind == "const":
+            if name not in self.const_symbols:
+                self.const_symbols[name] = self.weight(self.graph.constant(name), c_identifier(name),
+                                                       f"constant {c_comment(name)}", per_node=False)
+            return self.const_symbols[name]
+        if kind in ("input", "output"):
+            return self.io_names[name]
+        return f"(arena + {where // 4})"
+
+    def weight(self, array, label, comment="", per_node=True) -> str:
+        array = np.ascontiguousarray(array, np.float32)
+        base = f"{self.prefix}_{self.node_id}_{label}" if per_node else f"{self.prefix}_{label}"
+        symbol = self.pool.unique(base)
+        self.weights.append((symbol, array, comment or f"{label} of {self.node_id}"))
+        return symbol
+
+    def size(self, name: str) -> int:
+        return self.graph.tensor(name).size
+
+    def activation(self, ctx) -> str:
+        return self.c_activation(*ctx.node.attrs.get("activation", ("EO_ACT_NONE", 0.0, 0.0)))
+
+    @staticmethod
+    def c_activation(kind, alpha, beta) -> str:
+        return f"(eo_act_t){{{kind}, {f32(alpha)}, {f32(beta)}}}"
+
+
+def generate(graph, registry, name: str, options_text: str = "") -> GeneratedModel:
+    prefix = name
+    upper = name.upper()
+    plan = plan_memory(graph, registry)
+    pool = NamePool(_RESERVED | {prefix, f"{prefix}_invoke", f"{prefix}_arena"})
+    _check_float32(graph)
+
+    io_names, inputs, outputs = {}, [], []
+    for names, infos in ((graph.inputs, inputs), (graph.outputs, outputs)):
+        for tensor_name in names:
+            c_name = pool.unique(tensor_name, "io")
+            io_names.setdefault(tensor_name, c_name)
+            infos.append(TensorInfo(tensor_name, c_name, tuple(graph.tensor(tensor_name).shape)))
+    # An output that is also an input keeps its own parameter: read from the input one.
+    for info in inputs:
+        io_names[info.name] = info.c_name
+    lc = LoweringContext(graph, plan, prefix, pool, io_names)
+
+    steps, blocks, layers = [], [], []
+    env = make_environment()
+    for info in outputs:  # outputs that are inputs or constants: copy first
+        if info.name in graph.inputs or graph.tensor(info.name).is_constant:
+            src = lc.buffer(info.name)
+            blocks.append(dict(comment=f"output {c_comment(info.name)} is not computed: copy it",
+                               code=f"eo_copy_f32({src}, {info.c_name}, {info.size});", trace=None))
+
+    problems = []
+    for node in graph.nodes:
+        opdef = registry[node.op_type]
+        lc.node_id = pool.unique(node.name, "node")
+        ctx = OpContext(node, graph)
+        out = node.outputs[0]
+        if opdef.alias and id(node) not in plan.copies:
+            continue
+        try:
+            if opdef.alias:
+                code = f"eo_copy_f32({lc.buffer(node.inputs[0])}, {lc.buffer(out)}, {lc.size(out)});"
+            else:
+                call = opdef.lower(ctx, lc)
+                code = env.get_template(call.template).render(**call.args).strip()
+        except NodeUnsupported as exc:
+            problems.append((node.op_type, node.name, str(exc)))
+            continue
+        index = len(steps)
+        shape_in = "x".join(str(d) for d in graph.tensor(node.inputs[0]).shape) if node.inputs and node.inputs[0] else ""
+        shape_out = "x".join(str(d) for d in graph.tensor(out).shape)
+        fused = [s for s in node.sources[1:]]
+        comment = f"[{index}] {c_comment(node.name)} ({node.op_type}"
+        if "activation" in node.attrs:
+            comment += " + " + node.attrs["activation"][0].replace("EO_ACT_", "").lower()
+        comment += f"): {shape_in} -> {shape_out}"
+        if fused:
+            comment += f"; also computes {c_comment(', '.join(fused))}"
+        steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
+        layers.append((node.op_type, node.name, graph.tensor(out).shape))
+        blocks.append(dict(comment=comment, code=code,
+                           trace=f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)});"))
+    if problems:
+        raise UnsupportedError(unsupported_summary(problems))
+
+    weight_bytes = sum(array.nbytes for _, array, _ in lc.weights)
+    parameters = sum(array.size for _, array, _ in lc.weights)
+    banner = _banner(graph, options_text)
+    context = dict(
+        banner=banner, prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
+        weights=[dict(symbol=s, size=a.size, rows=f32_rows(a), comment=c) for s, a, c in lc.weights],
+        arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
+        weight_bytes=weight_bytes, blocks=blocks, c_ints=c_ints,
+        input_comments=[c_comment(i.name) for i in inputs],
+        output_comments=[c_comment(o.name) for o in outputs],
+    )
+    files = {
+        f"{name}.h": env.get_template("model/model.h.j2").render(**context),
+        f"{name}.c": env.get_template("model/model.c.j2").render(**context),
+    }
+    return GeneratedModel(name, files, inputs, outputs, steps, plan.arena_bytes, plan.peak_bytes,
+                          weight_bytes, parameters, layers)
+
+
+def _check_float32(graph):
+    """Kernels are float32: every run-time tensor must be (constants such as shapes may not)."""
+    problems = []
+    for node in graph.nodes:
+        for tensor_name in dict.fromkeys(n for n in node.inputs + node.outputs if n):
+            tensor = graph.tensor(tensor_name)
+            if not tensor.is_constant and tensor.dtype != "float32":
+                problems.append((node.op_type, node.name,
+                                 f"tensor {tensor_name!r} is {tensor.dtype}; edgeopt kernels are float32"))
+                break
+    for tensor_name in graph.inputs + graph.outputs:
+        tensor = graph.tensor(tensor_name)
+        if tensor.dtype != "float32" and not problems:
+            problems.append(("(graph)", tensor_name,
+                             f"model input/output is {tensor.dtype}; edgeopt supports float32 I/O"))
+    if problems:
+        raise UnsupportedError(unsupported_summary(problems))
+
+
+def _banner(graph, options_text):
+    source = c_comment(graph.metadata.get("source_name", graph.name), 80)
+    digest = graph.metadata.get("source_sha256", "n/a")
+    lines = [
+        f"Generated by edgeopt {__version__} from {source}",
+        f"source sha256: {digest}",
+    ]
+    if options_text:
+        lines.append(f"options: {c_comment(options_text, 200)}")
+    lines.append("Do not edit: regenerate with `edgeopt compile`.")
+    return lines

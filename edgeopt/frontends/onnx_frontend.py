@@ -1,0 +1,201 @@
+"""ONNX -> IR: parse, check external data, inline local functions, resolve input shapes."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt.errors import ModelLoadError, ShapeError, UnsupportedError
+from edgeopt.ir import Graph, Node, Tensor
+
+# ONNX ops whose semantics changed with the opset in ways the op handlers cannot see.
+_COERCE_2D_BEFORE_13 = {"Softmax", "LogSoftmax"}
+
+
+def load_onnx(path: Path, input_shapes: dict) -> Graph:
+    import onnx
+
+    data = path.read_bytes()
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning-ish errors
+        raise ModelLoadError(
+            f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc}); "
+            "the file may be truncated or corrupt: export it again"
+        ) from None
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.output:
+        raise ModelLoadError(
+            f"{path}: not an ONNX model (no IR version or no graph outputs); "
+            "pass a .onnx file exported by PyTorch, tf2onnx or similar"
+        )
+    _load_external_data(model, path)
+    model = _inline_functions(model, path)
+    graph = convert_model(model, input_shapes, source=str(path))
+    graph.metadata["source_sha256"] = hashlib.sha256(data).hexdigest()
+    graph.metadata["source_name"] = path.name
+    return graph
+
+
+def _load_external_data(model, path: Path) -> None:
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+    missing = []
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+            target = (path.parent / location).resolve()
+            if not location or not target.is_file():
+                missing.append((tensor.name, location))
+            elif path.parent.resolve() not in target.parents:
+                raise ModelLoadError(
+                    f"{path}: initializer {tensor.name!r} points outside the model folder "
+                    f"({location!r}); refusing to read it"
+                )
+    if missing:
+        listed = ", ".join(f"{name!r} -> {loc!r}" for name, loc in missing[:5])
+        raise ModelLoadError(
+            f"{path}: external weight data not found ({listed}); keep the data file(s) next to "
+            "the .onnx file, or re-export with the weights embedded"
+        )
+    try:
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot read external weight data: {exc}") from None
+
+
+def _inline_functions(model, path: Path):
+    if not model.functions:
+        return model
+    from onnx import inliner
+
+    try:
+        return inliner.inline_local_functions(model)
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot inline the model's local functions: {exc}") from None
+
+
+def convert_model(model, input_shapes: dict, source: str = "<model>") -> Graph:
+    """Convert an in-memory onnx.ModelProto (already inlined) to the IR."""
+    from onnx import helper, numpy_helper
+
+    opset = 0
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            opset = entry.version
+    g = model.graph
+    tensors: dict = {}
+    for init in g.initializer:
+        array = numpy_helper.to_array(init)
+        tensors[init.name] = Tensor(init.name, array.dtype.name, tuple(array.shape), array)
+    for sparse in g.sparse_initializer:
+        raise UnsupportedError(f"{source}: sparse initializer {sparse.values.name!r} is not supported")
+
+    runtime_inputs = []
+    unknown_inputs = set(input_shapes) - {vi.name for vi in g.input}
+    if unknown_inputs:
+        names = ", ".join(sorted(vi.name for vi in g.input if vi.name not in tensors))
+        raise ShapeError(
+            f"--input-shape names {', '.join(sorted(unknown_inputs))!s}, which the model does not "
+            f"have; its inputs are: {names}"
+        )
+    for vi in g.input:
+        if vi.name in tensors:
+            continue  # old exporters list initializers as inputs too
+        dtype, shape = _value_info(vi, source)
+        if vi.name in input_shapes:
+            shape = _override_shape(vi.name, shape, input_shapes[vi.name])
+        else:
+            shape = _resolve_batch(vi.name, shape)
+        tensors[vi.name] = Tensor(vi.name, dtype, shape)
+        runtime_inputs.append(vi.name)
+
+    nodes = []
+    for index, proto in enumerate(g.node):
+        name = proto.name or f"{proto.op_type}_{index}"
+        op_type = proto.op_type if proto.domain in ("", "ai.onnx") else f"{proto.domain}::{proto.op_type}"
+        attrs = {}
+        for attr in proto.attribute:
+            value = helper.get_attribute_value(attr)
+            if hasattr(value, "dims") and hasattr(value, "data_type"):
+                value = numpy_helper.to_array(value)
+            elif isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            attrs[attr.name] = value
+        if op_type in _COERCE_2D_BEFORE_13 and opset < 13:
+            attrs.setdefault("axis", 1)
+            attrs["coerce_2d"] = 1
+        nodes.append(Node(name, op_type, list(proto.input), list(proto.output), attrs, [name]))
+
+    outputs = [vi.name for vi in g.output]
+    graph = Graph(g.name or "model", tensors, nodes, runtime_inputs, outputs, opset)
+    for vi in g.output:
+        if vi.name in tensors or any(vi.name in n.outputs for n in nodes):
+            continue
+        raise ModelLoadError(f"{source}: graph output {vi.name!r} is produced by no node")
+    return graph
+
+
+def _value_info(vi, source):
+    from onnx import helper
+
+    kind = vi.type.WhichOneof("value")
+    if kind != "tensor_type":
+        raise UnsupportedError(
+            f"{source}: input {vi.name!r} is a {kind or 'untyped value'}; edgeopt supports tensors only"
+        )
+    ttype = vi.type.tensor_type
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name
+    except Exception:
+        raise UnsupportedError(f"{source}: input {vi.name!r} has an unsupported element type") from None
+    if not ttype.HasField("shape"):
+        return dtype, None
+    dims = []
+    for dim in ttype.shape.dim:
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_value") and dim.dim_value == 0:
+            dims.append(0)
+        else:
+            dims.append(dim.dim_param or "?")
+    return dtype, tuple(dims)
+
+
+def _resolve_batch(name, shape):
+    """Symbolic batch dims resolve to 1; any other unknown dim needs --input-shape."""
+    if shape is None:
+        raise ShapeError(_shape_hint(name, "has no shape in the model"))
+    dims = list(shape)
+    if dims and isinstance(dims[0], str):
+        dims[0] = 1
+    if any(isinstance(d, str) for d in dims):
+        shown = ",".join(str(d) for d in shape)
+        raise ShapeError(_shape_hint(name, f"has dynamic dimensions ({shown})"))
+    return tuple(dims)
+
+
+def _override_shape(name, shape, override):
+    override = tuple(int(d) for d in override)
+    if any(d <= 0 for d in override):
+        raise ShapeError(f"--input-shape {name}: dimensions must be positive, got {override}")
+    if shape is not None:
+        if len(shape) != len(override):
+            raise ShapeError(
+                f"--input-shape {name}: the model's input has rank {len(shape)} "
+                f"({','.join(str(d) for d in shape)}), the given shape has rank {len(override)}"
+            )
+        for fixed, given in zip(shape, override):
+            if isinstance(fixed, int) and fixed != given:
+                raise ShapeError(
+                    f"--input-shape {name}: {','.join(map(str, override))} contradicts the model's "
+                    f"fixed shape {','.join(str(d) for d in shape)}"
+                )
+    return override
+
+
+def _shape_hint(name, problem):
+    return (
+        f"input {name!r} {problem}; pass the shape explicitly, e.g. "
+        f"--input-shape {name}=1,3,32,32"
+    )

@@ -1,0 +1,4 @@
+"""The IR: a typed dataflow graph that knows no file format and no C."""
+from edgeopt.ir.graph import Graph, Node, Tensor
+
+__all__ = ["Graph", "Node", "Tensor"]

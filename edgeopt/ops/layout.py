@@ -1,0 +1,189 @@
+"""Shape and layout ops. Reshape-like ops are zero-copy aliases; Transpose, Concat and
+Pad move data."""
+import numpy as np
+
+from edgeopt.errors import ShapeError
+from edgeopt.ops.registry import (
+    Call, OpDef, check_rank, collapse_dims, contiguous_strides, normalize_axis,
+)
+
+
+def _flatten_shape(ctx):
+    shape = ctx.shape(0)
+    axis = normalize_axis(int(ctx.attr("axis", 1)), len(shape) + 1)
+    return (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
+
+
+def _reshape_shape(ctx):
+    target = ctx.require_const(1, "the target shape") if "shape" not in ctx.node.attrs else ctx.attr("shape")
+    if target is None:
+        ctx.unsupported("missing target shape")
+    shape, dims = ctx.shape(0), [int(d) for d in np.atleast_1d(target)]
+    allow_zero = int(ctx.attr("allowzero", 0))
+    out = [shape[i] if d == 0 and not allow_zero else d for i, d in enumerate(dims)]
+    total = int(np.prod(shape))
+    if out.count(-1) > 1:
+        raise ShapeError(f"Reshape target {dims} has more than one -1")
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        if known == 0 or total % known:
+            raise ShapeError(f"Reshape cannot infer -1 in {dims} for input {tuple(shape)}")
+        out[out.index(-1)] = total // known
+    if int(np.prod(out)) != total:
+        raise ShapeError(f"Reshape {tuple(shape)} -> {dims}: element counts differ")
+    return tuple(out)
+
+
+def _squeeze_shape(ctx):
+    shape = ctx.shape(0)
+    axes = ctx.ints("axes", 1)
+    if axes is None:
+        return tuple(d for d in shape if d != 1)
+    axes = {normalize_axis(a, len(shape)) for a in axes}
+    if any(shape[a] != 1 for a in axes):
+        raise ShapeError(f"Squeeze axes {sorted(axes)} are not all size 1 in {tuple(shape)}")
+    return tuple(d for a, d in enumerate(shape) if a not in axes)
+
+
+def _unsqueeze_shape(ctx):
+    shape = list(ctx.shape(0))
+    axes = ctx.ints("axes", 1) or []
+    rank = len(shape) + len(axes)
+    for axis in sorted(normalize_axis(a, rank) for a in axes):
+        shape.insert(axis, 1)
+    return tuple(shape)
+
+
+def _alias(shape_fn):
+    return OpDef(
+        None, lambda ctx: [shape_fn(ctx)],
+        lambda ctx, values: [np.reshape(values[0], shape_fn(ctx))], alias=True,
+    )
+
+
+def _named(op_type, op):
+    return OpDef(op_type, op.infer, op.evaluate, op.lower, op.alias)
+
+
+# ---- Transpose ----
+
+def _perm(ctx):
+    rank = len(ctx.shape(0))
+    perm = ctx.ints("perm") or list(range(rank - 1, -1, -1))
+    if sorted(perm) != list(range(rank)):
+        raise ShapeError(f"Transpose perm {perm} is not a permutation of {rank} axes")
+    return perm
+
+
+def _lower_transpose(ctx, lc):
+    shape, perm = ctx.shape(0), _perm(ctx)
+    check_rank(shape, "input")
+    in_strides = contiguous_strides(shape)
+    out_shape = [shape[p] for p in perm]
+    dims, (strides,) = collapse_dims(out_shape, [in_strides[p] for p in perm])
+    return Call("ops/transpose.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+        shape=dims, in_strides=strides,
+    ))
+
+
+# ---- Concat ----
+
+def _concat_axis(ctx):
+    return normalize_axis(int(ctx.attr("axis", 0)), len(ctx.shape(0)))
+
+
+def _infer_concat(ctx):
+    axis = _concat_axis(ctx)
+    shapes = [ctx.shape(i) for i in range(len(ctx.node.inputs))]
+    first = list(shapes[0])
+    for shape in shapes[1:]:
+        if len(shape) != len(first) or any(
+                a != b for i, (a, b) in enumerate(zip(shape, first)) if i != axis):
+            raise ShapeError(f"Concat inputs {[tuple(s) for s in shapes]} differ off axis {axis}")
+    first[axis] = sum(s[axis] for s in shapes)
+    return [tuple(first)]
+
+
+def _lower_concat(ctx, lc):
+    axis = _concat_axis(ctx)
+    out = ctx.out_shape()
+    outer = int(np.prod(out[:axis]))
+    inner = int(np.prod(out[axis + 1:]))
+    parts, offset = [], 0
+    for index, name in enumerate(ctx.node.inputs):
+        block = ctx.shape(index)[axis] * inner
+        if block:
+            parts.append(dict(x=lc.buffer(name), offset=offset, block=block))
+        offset += block
+    return Call("ops/concat.c.j2", dict(
+        y=lc.buffer(ctx.node.outputs[0]), outer=outer, y_stride=out[axis] * inner, parts=parts,
+    ))
+
+
+# ---- Pad ----
+
+_PAD_MODES = {"constant": "EO_PAD_CONSTANT", "edge": "EO_PAD_EDGE",
+              "reflect": "EO_PAD_REFLECT", "wrap": "EO_PAD_WRAP"}
+
+
+def _pads(ctx):
+    rank = len(ctx.shape(0))
+    pads = ctx.ints("pads", 1) or ctx.ints("paddings") or [0] * (2 * rank)
+    axes = ctx.ints("axes", 3)
+    if axes is not None:
+        full = [0] * (2 * rank)
+        for i, axis in enumerate(normalize_axis(a, rank) for a in axes):
+            full[axis], full[axis + rank] = pads[i], pads[i + len(axes)]
+        pads = full
+    if len(pads) != 2 * rank:
+        raise ShapeError(f"Pad needs {2 * rank} pad values for rank {rank}, got {len(pads)}")
+    mode = ctx.attr("mode", "constant")
+    if mode not in _PAD_MODES:
+        ctx.unsupported(f"mode={mode!r}")
+    return pads[:rank], pads[rank:], mode
+
+
+def _infer_pad(ctx):
+    begin, end, mode = _pads(ctx)
+    shape = ctx.shape(0)
+    out = tuple(d + b + e for d, b, e in zip(shape, begin, end))
+    if any(d <= 0 for d in out):
+        raise ShapeError(f"Pad {begin}/{end} removes every element of {tuple(shape)}")
+    if mode != "constant" and any(p > 0 for p in begin + end) and 0 in shape:
+        raise ShapeError("Pad: cannot pad an empty axis in non-constant mode")
+    return [out]
+
+
+def _lower_pad(ctx, lc):
+    begin, _, mode = _pads(ctx)
+    check_rank(ctx.shape(0), "input")
+    value = ctx.require_const(2, "constant_value") if ctx.has_input(2) else ctx.attr("value", 0.0)
+    value = 0.0 if value is None else float(np.asarray(value).reshape(-1)[0])
+    return Call("ops/pad.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+        in_shape=list(ctx.shape(0)), out_shape=list(ctx.out_shape()), begin=begin,
+        mode=_PAD_MODES[mode], value=value,
+    ))
+
+
+def _evaluate_pad(ctx, values):
+    begin, end, mode = _pads(ctx)
+    if mode != "constant" or any(p < 0 for p in begin + end):
+        return None
+    value = values[2] if len(values) > 2 and values[2] is not None else ctx.attr("value", 0)
+    value = np.asarray(value).reshape(-1)[0] if np.size(value) else 0
+    return [np.pad(values[0], list(zip(begin, end)), constant_values=value)]
+
+
+OPS = (
+    _named("Flatten", _alias(_flatten_shape)),
+    _named("Reshape", _alias(_reshape_shape)),
+    _named("Squeeze", _alias(_squeeze_shape)),
+    _named("Unsqueeze", _alias(_unsqueeze_shape)),
+    OpDef("Transpose", lambda ctx: [tuple(ctx.shape(0)[p] for p in _perm(ctx))],
+          lambda ctx, values: [np.transpose(values[0], _perm(ctx))], _lower_transpose),
+    OpDef("Concat", _infer_concat,
+          lambda ctx, values: [np.concatenate(values, axis=_concat_axis(ctx))], _lower_concat),
+    OpDef("Pad", _infer_pad, _evaluate_pad, _lower_pad),
+)

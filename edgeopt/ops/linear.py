@@ -1,0 +1,115 @@
+"""Gemm and MatMul. A constant right-hand side lowers to the dense kernel with the
+weights stored pre-transposed ([out][in]); anything else to the strided GEMM kernel."""
+import numpy as np
+
+from edgeopt.errors import ShapeError
+from edgeopt.ops.registry import Call, OpDef, broadcast_shapes, broadcast_strides
+
+
+def _gemm_dims(ctx):
+    a, b = ctx.shape(0), ctx.shape(1)
+    if len(a) != 2 or len(b) != 2:
+        raise ShapeError(f"Gemm needs 2-D inputs, got {a} and {b}")
+    m, k = (a[1], a[0]) if ctx.attr("transA", 0) else a
+    kb, n = (b[1], b[0]) if ctx.attr("transB", 0) else b
+    if k != kb:
+        raise ShapeError(f"Gemm inner dimensions differ: {a} x {b}")
+    return m, n, k
+
+
+def _infer_gemm(ctx):
+    m, n, _ = _gemm_dims(ctx)
+    if ctx.has_input(2):
+        broadcast_shapes(ctx.shape(2), (m, n))
+    return [(m, n)]
+
+
+def _row_bias(c, m, n):
+    """C as one bias vector per output column, or None if it varies across rows."""
+    full = np.broadcast_to(c, (m, n))
+    if m == 1 or np.all(full == full[:1]):
+        return np.ascontiguousarray(full[0], dtype=np.float32)
+    return None
+
+
+def _lower_gemm(ctx, lc):
+    m, n, k = _gemm_dims(ctx)
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    b = ctx.const(1)
+    c = ctx.const(2)
+    bias = None
+    if c is not None:
+        bias = _row_bias(beta * c.astype(np.float32), m, n)
+    c_is_bias = not ctx.has_input(2) or bias is not None
+    if b is not None and not ctx.attr("transA", 0) and c_is_bias:
+        weights = b if ctx.attr("transB", 0) else b.T
+        return dense_call(ctx, lc, m, n, k, alpha * weights, bias)
+    a_shape, b_shape = ctx.shape(0), ctx.shape(1)
+    a_row, a_col = (1, a_shape[1]) if ctx.attr("transA", 0) else (a_shape[1], 1)
+    b_row, b_col = (1, b_shape[1]) if ctx.attr("transB", 0) else (b_shape[1], 1)
+    c_row, c_col = broadcast_strides(ctx.shape(2), (m, n)) if ctx.has_input(2) else (0, 0)
+    return Call("ops/gemm.c.j2", dict(
+        m=m, n=n, k=k, a_row=a_row, a_col=a_col, b_row=b_row, b_col=b_col, c_row=c_row,
+        c_col=c_col, alpha=alpha, beta=beta, batch=1, a_offsets=None, b_offsets=None,
+        a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]),
+        c=lc.buffer(ctx.node.inputs[2]) if ctx.has_input(2) else "NULL",
+        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+    ))
+
+
+def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
+    return Call("ops/dense.c.j2", dict(
+        rows=rows, outs=outs, ins=ins, x=lc.buffer(ctx.node.inputs[0]),
+        w=lc.weight(np.asarray(weights_out_in, np.float32).reshape(outs, ins), "weights"),
+        bias=lc.weight(bias, "bias") if bias is not None else "NULL",
+        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+    ))
+
+
+def _matmul_shapes(a, b):
+    """numpy.matmul shape rules: returns (batch, m, n, k, out_shape)."""
+    if not a or not b:
+        raise ShapeError("MatMul inputs must have rank >= 1")
+    a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
+    b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
+    if a2[-1] != b2[-2]:
+        raise ShapeError(f"MatMul inner dimensions differ: {tuple(a)} x {tuple(b)}")
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    out = batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())
+    return batch, a2, b2, out
+
+
+def _infer_matmul(ctx):
+    return [_matmul_shapes(ctx.shape(0), ctx.shape(1))[3]]
+
+
+def _lower_matmul(ctx, lc):
+    batch, a2, b2, _ = _matmul_shapes(ctx.shape(0), ctx.shape(1))
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    b = ctx.const(1)
+    if b is not None and len(b2) == 2:
+        rows = int(np.prod(a2[:-1]))
+        return dense_call(ctx, lc, rows, n, k, b.reshape(k, n).T, None)
+    count = int(np.prod(batch)) if batch else 1
+    index = np.indices(batch).reshape(len(batch), -1).T if batch else np.zeros((1, 0), int)
+    offsets = []
+    for shape in (a2, b2):
+        strides = broadcast_strides(shape[:-2], batch) if batch else []
+        offsets.append([int(np.dot(i, strides)) * shape[-2] * shape[-1] for i in index])
+    return Call("ops/gemm.c.j2", dict(
+        m=m, n=n, k=k, a_row=k, a_col=1, b_row=n, b_col=1, c_row=0, c_col=0, alpha=1.0, beta=0.0,
+        batch=count, a_offsets=offsets[0] if count > 1 else None,
+        b_offsets=offsets[1] if count > 1 else None,
+        a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]), c="NULL",
+        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+    ))
+
+
+def _evaluate_matmul(ctx, values):
+    return [np.matmul(values[0], values[1])]
+
+
+OPS = (
+    OpDef("Gemm", _infer_gemm, None, _lower_gemm),
+    OpDef("MatMul", _infer_matmul, _evaluate_matmul, _lower_matmul),
+)

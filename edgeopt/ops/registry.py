@@ -1,0 +1,159 @@
+"""Op registry: one OpDef per op type.
+
+An OpDef says how to infer output shapes, how to evaluate the op in numpy (for
+constant folding), and how to lower it to a kernel call rendered from one template.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Optional
+
+import numpy as np
+
+from edgeopt.errors import ShapeError, UnsupportedError
+
+
+class NodeUnsupported(Exception):
+    """Raised by op handlers for an unsupported attribute/input; collected per node."""
+
+
+@dataclass(frozen=True)
+class OpDef:
+    op_type: str
+    infer: Callable  # (OpContext) -> list of output shapes
+    evaluate: Optional[Callable] = None  # (OpContext, [np.ndarray]) -> [np.ndarray]
+    lower: Optional[Callable] = None  # (OpContext, LoweringContext) -> Call
+    # zero-copy view of input 0 (Reshape family): no kernel, output shares storage
+    alias: bool = False
+    # kernels are float32 only; fold-only ops accept any dtype
+    output_dtype: Optional[Callable] = None  # (OpContext) -> dtype name
+
+
+@dataclass
+class Call:
+    """A lowered op: one template and its context."""
+
+    template: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class OpContext:
+    """What an op handler sees of one node: attributes, input shapes and constants."""
+
+    node: object
+    graph: object
+
+    def attr(self, key, default=None):
+        return self.node.attrs.get(key, default)
+
+    def has_input(self, index: int) -> bool:
+        return bool(self.node.input(index))
+
+    def shape(self, index: int) -> tuple:
+        return self.graph.tensor(self.node.inputs[index]).shape
+
+    def dtype(self, index: int) -> str:
+        return self.graph.tensor(self.node.inputs[index]).dtype
+
+    def out_shape(self, index: int = 0) -> tuple:
+        return self.graph.tensor(self.node.outputs[index]).shape
+
+    def const(self, index: int):
+        return self.graph.constant(self.node.input(index))
+
+    def require_const(self, index: int, what: str):
+        value = self.const(index)
+        if value is None and self.has_input(index):
+            raise NodeUnsupported(f"{what} must be a constant (it is computed at run time)")
+        return value
+
+    def ints(self, key, index=None, default=None):
+        """An int-list parameter given as attribute `key` or (newer opsets) as input `index`."""
+        if key in self.node.attrs:
+            return [int(v) for v in np.atleast_1d(self.node.attrs[key])]
+        if index is not None and self.has_input(index):
+            return [int(v) for v in np.atleast_1d(self.require_const(index, key))]
+        return default
+
+    def unsupported(self, reason: str):
+        raise NodeUnsupported(reason)
+
+
+def build_registry(*op_lists) -> "MappingProxyType":
+    table = {}
+    for ops in op_lists:
+        for op in ops:
+            if op.op_type in table:
+                raise ValueError(f"op {op.op_type} registered twice")
+            table[op.op_type] = op
+    return MappingProxyType(table)
+
+
+def default_registry():
+    from edgeopt.ops import conv, elementwise, fold_only, layout, linear, normalization, pool, reduce
+
+    return build_registry(
+        elementwise.OPS, linear.OPS, conv.OPS, pool.OPS, reduce.OPS,
+        normalization.OPS, layout.OPS, fold_only.OPS,
+    )
+
+
+# ---- shape helpers shared by op handlers ----
+
+def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise ShapeError(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(
+            "shapes " + " and ".join(str(tuple(s)) for s in shapes) + " cannot be broadcast"
+        ) from None
+
+
+def broadcast_strides(shape: tuple, out_shape: tuple) -> list:
+    """Element strides of `shape` aligned to `out_shape`, 0 on broadcast axes."""
+    rank = len(out_shape)
+    padded = (1,) * (rank - len(shape)) + tuple(shape)
+    strides, step = [0] * rank, 1
+    for axis in range(rank - 1, -1, -1):
+        strides[axis] = step if padded[axis] != 1 else 0
+        step *= padded[axis]
+    return strides
+
+
+def collapse_dims(shape, *stride_lists):
+    """Drop size-1 axes and merge adjacent axes along which every operand stays
+    contiguous, so kernels loop over as few, as long rows as possible."""
+    axes = [a for a in range(len(shape)) if int(shape[a]) != 1]
+    if not axes:
+        return [1], [[0] for _ in stride_lists]
+    dims = [int(shape[axes[-1]])]
+    merged = [[s[axes[-1]]] for s in stride_lists]
+    for axis in reversed(axes[:-1]):
+        if all(s[axis] == m[0] * dims[0] for s, m in zip(stride_lists, merged)):
+            dims[0] *= int(shape[axis])
+        else:
+            dims.insert(0, int(shape[axis]))
+            for s, m in zip(stride_lists, merged):
+                m.insert(0, s[axis])
+    return dims, merged
+
+
+def contiguous_strides(shape) -> list:
+    strides, step = [0] * len(shape), 1
+    for axis in range(len(shape) - 1, -1, -1):
+        strides[axis] = step
+        step *= int(shape[axis])
+    return strides
+
+
+def check_rank(shape, what="tensor", limit=6):
+    if len(shape) > limit:
+        raise NodeUnsupported(f"{what} has rank {len(shape)}; edgeopt kernels support rank <= {limit}")

@@ -1,0 +1,18 @@
+"""Target-neutral graph passes. Each is a function of the graph (and the op registry)."""
+from edgeopt.passes.fold_batchnorm import fold_batchnorm
+from edgeopt.passes.fuse_activations import fuse_activations
+from edgeopt.passes.infer_shapes import infer_shapes
+from edgeopt.passes.plan_memory import MemoryPlan, plan_memory
+
+
+def optimize(graph, registry):
+    """The standard pipeline up to (not including) lowering."""
+    infer_shapes(graph, registry)
+    fold_batchnorm(graph)
+    fuse_activations(graph)
+    graph.prune()
+    return graph
+
+
+__all__ = ["optimize", "infer_shapes", "fold_batchnorm", "fuse_activations", "plan_memory",
+           "MemoryPlan"]

@@ -1,0 +1,90 @@
+"""Shape inference with constant folding as it goes: shapes depend on folded values
+(Shape -> Gather -> Concat -> Reshape chains), so the two run in one walk."""
+import numpy as np
+
+from edgeopt.errors import ShapeError, UnsupportedError, unsupported_summary
+from edgeopt.ir import Tensor
+from edgeopt.ops.registry import NodeUnsupported, OpContext
+
+# Ops that fold from their input's shape alone, not its values.
+_SHAPE_ONLY = {"Shape", "Size"}
+
+
+def infer_shapes(graph, registry):
+    problems = []
+    unknown = set()  # tensors downstream of an unsupported node
+    kept = []
+    for node in _topological(graph):
+        opdef = registry.get(node.op_type)
+        inputs = [name for name in node.inputs if name]
+        if any(name in unknown for name in inputs):
+            unknown.update(node.outputs)
+            continue
+        if opdef is None:
+            problems.append((node.op_type, node.name, "op not supported"))
+            unknown.update(node.outputs)
+            continue
+        ctx = OpContext(node, graph)
+        try:
+            if _fold(node, opdef, ctx, graph):
+                continue
+            shapes = opdef.infer(ctx)
+        except NodeUnsupported as exc:
+            problems.append((node.op_type, node.name, str(exc)))
+            unknown.update(node.outputs)
+            continue
+        except ShapeError as exc:
+            raise ShapeError(f"node {node.name!r} ({node.op_type}): {exc}") from None
+        dtype = graph.tensor(inputs[0]).dtype if inputs else "float32"
+        for name, shape in zip(node.outputs, shapes):
+            if name:
+                graph.tensors[name] = Tensor(name, dtype, tuple(int(d) for d in shape))
+        kept.append(node)
+    if problems:
+        raise UnsupportedError(unsupported_summary(problems))
+    graph.nodes = kept
+    _check_runtime_tensors(graph)
+    graph.prune()
+
+
+def _fold(node, opdef, ctx, graph):
+    """Evaluate the node at compile time when its inputs are known; True if folded."""
+    if opdef.evaluate is None:
+        return False
+    names = [name for name in node.inputs if name]
+    if node.op_type not in _SHAPE_ONLY and not all(graph.tensor(n).is_constant for n in names):
+        return False
+    values = [graph.constant(name) if name else None for name in node.inputs]
+    results = opdef.evaluate(ctx, values)
+    if results is None:
+        return False
+    for name, value in zip(node.outputs, results):
+        if name:
+            value = np.asarray(value)
+            graph.tensors[name] = Tensor(name, value.dtype.name, tuple(value.shape), value)
+    return True
+
+
+def _topological(graph):
+    """Nodes in an order where every input is produced first (ONNX requires it; check it)."""
+    known = set(graph.inputs) | {n for n, t in graph.tensors.items() if t.is_constant}
+    for node in graph.nodes:
+        missing = [name for name in node.inputs if name and name not in known]
+        if missing:
+            raise ShapeError(
+                f"node {node.name!r} ({node.op_type}) reads {missing[0]!r}, which no earlier node "
+                "produces; the graph is not topologically sorted or is missing a tensor"
+            )
+        known.update(node.outputs)
+        yield node
+
+
+def _check_runtime_tensors(graph):
+    for node in graph.nodes:
+        for name in node.outputs:
+            tensor = graph.tensors.get(name)
+            if tensor is not None and 0 in tensor.shape:
+                raise UnsupportedError(
+                    f"node {node.name!r} ({node.op_type}) produces an empty tensor {tuple(tensor.shape)}; "
+                    "zero-sized tensors are not supported"
+                )

@@ -1,0 +1,128 @@
+"""Liveness-based static memory planning.
+
+Tensors that are zero-copy views of each other (Reshape-like ops) share one storage
+class. Classes holding a graph input or output live in the caller's buffers; the rest
+get offsets in one arena. Two classes may overlap in the arena only if their lifetimes
+(first write .. last read, in execution order) are disjoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class MemoryPlan:
+    # tensor name -> ("input", index) | ("output", index) | ("arena", byte offset) | ("const", None)
+    storage: dict
+    arena_bytes: int
+    peak_bytes: int  # largest total size of simultaneously live arena tensors
+    copies: set = field(default_factory=set)  # ids of alias nodes that must copy instead
+
+
+def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
+    parent = {}
+
+    def find(name):
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    kinds = {name: ("input", index) for index, name in enumerate(graph.inputs)}
+    kinds.update({name: ("const", None) for name, t in graph.tensors.items() if t.is_constant})
+    kinds.update({name: ("output", index) for index, name in enumerate(graph.outputs)})
+    members = {}  # class root -> tensor names in the class
+
+    def class_kinds(root):
+        return [kinds[name] for name in members.get(root, [root]) if name in kinds]
+
+    copies = set()
+    for node in graph.nodes:
+        if not registry[node.op_type].alias:
+            continue
+        src, dst = find(node.inputs[0]), find(node.outputs[0])
+        if class_kinds(src) and class_kinds(dst):
+            copies.add(id(node))  # e.g. an input or a second output returned as an output
+            continue
+        parent[dst] = src
+        members[src] = members.get(src, [src]) + members.pop(dst, [dst])
+
+    storage, classes = {}, {}
+    names = set(graph.inputs) | set(graph.outputs)
+    names.update(name for node in graph.nodes for name in node.inputs + node.outputs if name)
+    for name in sorted(names):
+        root = find(name)
+        found = class_kinds(root)
+        if found:
+            storage[name] = found[0]
+        else:
+            classes.setdefault(root, []).append(name)
+
+    # Lifetimes of arena classes, in node (step) indices.
+    first, last = {}, {}
+    for step, node in enumerate(graph.nodes):
+        for name in node.outputs:
+            root = find(name)
+            if root in classes:
+                first.setdefault(root, step)
+                last[root] = max(last.get(root, step), step)
+        for name in node.inputs:
+            root = find(name) if name else None
+            if root in classes:
+                last[root] = step
+    sizes = {root: _aligned(graph.tensor(root).nbytes, alignment) for root in classes}
+    intervals = {root: (first.get(root, 0), last.get(root, 0)) for root in classes}
+    peak = _peak(intervals, sizes, len(graph.nodes))
+    offsets, arena = _assign_offsets(intervals, sizes)
+    for root, names_in_class in classes.items():
+        for name in names_in_class:
+            storage[name] = ("arena", offsets[root])
+    return MemoryPlan(storage, arena, peak, copies)
+
+
+def _aligned(size, alignment):
+    return -(-size // alignment) * alignment
+
+
+def _peak(intervals, sizes, steps):
+    live = [0] * max(steps, 1)
+    for root, (start, end) in intervals.items():
+        for step in range(start, end + 1):
+            live[step] += sizes[root]
+    return max(live) if live else 0
+
+
+def _assign_offsets(intervals, sizes):
+    """Greedy placement under several orders; keep the smallest arena."""
+    orders = (
+        lambda r: (-sizes[r], intervals[r][0]),
+        lambda r: (intervals[r][0], -sizes[r]),
+        lambda r: (-(intervals[r][1] - intervals[r][0]), -sizes[r]),
+        lambda r: (-sizes[r] * (intervals[r][1] - intervals[r][0] + 1), intervals[r][0]),
+    )
+    best = None
+    for order in orders:
+        placed, total = {}, 0
+        for root in sorted(intervals, key=lambda r: (order(r), r)):
+            start, end = intervals[root]
+            busy = sorted(
+                (placed[o], placed[o] + sizes[o]) for o in placed
+                if intervals[o][0] <= end and start <= intervals[o][1]
+            )
+            offset = _first_fit(busy, sizes[root])
+            placed[root] = offset
+            total = max(total, offset + sizes[root])
+        if best is None or total < best[1]:
+            best = (placed, total)
+    return best if best else ({}, 0)
+
+
+def _first_fit(busy, size):
+    """Lowest offset where `size` bytes fit between the busy ranges (best-fit gap)."""
+    candidate, best_gap = None, None
+    cursor = 0
+    for begin, end in busy:
+        gap = begin - cursor
+        if gap >= size and (best_gap is None or gap < best_gap):
+            candidate, best_gap = cursor, gap
+        cursor = max(cursor, end)
+    return candidate if candidate is not None else cursor

@@ -1,0 +1,152 @@
+/* edgeopt C runtime: kernels every generated model links.
+ * C99, no malloc, no recursion, no VLAs. Float kernels take NCHW (ONNX) layouts.
+ * Buffers passed to one call never overlap unless a kernel says otherwise. */
+#ifndef EO_RUNTIME_H
+#define EO_RUNTIME_H
+
+#include <stdint.h>
+
+#define EO_RUNTIME_VERSION 1
+#define EO_MAX_RANK 6
+
+typedef enum { EO_OK = 0, EO_ERROR = 1 } eo_status_t;
+
+/* Activation applied to a kernel's outputs (fused) or as an op of its own. */
+typedef enum {
+    EO_ACT_NONE = 0,
+    EO_ACT_RELU,
+    EO_ACT_LEAKY_RELU,   /* alpha: negative slope */
+    EO_ACT_CLIP,         /* alpha: min, beta: max */
+    EO_ACT_SIGMOID,
+    EO_ACT_HARD_SIGMOID, /* max(0, min(1, alpha*x + beta)) */
+    EO_ACT_HARD_SWISH,
+    EO_ACT_TANH,
+    EO_ACT_ELU,          /* alpha */
+    EO_ACT_SELU          /* alpha, beta: gamma */
+} eo_act_kind_t;
+
+typedef struct {
+    eo_act_kind_t kind;
+    float alpha;
+    float beta;
+} eo_act_t;
+
+/* Per-layer tracing for the simulator's --per-layer mode; compiled out by default. */
+#ifndef EO_TRACE
+#define EO_TRACE(step, data, count) ((void)0)
+#endif
+
+/* ---- elementwise ---- */
+void eo_activation_f32(const float *x, float *y, int32_t n, eo_act_t act);
+void eo_copy_f32(const float *x, float *y, int32_t n);
+
+typedef enum { EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_DIV, EO_BIN_PRELU } eo_binary_op_t;
+
+/* Output shape and both inputs' element strides (0 on broadcast axes), outermost first. */
+typedef struct {
+    int32_t rank;
+    int32_t shape[EO_MAX_RANK];
+    int32_t a_strides[EO_MAX_RANK];
+    int32_t b_strides[EO_MAX_RANK];
+} eo_broadcast_t;
+
+void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
+                   const eo_broadcast_t *bc, eo_act_t act);
+
+/* y[o][c][i] = x[o][c][i] * scale[c] + shift[c] (inference-mode batch normalization) */
+void eo_channel_affine_f32(const float *x, const float *scale, const float *shift, float *y,
+                           int32_t outer, int32_t channels, int32_t inner);
+
+/* ---- linear algebra ---- */
+/* y[r][o] = act(bias[o] + sum_i x[r][i] * w[o][i]); bias may be NULL. */
+void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
+                  int32_t rows, int32_t outs, int32_t ins, eo_act_t act);
+
+/* y = alpha * A B + beta * C over a batch, every operand addressed by strides. */
+typedef struct {
+    int32_t m, n, k;
+    int32_t a_row, a_col, b_row, b_col, c_row, c_col;
+    float alpha, beta;
+    int32_t batch;
+    const int32_t *a_offsets; /* per batch item; NULL when batch == 1 */
+    const int32_t *b_offsets;
+} eo_gemm_params_t;
+
+void eo_gemm_f32(const eo_gemm_params_t *p, const float *a, const float *b, const float *c,
+                 float *y, eo_act_t act);
+
+/* ---- convolution and pooling (up to 3 spatial dims; 1-D/2-D use size-1 leading dims) ---- */
+typedef struct {
+    int32_t batch, in_c, in_d, in_h, in_w;
+    int32_t out_c, out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dil_d, dil_h, dil_w;
+    int32_t pad_d, pad_h, pad_w; /* leading pads; trailing pads follow from the output size */
+    int32_t groups;
+} eo_conv_params_t;
+
+/* w: [out_c][in_c/groups][k_d][k_h][k_w]; bias may be NULL. */
+void eo_conv_f32(const eo_conv_params_t *p, const float *x, const float *w, const float *bias,
+                 float *y, eo_act_t act);
+
+typedef struct {
+    int32_t outer; /* batch * channels */
+    int32_t in_d, in_h, in_w;
+    int32_t out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dil_d, dil_h, dil_w;
+    int32_t pad_d, pad_h, pad_w;       /* leading pads */
+    int32_t end_d, end_h, end_w;       /* in_* + trailing pads: the padded extent */
+    int32_t count_include_pad;
+} eo_pool_params_t;
+
+void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y);
+void eo_avgpool_f32(const eo_pool_params_t *p, const float *x, float *y);
+
+/* ---- reductions and normalization ---- */
+typedef enum { EO_REDUCE_SUM, EO_REDUCE_MEAN, EO_REDUCE_MAX } eo_reduce_op_t;
+
+/* Input shape and, per axis, the output stride (0 on reduced axes). */
+typedef struct {
+    int32_t rank;
+    int32_t shape[EO_MAX_RANK];
+    int32_t out_strides[EO_MAX_RANK];
+    int32_t out_size;
+    int32_t reduced_count; /* elements folded into each output */
+} eo_reduce_t;
+
+void eo_reduce_f32(eo_reduce_op_t op, const float *x, float *y, const eo_reduce_t *r);
+
+/* Softmax over the middle axis of [outer][n][inner]; log != 0 gives LogSoftmax. */
+void eo_softmax_f32(const float *x, float *y, int32_t outer, int32_t n, int32_t inner, int32_t log);
+
+/* ---- data movement ---- */
+/* Output shape and the input strides that produce each output axis. */
+typedef struct {
+    int32_t rank;
+    int32_t shape[EO_MAX_RANK];
+    int32_t in_strides[EO_MAX_RANK];
+} eo_strided_t;
+
+/* y (contiguous) = x read with arbitrary strides: transposes, slices. */
+void eo_gather_strided_f32(const float *x, float *y, const eo_strided_t *s);
+
+/* Copies `outer` blocks of `block` elements from x (packed) to y with stride `y_stride`. */
+void eo_copy_blocks_f32(const float *x, float *y, int32_t outer, int32_t block, int32_t y_stride);
+
+typedef enum { EO_PAD_CONSTANT, EO_PAD_EDGE, EO_PAD_REFLECT, EO_PAD_WRAP } eo_pad_mode_t;
+
+typedef struct {
+    int32_t rank;
+    int32_t in_shape[EO_MAX_RANK];
+    int32_t out_shape[EO_MAX_RANK];
+    int32_t begin[EO_MAX_RANK]; /* leading pad per axis; negative crops */
+    eo_pad_mode_t mode;
+    float value;
+} eo_pad_t;
+
+void eo_pad_f32(const float *x, float *y, const eo_pad_t *p);
+
+#endif /* EO_RUNTIME_H */
