@@ -88,7 +88,9 @@ def _infer_dropout(ctx):
         ctx.unsupported("the mask output is not supported (inference only)")
     training = ctx.const(2)
     if ctx.has_input(2) and (training is None or bool(np.asarray(training).reshape(()))):
-        ctx.unsupported("training_mode must be a constant false")
+        ratio = ctx.const(1) if ctx.has_input(1) else np.float32(0.5)
+        if ratio is None or float(np.asarray(ratio).reshape(())) != 0.0:
+            ctx.unsupported("training_mode must be a constant false (or the ratio a constant 0)")
     return [ctx.shape(0)]
 
 

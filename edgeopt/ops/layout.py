@@ -10,7 +10,8 @@ from edgeopt.ops.registry import (
 
 def _flatten_shape(ctx):
     shape = ctx.shape(0)
-    axis = normalize_axis(int(ctx.attr("axis", 1)), len(shape) + 1)
+    axis = int(ctx.attr("axis", 1))
+    axis = axis + len(shape) if axis < 0 else axis  # range is [-rank, rank]
     return (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
 
 

@@ -29,6 +29,10 @@ def infer_shapes(graph, registry):
             if _fold(node, opdef, ctx, graph):
                 continue
             shapes = opdef.infer(ctx)
+            extra = [name for name in node.outputs[len(shapes):] if name]
+            if extra:
+                ctx.unsupported(f"output {extra[0]!r} is not supported (only the first "
+                                f"{len(shapes)} output(s) are)")
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, str(exc)))
             unknown.update(node.outputs)
@@ -80,6 +84,10 @@ def _topological(graph):
 
 
 def _check_runtime_tensors(graph):
+    for name in graph.inputs:
+        if 0 in graph.tensor(name).shape:
+            raise UnsupportedError(f"input {name!r} is empty {graph.tensor(name).shape}; "
+                                   "zero-sized tensors are not supported")
     for node in graph.nodes:
         for name in node.outputs:
             tensor = graph.tensors.get(name)

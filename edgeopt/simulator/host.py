@@ -12,8 +12,10 @@ import numpy as np
 from edgeopt.codegen.render import make_environment
 from edgeopt.errors import InputDataError
 from edgeopt.pipeline import compile_model, write_library
-from edgeopt.resources import resource_dir
-from edgeopt.simulator.toolchain import HOST_OPT_FLAGS, STRICT_FLAGS, host_cc, run_compiler
+from edgeopt.resources import resource_dir, runtime_dir
+from edgeopt.simulator.toolchain import (
+    HOST_OPT_FLAGS, STRICT_FLAGS, host_cc, run_compiler, runtime_archive,
+)
 
 _FLOAT_PP = ctypes.POINTER(ctypes.POINTER(ctypes.c_float))
 
@@ -122,19 +124,19 @@ def prepare_inputs(generated, inputs: dict) -> list:
 
 
 def build_shared_library(generated, workdir: Path, trace: bool, opt_flags) -> Path:
-    write_library(generated, workdir)
+    write_library(generated, workdir, with_runtime=False)
     harness = make_environment().get_template("simulator/host_harness.c.j2").render(
         prefix=generated.name, inputs=generated.inputs, outputs=generated.outputs)
     (workdir / "eo_sim_harness.c").write_text(harness)
-    runtime = workdir / "edgeopt_runtime"
-    sources = sorted(str(p) for p in (runtime / "src").glob("*.c"))
-    args = [host_cc(), *STRICT_FLAGS, *opt_flags, "-fPIC", "-shared", f"-I{runtime / 'include'}",
-            f"-I{workdir}"]
+    cc = host_cc()
+    runtime_lib = runtime_archive(cc, [*STRICT_FLAGS, *opt_flags, "-fPIC"])
+    args = [cc, *STRICT_FLAGS, *opt_flags, "-fPIC", "-shared",
+            f"-I{runtime_dir() / 'include'}", f"-I{workdir}"]
     if trace:
         hook = resource_dir("templates") / "simulator" / "trace_hook.h"
         args += ["-DEO_SIM_TRACE", "-include", str(hook)]
     library = workdir / f"lib{generated.name}.so"
-    args += [*sources, str(workdir / f"{generated.name}.c"), str(workdir / "eo_sim_harness.c"),
-             "-o", str(library), "-lm"]
+    args += [str(workdir / f"{generated.name}.c"), str(workdir / "eo_sim_harness.c"),
+             str(runtime_lib), "-o", str(library), "-lm"]
     run_compiler(args, cwd=workdir)
     return library

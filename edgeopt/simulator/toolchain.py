@@ -1,7 +1,10 @@
 """Host C compiler discovery and invocation."""
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from edgeopt.errors import ToolchainError
 
@@ -31,3 +34,35 @@ def run_compiler(args, cwd=None):
             f"the model.\n$ {' '.join(args)}\n{result.stderr.strip()[-4000:]}"
         )
     return result
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("EDGEOPT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgeopt")
+    return Path(root)
+
+
+def runtime_archive(cc: str, flags: list, ar: str = "ar") -> Path:
+    """The C runtime compiled once per (compiler, flags, sources) into a static archive."""
+    from edgeopt.resources import runtime_dir
+
+    runtime = runtime_dir()
+    sources = sorted((runtime / "src").glob("*.c"))
+    digest = hashlib.sha256()
+    digest.update(" ".join([cc, *flags]).encode())
+    for path in sources + sorted((runtime / "include").glob("*.h")):
+        digest.update(path.name.encode() + path.read_bytes())
+    target = cache_dir() / f"runtime-{digest.hexdigest()[:16]}" / "libeo_runtime.a"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        objects = []
+        for source in sources:
+            obj = Path(tmp) / (source.stem + ".o")
+            run_compiler([cc, *flags, f"-I{runtime / 'include'}", "-c", str(source), "-o", str(obj)])
+            objects.append(str(obj))
+        staged = Path(tmp) / "libeo_runtime.a"
+        run_compiler([shutil.which(ar) or ar, "rcs", str(staged), *objects])
+        os.replace(staged, target)
+    return target

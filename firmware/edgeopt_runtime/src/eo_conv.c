@@ -94,17 +94,17 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *x, const float *w, cons
         int32_t kd_, kh_, kw_;                                                               \
         for (kd_ = 0; kd_ < (p)->k_d; ++kd_) {                                               \
             const int32_t id_ = (od) * (p)->stride_d - (p)->pad_d + kd_ * (p)->dil_d;        \
-            if (id_ >= (p)->end_d - (p)->pad_d) {                                            \
+            if (id_ >= (p)->end_d) {                                                        \
                 break;                                                                       \
             }                                                                                \
             for (kh_ = 0; kh_ < (p)->k_h; ++kh_) {                                           \
                 const int32_t ih_ = (oh) * (p)->stride_h - (p)->pad_h + kh_ * (p)->dil_h;    \
-                if (ih_ >= (p)->end_h - (p)->pad_h) {                                        \
+                if (ih_ >= (p)->end_h) {                                                    \
                     break;                                                                   \
                 }                                                                            \
                 for (kw_ = 0; kw_ < (p)->k_w; ++kw_) {                                       \
                     const int32_t iw_ = (ow) * (p)->stride_w - (p)->pad_w + kw_ * (p)->dil_w; \
-                    if (iw_ >= (p)->end_w - (p)->pad_w) {                                    \
+                    if (iw_ >= (p)->end_w) {                                                \
                         break;                                                               \
                     }                                                                        \
                     ++padded;                                                                \

@@ -1,0 +1,185 @@
+"""The command line: parses options, calls the stages, renders results and errors."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt import __version__
+from edgeopt.errors import EdgeoptError, InputDataError, MismatchError
+
+
+def _parse_input_shape(text):
+    name, sep, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not sep or not name or not shape:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=D0,D1,... (e.g. input=1,3,32,32), got {text!r}")
+    return name, shape
+
+
+def _add_model_options(parser):
+    parser.add_argument("model", help="model file (.onnx)")
+    parser.add_argument("--name", help="C symbol prefix (default: from the file name)")
+    parser.add_argument("--input-shape", action="append", type=_parse_input_shape, default=[],
+                        metavar="NAME=D0,D1,...", help="fix an input's shape (repeatable)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="edgeopt", description="Compile models to C for microcontrollers.")
+    parser.add_argument("--version", action="version", version=f"edgeopt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    comp = sub.add_parser("compile", help="generate a C library from a model")
+    _add_model_options(comp)
+    comp.add_argument("-o", "--output", default="build/model", help="output folder (default: build/model)")
+    comp.add_argument("--no-runtime", action="store_true",
+                      help="do not copy the edgeopt C runtime next to the model")
+
+    sim = sub.add_parser("simulate", help="run the generated C on the host")
+    _add_model_options(sim)
+    sim.add_argument("--inputs", required=True, help="npz: one (N, *shape) array per model input")
+    sim.add_argument("--outputs", help="npz to write: one (N, *shape) array per model output")
+    sim.add_argument("--compare", action="store_true", help="compare with onnxruntime")
+    sim.add_argument("--per-layer", action="store_true",
+                     help="compare every layer with onnxruntime and name the first that diverges")
+    sim.add_argument("--rtol", type=float, default=1e-4)
+    sim.add_argument("--atol", type=float, default=1e-5)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except EdgeoptError as exc:
+        print(f"edgeopt: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so plainly, full trace only on request
+        if os.environ.get("EDGEOPT_DEBUG"):
+            raise
+        print(f"edgeopt: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in edgeopt; rerun with EDGEOPT_DEBUG=1 for a traceback and report it.",
+              file=sys.stderr)
+        return 3
+
+
+def _compile(args):
+    from edgeopt.pipeline import compile_model, write_library
+
+    generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    written = write_library(generated, args.output, with_runtime=not args.no_runtime)
+    print(_summary(generated))
+    print(f"wrote {len(written)} files to {args.output}: "
+          + ", ".join(sorted(generated.files)) + ("" if args.no_runtime else ", edgeopt_runtime/"))
+    return 0
+
+
+def _summary(generated):
+    rows = [("#", "op", "node", "output shape")]
+    for index, (op, node, shape) in enumerate(generated.layers):
+        node = node if len(node) <= 32 else node[:29] + "..."
+        rows.append((str(index), op, node.encode("unicode_escape").decode(), "x".join(map(str, shape))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.append("")
+    lines.append(f"layers: {len(generated.layers)}   parameters: {generated.parameters}   "
+                 f"weights: {generated.weight_bytes} B   arena: {generated.arena_bytes} B "
+                 f"(peak live tensors: {generated.peak_bytes} B)")
+    return "\n".join(lines)
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise InputDataError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise InputDataError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def _save_npz(path, arrays):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    os.close(handle)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _simulate(args):
+    from edgeopt.simulator.host import HostModel, prepare_inputs
+    from edgeopt.simulator.reference import compare, run_reference
+
+    inputs = _load_npz(args.inputs)
+    shapes = dict(args.input_shape)
+    with HostModel.build(args.model, name=args.name, input_shapes=shapes, trace=args.per_layer) as model:
+        prepare_inputs(model.generated, inputs)
+        if args.per_layer:
+            outputs, traces = model.run_traced(inputs)
+        else:
+            outputs, traces = model.run(inputs), None
+        if args.outputs:
+            _save_npz(args.outputs, outputs)
+        samples = next(iter(outputs.values())).shape[0]
+        print(f"simulated {samples} sample(s) on the host")
+        if not (args.compare or args.per_layer):
+            return 0
+        steps = model.generated.steps
+        extra = [s.output for s in steps] if args.per_layer else []
+        reference = run_reference(args.model, inputs, extra)
+        failed = False
+        print(f"{'output':<24} {'max abs err':>12} {'max rel err':>12}  within rtol={args.rtol:g} atol={args.atol:g}")
+        for name, value in outputs.items():
+            result = compare(value, reference[name], args.rtol, args.atol, name)
+            failed |= not result.ok
+            shown = name if len(name) <= 24 else name[:21] + "..."
+            print(f"{shown:<24} {result.max_abs:>12.3e} {result.max_rel:>12.3e}  {'yes' if result.ok else 'NO'}")
+        if args.per_layer:
+            _report_layers(steps, traces, reference, args)
+        if failed:
+            raise MismatchError("simulated outputs differ from onnxruntime beyond the tolerance")
+    return 0
+
+
+def _report_layers(steps, traces, reference, args):
+    from edgeopt.simulator.reference import compare
+
+    print("\nper layer (step, nodes, max abs err, max rel err):")
+    first_bad = None
+    for step in steps:
+        expected = reference.get(step.output)
+        if expected is None:
+            continue
+        result = compare(traces[step.index], expected.reshape(expected.shape[0], -1), args.rtol, args.atol)
+        nodes = ", ".join(step.sources)
+        print(f"  [{step.index}] {step.op_type:<18} {nodes[:40]:<40} {result.max_abs:.3e} {result.max_rel:.3e}"
+              f"{'' if result.ok else '  <-- diverges'}")
+        if not result.ok and first_bad is None:
+            first_bad = step
+    if first_bad is not None:
+        print(f"first divergence: step {first_bad.index}, node(s) {', '.join(first_bad.sources)} "
+              f"({first_bad.op_type}) writing tensor {first_bad.output!r}")
+    else:
+        print("every layer matches onnxruntime within tolerance")
+
+
+_COMMANDS = {"compile": _compile, "simulate": _simulate}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

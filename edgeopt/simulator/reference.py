@@ -1,0 +1,71 @@
+"""onnxruntime as the float reference: whole-model outputs and per-layer intermediates."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeopt.errors import ToolchainError
+
+
+def _session(model_bytes):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ToolchainError("onnxruntime is needed as the reference: pip install onnxruntime") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def run_reference(model_path, inputs: dict, extra_outputs=()):
+    """Run every sample (leading axis of each input) through onnxruntime one by one.
+
+    Returns {name: (N, *shape)} for the model outputs and any requested intermediates."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    if extra_outputs:
+        known = {o.name for o in model.graph.output}
+        for name in extra_outputs:
+            if name not in known:
+                model.graph.output.append(onnx.ValueInfoProto(name=name))
+    session = _session(model.SerializeToString())
+    names = [o.name for o in session.get_outputs()]
+    samples = next(iter(inputs.values())).shape[0] if inputs else 1
+    results = {name: [] for name in names}
+    for i in range(samples):
+        feed = {}
+        for meta in session.get_inputs():
+            feed[meta.name] = _as_type(inputs[meta.name][i], meta.type)
+        for name, value in zip(names, session.run(names, feed)):
+            results[name].append(np.asarray(value))
+    return {name: np.stack(values) for name, values in results.items()}
+
+
+def _as_type(array, onnx_type):
+    dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64}.get(onnx_type, None)
+    return np.ascontiguousarray(array, dtype) if dtype else array
+
+
+@dataclass
+class Comparison:
+    name: str
+    max_abs: float
+    max_rel: float
+    ok: bool
+
+
+def compare(actual, expected, rtol, atol, name="") -> Comparison:
+    actual = np.asarray(actual, np.float64).reshape(np.shape(expected))
+    expected = np.asarray(expected, np.float64)
+    with np.errstate(invalid="ignore"):
+        same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+        diff = np.where(same, 0.0, np.abs(actual - expected))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        rel = diff / np.maximum(np.abs(expected), np.finfo(np.float32).tiny)
+    ok = bool(np.all(same | (diff <= atol + rtol * np.abs(expected))))
+    max_abs = float(np.max(diff)) if diff.size else 0.0
+    max_rel = float(np.nanmax(rel)) if rel.size else 0.0
+    return Comparison(name, max_abs, max_rel, ok)
