@@ -64,15 +64,65 @@ def _load_external_data(model, path: Path) -> None:
         raise ModelLoadError(f"{path}: cannot read external weight data: {exc}") from None
 
 
-def _inline_functions(model, path: Path):
-    if not model.functions:
-        return model
-    from onnx import inliner
+def _inline_functions(model, path: Path, max_depth: int = 16):
+    """Replace calls of the model's local functions by their bodies (nested calls too)."""
+    import onnx
 
-    try:
-        return inliner.inline_local_functions(model)
-    except Exception as exc:
-        raise ModelLoadError(f"{path}: cannot inline the model's local functions: {exc}") from None
+    functions = {(f.domain, f.name): f for f in model.functions}
+    if not functions:
+        return model
+    nodes = list(model.graph.node)
+    for depth in range(max_depth + 1):
+        if not any((n.domain, n.op_type) in functions for n in nodes):
+            break
+        if depth == max_depth:
+            raise ModelLoadError(f"{path}: local functions nest deeper than {max_depth} levels")
+        expanded = []
+        for index, node in enumerate(nodes):
+            fn = functions.get((node.domain, node.op_type))
+            expanded.extend(_expand_call(node, fn, f"{node.name or node.op_type}_{depth}_{index}")
+                            if fn else [node])
+        nodes = expanded
+    inlined = onnx.ModelProto()
+    inlined.CopyFrom(model)
+    del inlined.graph.node[:]
+    inlined.graph.node.extend(nodes)
+    del inlined.functions[:]
+    return inlined
+
+
+def _expand_call(call, fn, scope):
+    import onnx
+
+    rename = dict(zip(fn.input, call.input))
+    rename.update(zip(fn.output, call.output))
+    actual_attrs = {a.name: a for a in call.attribute}
+    defaults = {a.name: a for a in fn.attribute_proto}
+
+    def local(name):
+        return rename.get(name, f"{scope}/{name}" if name else "")
+
+    body = []
+    for inner in fn.node:
+        node = onnx.NodeProto()
+        node.CopyFrom(inner)
+        node.name = f"{scope}/{inner.name or inner.op_type}"
+        node.input[:] = [local(n) for n in inner.input]
+        node.output[:] = [local(n) for n in inner.output]
+        del node.attribute[:]
+        for attr in inner.attribute:
+            if attr.ref_attr_name:
+                source = actual_attrs.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+                if source is None:
+                    continue  # optional attribute left unset
+                resolved = onnx.AttributeProto()
+                resolved.CopyFrom(source)
+                resolved.name = attr.name
+                node.attribute.append(resolved)
+            else:
+                node.attribute.append(attr)
+        body.append(node)
+    return body
 
 
 def convert_model(model, input_shapes: dict, source: str = "<model>") -> Graph:
