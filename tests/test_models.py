@@ -1,0 +1,52 @@
+"""PyTorch-style exports compiled, simulated on the host and compared with onnxruntime."""
+import numpy as np
+import pytest
+
+import models
+from edgeopt.pipeline import compile_model
+from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.reference import compare, run_reference
+
+BUILDERS = [models.mlp, models.cnn1d, models.lenet, models.depthwise_separable,
+            models.with_local_function]
+
+
+@pytest.mark.parametrize("builder", BUILDERS, ids=lambda b: b.__name__)
+def test_matches_onnxruntime_on_random_inputs(tmp_path, builder):
+    path = models.save(builder(seed=3), tmp_path / f"{builder.__name__}.onnx")
+    generated = compile_model(path)
+    rng = np.random.default_rng(7)
+    inputs = {t.name: rng.standard_normal((16,) + t.shape).astype(np.float32) for t in generated.inputs}
+    with HostModel.build(path, generated=generated) as model:
+        outputs = model.run(inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        result = compare(value, reference[name], rtol=1e-4, atol=1e-5)
+        assert result.ok, f"{name}: max abs {result.max_abs}, max rel {result.max_rel}"
+
+
+@pytest.mark.parametrize("builder", BUILDERS, ids=lambda b: b.__name__)
+def test_arena_within_peak_of_live_tensors(tmp_path, builder):
+    generated = compile_model(models.save(builder(), tmp_path / "m.onnx"))
+    assert 0 < generated.arena_bytes <= generated.peak_bytes
+    assert f"#define {generated.name.upper()}_ARENA_SIZE {generated.arena_bytes}u" in generated.files[f"{generated.name}.h"]
+
+
+def test_batchnorm_and_activations_are_folded(tmp_path):
+    generated = compile_model(models.save(models.lenet(), tmp_path / "lenet.onnx"))
+    ops = [op for op, _, _ in generated.layers]
+    assert "BatchNormalization" not in ops and "Relu" not in ops
+    assert ops.count("Conv") == 2
+    # the torch flatten chain (Shape/Gather/Unsqueeze/Concat/Reshape) leaves no kernel behind
+    assert not {"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"} & set(ops)
+
+
+def test_python_api_simulate(tmp_path):
+    import edgeopt
+
+    path = models.save(models.mlp(), tmp_path / "mlp.onnx")
+    x = np.zeros((3, 1, 4), np.float32)
+    out = edgeopt.simulate(path, {"x": x})
+    (name, y), = out.items()
+    assert y.shape == (3, 1, 6)
+    np.testing.assert_allclose(y, run_reference(path, {"x": x})[name], rtol=1e-4, atol=1e-5)
