@@ -17,12 +17,12 @@ def infer_shapes(graph, registry):
     for node in _topological(graph):
         opdef = registry.get(node.op_type)
         inputs = [name for name in node.inputs if name]
-        if any(name in unknown for name in inputs):
-            unknown.update(node.outputs)
-            continue
         if opdef is None:
             problems.append((node.op_type, node.name, "op not supported"))
             unknown.update(node.outputs)
+            continue
+        if any(name in unknown for name in inputs):
+            unknown.update(node.outputs)  # shapes unknown: only its op type can be checked
             continue
         ctx = OpContext(node, graph)
         try:
