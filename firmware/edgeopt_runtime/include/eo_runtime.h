@@ -87,8 +87,8 @@ typedef struct {
 } eo_conv_params_t;
 
 /* w: [out_c][in_c/groups][k_d][k_h][k_w]; bias may be NULL. */
-void eo_conv_f32(const eo_conv_params_t *p, const float *x, const float *w, const float *bias,
-                 float *y, eo_act_t act);
+void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
+                 const float *restrict bias, float *restrict y, eo_act_t act);
 
 typedef struct {
     int32_t outer; /* batch * channels */

@@ -21,8 +21,8 @@ static int32_t eo_end_valid(int32_t extent, int32_t pad_minus_offset, int32_t st
     return end < out ? end : out;
 }
 
-void eo_conv_f32(const eo_conv_params_t *p, const float *x, const float *w, const float *bias,
-                 float *y, eo_act_t act)
+void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
+                 const float *restrict bias, float *restrict y, eo_act_t act)
 {
     const int32_t cin_g = p->in_c / p->groups;
     const int32_t cout_g = p->out_c / p->groups;
@@ -58,8 +58,8 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *x, const float *w, cons
                                 }
                                 for (oh = 0; oh < p->out_h; ++oh) {
                                     const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
-                                    const float *xr;
-                                    float *yr;
+                                    const float *restrict xr;
+                                    float *restrict yr;
                                     if (ih < 0 || ih >= p->in_h) {
                                         continue;
                                     }
