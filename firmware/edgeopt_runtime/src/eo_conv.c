@@ -21,6 +21,87 @@ static int32_t eo_end_valid(int32_t extent, int32_t pad_minus_offset, int32_t st
     return end < out ? end : out;
 }
 
+#define EO_CONV_BLOCK 8
+
+/* One output value with full bounds checks: used at the borders. */
+static float eo_conv_point(const eo_conv_params_t *p, const float *x, const float *w,
+                           int32_t od, int32_t oh, int32_t ow, float acc)
+{
+    const int32_t cin_g = p->in_c / p->groups;
+    int32_t ic, kd, kh, kw;
+    for (ic = 0; ic < cin_g; ++ic) {
+        for (kd = 0; kd < p->k_d; ++kd) {
+            const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
+            if (id < 0 || id >= p->in_d) {
+                continue;
+            }
+            for (kh = 0; kh < p->k_h; ++kh) {
+                const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
+                if (ih < 0 || ih >= p->in_h) {
+                    continue;
+                }
+                for (kw = 0; kw < p->k_w; ++kw) {
+                    const int32_t iw = ow * p->stride_w - p->pad_w + kw * p->dil_w;
+                    if (iw >= 0 && iw < p->in_w) {
+                        acc += w[((ic * p->k_d + kd) * p->k_h + kh) * p->k_w + kw] *
+                               x[((ic * p->in_d + id) * p->in_h + ih) * p->in_w + iw];
+                    }
+                }
+            }
+        }
+    }
+    return acc;
+}
+
+/* EO_CONV_BLOCK adjacent outputs of one row whose taps are all in bounds along w:
+ * the accumulators stay in registers and each weight is loaded once per block. */
+static void eo_conv_block(const eo_conv_params_t *p, const float *restrict x,
+                          const float *restrict w, int32_t od, int32_t oh, int32_t ow,
+                          float bias, float *restrict out)
+{
+    const int32_t cin_g = p->in_c / p->groups;
+    const int32_t sw = p->stride_w;
+    float acc[EO_CONV_BLOCK];
+    int32_t ic, kd, kh, kw, j;
+    for (j = 0; j < EO_CONV_BLOCK; ++j) {
+        acc[j] = bias;
+    }
+    for (ic = 0; ic < cin_g; ++ic) {
+        for (kd = 0; kd < p->k_d; ++kd) {
+            const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
+            if (id < 0 || id >= p->in_d) {
+                continue;
+            }
+            for (kh = 0; kh < p->k_h; ++kh) {
+                const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
+                const float *restrict xr;
+                const float *restrict wr;
+                if (ih < 0 || ih >= p->in_h) {
+                    continue;
+                }
+                xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w + ow * sw - p->pad_w;
+                wr = w + ((ic * p->k_d + kd) * p->k_h + kh) * p->k_w;
+                for (kw = 0; kw < p->k_w; ++kw) {
+                    const float wv = wr[kw];
+                    const float *restrict xp = xr + kw * p->dil_w;
+                    if (sw == 1) {
+                        for (j = 0; j < EO_CONV_BLOCK; ++j) {
+                            acc[j] += wv * xp[j];
+                        }
+                    } else {
+                        for (j = 0; j < EO_CONV_BLOCK; ++j) {
+                            acc[j] += wv * xp[j * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (j = 0; j < EO_CONV_BLOCK; ++j) {
+        out[j] = acc[j];
+    }
+}
+
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
                  const float *restrict bias, float *restrict y, eo_act_t act)
 {
@@ -29,54 +110,28 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
     const int32_t out_plane = p->out_d * p->out_h * p->out_w;
     const int32_t taps = p->k_d * p->k_h * p->k_w;
-    int32_t n, oc, ic, kd, kh, kw, od, oh, ow, i;
+    /* Output columns whose every tap along w is inside the input. */
+    const int32_t ow_lo = eo_first_valid(p->pad_w, p->stride_w);
+    const int32_t ow_hi = eo_end_valid(p->in_w, p->pad_w - (p->k_w - 1) * p->dil_w, p->stride_w, p->out_w);
+    int32_t n, oc, od, oh, ow;
 
     for (n = 0; n < p->batch; ++n) {
         for (oc = 0; oc < p->out_c; ++oc) {
-            const int32_t group = oc / cout_g;
-            float *yp = y + (n * p->out_c + oc) * out_plane;
+            const float *xg = x + (n * p->in_c + (oc / cout_g) * cin_g) * in_plane;
+            const float *wo = w + oc * cin_g * taps;
             const float b = bias ? bias[oc] : 0.0f;
-            for (i = 0; i < out_plane; ++i) {
-                yp[i] = b;
-            }
-            for (ic = 0; ic < cin_g; ++ic) {
-                const float *xp = x + (n * p->in_c + group * cin_g + ic) * in_plane;
-                const float *wp = w + (oc * cin_g + ic) * taps;
-                /* Tap-outer order: the innermost loop runs over a contiguous output row
-                 * with no bounds checks, which compilers vectorize. */
-                for (kd = 0; kd < p->k_d; ++kd) {
-                    for (kh = 0; kh < p->k_h; ++kh) {
-                        for (kw = 0; kw < p->k_w; ++kw) {
-                            const float wv = wp[(kd * p->k_h + kh) * p->k_w + kw];
-                            const int32_t w_off = p->pad_w - kw * p->dil_w;
-                            const int32_t ow0 = eo_first_valid(w_off, p->stride_w);
-                            const int32_t ow1 = eo_end_valid(p->in_w, w_off, p->stride_w, p->out_w);
-                            for (od = 0; od < p->out_d; ++od) {
-                                const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
-                                if (id < 0 || id >= p->in_d) {
-                                    continue;
-                                }
-                                for (oh = 0; oh < p->out_h; ++oh) {
-                                    const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
-                                    const float *restrict xr;
-                                    float *restrict yr;
-                                    if (ih < 0 || ih >= p->in_h) {
-                                        continue;
-                                    }
-                                    xr = xp + (id * p->in_h + ih) * p->in_w - w_off;
-                                    yr = yp + (od * p->out_h + oh) * p->out_w;
-                                    if (p->stride_w == 1) {
-                                        for (ow = ow0; ow < ow1; ++ow) {
-                                            yr[ow] += wv * xr[ow];
-                                        }
-                                    } else {
-                                        for (ow = ow0; ow < ow1; ++ow) {
-                                            yr[ow] += wv * xr[ow * p->stride_w];
-                                        }
-                                    }
-                                }
-                            }
-                        }
+            float *yp = y + (n * p->out_c + oc) * out_plane;
+            for (od = 0; od < p->out_d; ++od) {
+                for (oh = 0; oh < p->out_h; ++oh) {
+                    float *yr = yp + (od * p->out_h + oh) * p->out_w;
+                    for (ow = 0; ow < ow_lo && ow < p->out_w; ++ow) {
+                        yr[ow] = eo_conv_point(p, xg, wo, od, oh, ow, b);
+                    }
+                    for (; ow + EO_CONV_BLOCK <= ow_hi; ow += EO_CONV_BLOCK) {
+                        eo_conv_block(p, xg, wo, od, oh, ow, b, yr + ow);
+                    }
+                    for (; ow < p->out_w; ++ow) {
+                        yr[ow] = eo_conv_point(p, xg, wo, od, oh, ow, b);
                     }
                 }
             }
