@@ -48,10 +48,7 @@ class GeneratedModel:
     peak_bytes: int
     weight_bytes: int
     parameters: int
-    layers: list = field(default_factory=list)  # (op, sources, shape) rows for the summary
-
-    def summary_rows(self):
-        return self.layers
+    layers: list = field(default_factory=list)  # (op, node name, output shape) for the summary
 
 
 class LoweringContext:
@@ -139,7 +136,7 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
         index = len(steps)
         shape_in = "x".join(str(d) for d in graph.tensor(node.inputs[0]).shape) if node.inputs and node.inputs[0] else ""
         shape_out = "x".join(str(d) for d in graph.tensor(out).shape)
-        fused = [s for s in node.sources[1:]]
+        fused = node.sources[1:]
         comment = f"[{index}] {c_comment(node.name)} ({node.op_type}"
         if "activation" in node.attrs:
             comment += " + " + node.attrs["activation"][0].replace("EO_ACT_", "").lower()
@@ -147,7 +144,9 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
         if fused:
             comment += f"; also computes {c_comment(', '.join(fused))}"
         steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
-        layers.append((node.op_type, node.name, graph.tensor(out).shape))
+        act = node.attrs.get("activation")
+        op_label = node.op_type + (f"+{act[0].replace('EO_ACT_', '').lower()}" if act else "")
+        layers.append((op_label, node.name, graph.tensor(out).shape))
         blocks.append(dict(comment=comment, code=code,
                            trace=f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)});"))
     if problems:

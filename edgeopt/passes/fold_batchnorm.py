@@ -20,11 +20,7 @@ def fold_batchnorm(graph):
             scale, shift = batchnorm_scale_shift(OpContext(bn, graph))
         except NodeUnsupported:
             continue
-        if prev.op_type == "Conv" and _fold_into_conv(graph, prev, scale, shift):
-            pass
-        elif prev.op_type == "Gemm" and _fold_into_gemm(graph, prev, scale, shift):
-            pass
-        else:
+        if prev.op_type not in ("Conv", "Gemm") or not _fold_into(graph, prev, scale, shift):
             continue
         prev.outputs[0] = bn.outputs[0]
         prev.sources = prev.sources + bn.sources
@@ -41,35 +37,22 @@ def _new_constant(graph, base, value):
     return name
 
 
-def _fold_into_conv(graph, conv, scale, shift):
-    weights = graph.constant(conv.inputs[1])
-    if weights is None or "activation" in conv.attrs:
+def _fold_into(graph, node, scale, shift):
+    """Scale the Conv/Gemm weights per output channel and fold the shift into its bias."""
+    weights = graph.constant(node.inputs[1])
+    bias = graph.constant(node.input(2))
+    if weights is None or "activation" in node.attrs or (node.input(2) and bias is None):
         return False
-    bias = graph.constant(conv.input(2))
-    if conv.input(2) and bias is None:
-        return False
-    bias = np.zeros(weights.shape[0]) if bias is None else bias.astype(np.float64)
-    scaled = weights * scale.reshape((-1,) + (1,) * (weights.ndim - 1))
-    conv.inputs[1:] = [
-        _new_constant(graph, conv.inputs[1] + "_bn", scaled),
-        _new_constant(graph, (conv.input(2) or conv.name + "_bias") + "_bn", bias * scale + shift),
+    if node.op_type == "Conv":
+        scaled = weights * scale.reshape((-1,) + (1,) * (weights.ndim - 1))
+        bias_factor = 1.0
+    else:  # Gemm: output features are B's columns (rows with transB)
+        alpha, bias_factor = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
+        scaled = weights * alpha * (scale[:, None] if node.attrs.get("transB", 0) else scale[None, :])
+        node.attrs.update(alpha=1.0, beta=1.0)
+    bias = np.zeros(scale.shape) if bias is None else bias_factor * bias.astype(np.float64)
+    node.inputs[1:] = [
+        _new_constant(graph, node.inputs[1] + "_bn", scaled),
+        _new_constant(graph, (node.input(2) or node.name + "_bias") + "_bn", bias * scale + shift),
     ]
-    return True
-
-
-def _fold_into_gemm(graph, gemm, scale, shift):
-    b = graph.constant(gemm.inputs[1])
-    if b is None or "activation" in gemm.attrs:
-        return False
-    c = graph.constant(gemm.input(2))
-    if gemm.input(2) and c is None:
-        return False
-    alpha, beta = float(gemm.attrs.get("alpha", 1.0)), float(gemm.attrs.get("beta", 1.0))
-    scaled = b * (scale[:, None] if gemm.attrs.get("transB", 0) else scale[None, :]) * alpha
-    bias = np.zeros(scale.shape) if c is None else beta * c.astype(np.float64)
-    gemm.inputs[1:] = [
-        _new_constant(graph, gemm.inputs[1] + "_bn", scaled),
-        _new_constant(graph, (gemm.input(2) or gemm.name + "_bias") + "_bn", bias * scale + shift),
-    ]
-    gemm.attrs.update(alpha=1.0, beta=1.0)
     return True
