@@ -76,11 +76,6 @@ class Graph:
     def producers(self) -> dict:
         return {out: node for node in self.nodes for out in node.outputs if out}
 
-    def rename_tensor(self, old: str, new: str) -> None:
-        """Make every reader of `old` read `new` instead (outputs keep their names)."""
-        for node in self.nodes:
-            node.inputs = [new if name == old else name for name in node.inputs]
-
     def prune(self) -> None:
         """Drop nodes whose outputs nobody needs, and tensors no node or graph edge uses."""
         needed = set(self.outputs)

@@ -26,8 +26,6 @@ class OpDef:
     lower: Optional[Callable] = None  # (OpContext, LoweringContext) -> Call
     # zero-copy view of input 0 (Reshape family): no kernel, output shares storage
     alias: bool = False
-    # kernels are float32 only; fold-only ops accept any dtype
-    output_dtype: Optional[Callable] = None  # (OpContext) -> dtype name
 
 
 @dataclass
@@ -53,9 +51,6 @@ class OpContext:
 
     def shape(self, index: int) -> tuple:
         return self.graph.tensor(self.node.inputs[index]).shape
-
-    def dtype(self, index: int) -> str:
-        return self.graph.tensor(self.node.inputs[index]).dtype
 
     def out_shape(self, index: int = 0) -> tuple:
         return self.graph.tensor(self.node.outputs[index]).shape
