@@ -79,6 +79,10 @@ class LoweringContext:
         self.weights.append((symbol, array, comment or f"{label} of {self.node_id}"))
         return symbol
 
+    def scratch(self, ctx) -> str:
+        offset = self.plan.scratch.get(id(ctx.node))
+        return "NULL" if offset is None else f"(arena + {offset // 4})"
+
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size
 

@@ -69,6 +69,36 @@ def _infer_conv(ctx):
     return [(ctx.shape(0)[0], ctx.shape(1)[0]) + tuple(out)]
 
 
+# Mirrors eo_conv_scratch_floats() in the runtime: im2col + GEMM when a group has at
+# least this many output channels, over as many output rows as fit the budget.
+GEMM_MIN_CHANNELS = 4
+IM2COL_BUDGET_BYTES = 16384
+
+
+def _im2col_rows(ctx):
+    w = ctx.shape(1)
+    if w[0] // int(ctx.attr("group", 1)) < GEMM_MIN_CHANNELS:
+        return 0
+    out = _conv_geometry(ctx)[0]
+    row_bytes = 4 * int(w[1] * _prod(w[2:]) * out[-1])
+    return max(1, min(out[-2] if len(out) > 1 else 1, IM2COL_BUDGET_BYTES // row_bytes))
+
+
+def _scratch_bytes(ctx):
+    rows = _im2col_rows(ctx)
+    if not rows:
+        return 0
+    w = ctx.shape(1)
+    return 4 * int(w[1] * _prod(w[2:]) * _conv_geometry(ctx)[0][-1]) * rows
+
+
+def _prod(values):
+    result = 1
+    for v in values:
+        result *= int(v)
+    return result
+
+
 def _lower_conv(ctx, lc):
     out, strides, dilations, begin, _ = _conv_geometry(ctx)
     x, w = ctx.shape(0), ctx.shape(1)
@@ -81,13 +111,13 @@ def _lower_conv(ctx, lc):
         **dict(zip(("stride_d", "stride_h", "stride_w"), as_3d(strides, 1))),
         **dict(zip(("dil_d", "dil_h", "dil_w"), as_3d(dilations, 1))),
         **dict(zip(("pad_d", "pad_h", "pad_w"), as_3d(begin, 0))),
-        groups=int(ctx.attr("group", 1)),
+        groups=int(ctx.attr("group", 1)), im2col_rows=_im2col_rows(ctx),
     )
     return Call("ops/conv.c.j2", dict(
         params=params, x=lc.buffer(ctx.node.inputs[0]), w=lc.buffer(ctx.node.inputs[1]),
         bias=lc.buffer(ctx.node.inputs[2]) if ctx.has_input(2) else "NULL",
-        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+        y=lc.buffer(ctx.node.outputs[0]), scratch=lc.scratch(ctx), act=lc.activation(ctx),
     ))
 
 
-OPS = (OpDef("Conv", _infer_conv, None, _lower_conv),)
+OPS = (OpDef("Conv", _infer_conv, None, _lower_conv, scratch=_scratch_bytes),)

@@ -26,6 +26,8 @@ class OpDef:
     lower: Optional[Callable] = None  # (OpContext, LoweringContext) -> Call
     # zero-copy view of input 0 (Reshape family): no kernel, output shares storage
     alias: bool = False
+    # bytes of arena scratch the kernel needs while it runs: (OpContext) -> int
+    scratch: Optional[Callable] = None
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeopt.ops.registry import OpContext
+
 
 @dataclass
 class MemoryPlan:
@@ -17,6 +19,7 @@ class MemoryPlan:
     arena_bytes: int
     peak_bytes: int  # largest total size of simultaneously live arena tensors
     copies: set = field(default_factory=set)  # ids of alias nodes that must copy instead
+    scratch: dict = field(default_factory=dict)  # node id -> arena byte offset of its scratch
 
 
 def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
@@ -71,12 +74,21 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
                 last[root] = step
     sizes = {root: _aligned(graph.tensor(root).nbytes, alignment) for root in classes}
     intervals = {root: (first.get(root, 0), last.get(root, 0)) for root in classes}
+    scratch_keys = {}
+    for step, node in enumerate(graph.nodes):
+        scratch = registry[node.op_type].scratch
+        size = scratch(OpContext(node, graph)) if scratch else 0
+        if size:
+            key = f"\0scratch{step}"  # cannot clash with a tensor name from a model
+            scratch_keys[id(node)] = key
+            sizes[key], intervals[key] = _aligned(size, alignment), (step, step)
     peak = _peak(intervals, sizes, len(graph.nodes))
     offsets, arena = _assign_offsets(intervals, sizes)
     for root, names_in_class in classes.items():
         for name in names_in_class:
             storage[name] = ("arena", offsets[root])
-    return MemoryPlan(storage, arena, peak, copies)
+    scratch_offsets = {node_id: offsets[key] for node_id, key in scratch_keys.items()}
+    return MemoryPlan(storage, arena, peak, copies, scratch_offsets)
 
 
 def _aligned(size, alignment):

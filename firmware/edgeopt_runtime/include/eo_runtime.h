@@ -84,11 +84,16 @@ typedef struct {
     int32_t dil_d, dil_h, dil_w;
     int32_t pad_d, pad_h, pad_w; /* leading pads; trailing pads follow from the output size */
     int32_t groups;
+    int32_t im2col_rows; /* output rows per im2col pass (sizes the scratch buffer) */
 } eo_conv_params_t;
 
-/* w: [out_c][in_c/groups][k_d][k_h][k_w]; bias may be NULL. */
+/* w: [out_c][in_c/groups][k_d][k_h][k_w]; bias may be NULL. With a scratch buffer of
+ * eo_conv_scratch_floats(p) floats (when that is > 0) it runs as im2col + GEMM;
+ * with scratch NULL, as a direct convolution. */
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
-                 const float *restrict bias, float *restrict y, eo_act_t act);
+                 const float *restrict bias, float *restrict y, float *restrict scratch,
+                 eo_act_t act);
+int32_t eo_conv_scratch_floats(const eo_conv_params_t *p);
 
 typedef struct {
     int32_t outer; /* batch * channels */

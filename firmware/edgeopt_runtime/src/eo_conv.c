@@ -1,5 +1,6 @@
 /* Direct convolution and pooling over up to three spatial dims. */
 #include <math.h>
+#include <stddef.h>
 
 #include "eo_runtime.h"
 
@@ -22,13 +23,22 @@ static int32_t eo_end_valid(int32_t extent, int32_t pad_minus_offset, int32_t st
 }
 
 #define EO_CONV_BLOCK 8
+/* Output channels per group from which im2col + GEMM beats the direct kernel. */
+#define EO_GEMM_MIN_CHANNELS 4
 
-/* One output value with full bounds checks: used at the borders. */
-static float eo_conv_point(const eo_conv_params_t *p, const float *x, const float *w,
-                           int32_t od, int32_t oh, int32_t ow, float acc)
+/* `count` (<= EO_CONV_BLOCK) adjacent outputs of one row, any of whose taps may fall in
+ * the padding: each tap's valid run of outputs is computed once, no per-MAC checks. */
+static void eo_conv_run(const eo_conv_params_t *p, const float *restrict x,
+                        const float *restrict w, int32_t od, int32_t oh, int32_t ow,
+                        int32_t count, float bias, float *restrict out)
 {
     const int32_t cin_g = p->in_c / p->groups;
-    int32_t ic, kd, kh, kw;
+    const int32_t sw = p->stride_w;
+    float acc[EO_CONV_BLOCK];
+    int32_t ic, kd, kh, kw, j;
+    for (j = 0; j < count; ++j) {
+        acc[j] = bias;
+    }
     for (ic = 0; ic < cin_g; ++ic) {
         for (kd = 0; kd < p->k_d; ++kd) {
             const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
@@ -37,32 +47,43 @@ static float eo_conv_point(const eo_conv_params_t *p, const float *x, const floa
             }
             for (kh = 0; kh < p->k_h; ++kh) {
                 const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
+                const float *xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w;
+                const float *wr = w + ((ic * p->k_d + kd) * p->k_h + kh) * p->k_w;
                 if (ih < 0 || ih >= p->in_h) {
                     continue;
                 }
                 for (kw = 0; kw < p->k_w; ++kw) {
-                    const int32_t iw = ow * p->stride_w - p->pad_w + kw * p->dil_w;
-                    if (iw >= 0 && iw < p->in_w) {
-                        acc += w[((ic * p->k_d + kd) * p->k_h + kh) * p->k_w + kw] *
-                               x[((ic * p->in_d + id) * p->in_h + ih) * p->in_w + iw];
+                    const int32_t base = ow * sw - p->pad_w + kw * p->dil_w;
+                    const int32_t lo = eo_first_valid(-base, sw);
+                    const int32_t hi = eo_end_valid(p->in_w, -base, sw, count);
+                    for (j = lo; j < hi; ++j) {
+                        acc[j] += wr[kw] * xr[base + j * sw];
                     }
                 }
             }
         }
     }
-    return acc;
+    for (j = 0; j < count; ++j) {
+        out[j] = acc[j];
+    }
 }
 
-/* EO_CONV_BLOCK adjacent outputs of one row whose taps are all in bounds along w:
- * the accumulators stay in registers and each weight is loaded once per block. */
-static void eo_conv_block(const eo_conv_params_t *p, const float *restrict x,
-                          const float *restrict w, int32_t od, int32_t oh, int32_t ow,
-                          float bias, float *restrict out)
+/* Longest input row segment one border block may read (else eo_conv_run is used). */
+#define EO_CONV_SPAN_MAX 64
+
+/* A block at the border: each input row segment is copied with its zero padding into
+ * a small buffer so the same fixed-size accumulation runs; extra outputs are dropped. */
+static void eo_conv_border(const eo_conv_params_t *p, const float *restrict x,
+                           const float *restrict w, int32_t od, int32_t oh, int32_t ow,
+                           int32_t count, float bias, float *restrict out)
 {
     const int32_t cin_g = p->in_c / p->groups;
     const int32_t sw = p->stride_w;
+    const int32_t span = (EO_CONV_BLOCK - 1) * sw + (p->k_w - 1) * p->dil_w + 1;
+    const int32_t base = ow * sw - p->pad_w;
+    float row[EO_CONV_SPAN_MAX];
     float acc[EO_CONV_BLOCK];
-    int32_t ic, kd, kh, kw, j;
+    int32_t ic, kd, kh, kw, j, t;
     for (j = 0; j < EO_CONV_BLOCK; ++j) {
         acc[j] = bias;
     }
@@ -74,47 +95,222 @@ static void eo_conv_block(const eo_conv_params_t *p, const float *restrict x,
             }
             for (kh = 0; kh < p->k_h; ++kh) {
                 const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
-                const float *restrict xr;
-                const float *restrict wr;
+                const float *xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w;
+                const float *wr = w + ((ic * p->k_d + kd) * p->k_h + kh) * p->k_w;
                 if (ih < 0 || ih >= p->in_h) {
                     continue;
                 }
-                xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w + ow * sw - p->pad_w;
-                wr = w + ((ic * p->k_d + kd) * p->k_h + kh) * p->k_w;
+                for (t = 0; t < span; ++t) {
+                    const int32_t iw = base + t;
+                    row[t] = iw >= 0 && iw < p->in_w ? xr[iw] : 0.0f;
+                }
                 for (kw = 0; kw < p->k_w; ++kw) {
                     const float wv = wr[kw];
-                    const float *restrict xp = xr + kw * p->dil_w;
-                    if (sw == 1) {
-                        for (j = 0; j < EO_CONV_BLOCK; ++j) {
-                            acc[j] += wv * xp[j];
-                        }
-                    } else {
-                        for (j = 0; j < EO_CONV_BLOCK; ++j) {
-                            acc[j] += wv * xp[j * sw];
-                        }
+                    const float *rp = row + kw * p->dil_w;
+                    for (j = 0; j < EO_CONV_BLOCK; ++j) {
+                        acc[j] += wv * rp[j * sw];
                     }
                 }
             }
         }
     }
-    for (j = 0; j < EO_CONV_BLOCK; ++j) {
+    for (j = 0; j < count; ++j) {
         out[j] = acc[j];
     }
 }
 
+/* EO_CONV_BLOCK outputs whose taps are all inside the input along w: a fixed-size
+ * accumulator block the compiler keeps in (vector) registers. STEP is the w stride. */
+#define EO_CONV_BLOCK_FN(name, STEP)                                                          \
+    static void name(const eo_conv_params_t *p, const float *restrict x,                     \
+                     const float *restrict w, int32_t od, int32_t oh, int32_t ow, float bias, \
+                     float *restrict out)                                                     \
+    {                                                                                         \
+        const int32_t cin_g = p->in_c / p->groups;                                            \
+        const int32_t sw = p->stride_w;                                                       \
+        float acc[EO_CONV_BLOCK];                                                             \
+        int32_t ic, kd, kh, kw, j;                                                            \
+        (void)sw;                                                                             \
+        for (j = 0; j < EO_CONV_BLOCK; ++j) {                                                 \
+            acc[j] = bias;                                                                    \
+        }                                                                                     \
+        for (ic = 0; ic < cin_g; ++ic) {                                                      \
+            for (kd = 0; kd < p->k_d; ++kd) {                                                 \
+                const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;               \
+                if (id < 0 || id >= p->in_d) {                                                \
+                    continue;                                                                 \
+                }                                                                             \
+                for (kh = 0; kh < p->k_h; ++kh) {                                             \
+                    const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;           \
+                    const float *xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w +     \
+                                      ow * sw - p->pad_w;                                     \
+                    const float *wr = w + ((ic * p->k_d + kd) * p->k_h + kh) * p->k_w;        \
+                    if (ih < 0 || ih >= p->in_h) {                                            \
+                        continue;                                                             \
+                    }                                                                         \
+                    for (kw = 0; kw < p->k_w; ++kw) {                                         \
+                        const float wv = wr[kw];                                              \
+                        const float *xp = xr + kw * p->dil_w;                                 \
+                        for (j = 0; j < EO_CONV_BLOCK; ++j) {                                 \
+                            acc[j] += wv * xp[j * (STEP)];                                    \
+                        }                                                                     \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        for (j = 0; j < EO_CONV_BLOCK; ++j) {                                                 \
+            out[j] = acc[j];                                                                  \
+        }                                                                                     \
+    }
+
+EO_CONV_BLOCK_FN(eo_conv_block_unit_stride, 1)
+EO_CONV_BLOCK_FN(eo_conv_block_strided, sw)
+
+int32_t eo_conv_scratch_floats(const eo_conv_params_t *p)
+{
+    const int32_t cout_g = p->out_c / p->groups;
+    if (cout_g < EO_GEMM_MIN_CHANNELS) {
+        return 0;
+    }
+    return (p->in_c / p->groups) * p->k_d * p->k_h * p->k_w * p->out_w * p->im2col_rows;
+}
+
+/* The taps of output row oh as columns [0, out_w) of a [K][col_stride] matrix
+ * (K = in channels x kernel taps), zeros where a tap falls in the padding. */
+static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od, int32_t oh,
+                           float *restrict col, int32_t col_stride)
+{
+    const int32_t cin_g = p->in_c / p->groups;
+    const int32_t ow_n = p->out_w;
+    int32_t ic, kd, kh, kw, ow;
+    for (ic = 0; ic < cin_g; ++ic) {
+        for (kd = 0; kd < p->k_d; ++kd) {
+            const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
+            for (kh = 0; kh < p->k_h; ++kh) {
+                const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
+                const int32_t inside = id >= 0 && id < p->in_d && ih >= 0 && ih < p->in_h;
+                const float *xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w;
+                for (kw = 0; kw < p->k_w; ++kw, col += col_stride) {
+                    const int32_t offset = p->pad_w - kw * p->dil_w;
+                    const int32_t lo = inside ? eo_first_valid(offset, p->stride_w) : ow_n;
+                    const int32_t hi = inside ? eo_end_valid(p->in_w, offset, p->stride_w, ow_n) : ow_n;
+                    for (ow = 0; ow < lo && ow < ow_n; ++ow) {
+                        col[ow] = 0.0f;
+                    }
+                    for (; ow < hi; ++ow) {
+                        col[ow] = xr[ow * p->stride_w - offset];
+                    }
+                    for (; ow < ow_n; ++ow) {
+                        col[ow] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* y[m][q] (rows y_stride apart) = bias[m] + sum_k w[m][k] * col[k][q]. Four output rows
+ * per pass share each loaded column value; the loop over q is contiguous and
+ * vectorizes without reassociating sums. */
+static void eo_conv_gemm(const float *restrict w, const float *restrict col, const float *bias,
+                         float *restrict y, int32_t m_count, int32_t k_count, int32_t q_count,
+                         int32_t y_stride)
+{
+    int32_t m, q, k;
+    for (m = 0; m < m_count; ++m) {
+        const float b = bias ? bias[m] : 0.0f;
+        for (q = 0; q < q_count; ++q) {
+            y[m * y_stride + q] = b;
+        }
+    }
+    for (m = 0; m + 4 <= m_count; m += 4) {
+        float *restrict y0 = y + m * y_stride;
+        float *restrict y1 = y0 + y_stride;
+        float *restrict y2 = y1 + y_stride;
+        float *restrict y3 = y2 + y_stride;
+        const float *w0 = w + m * k_count;
+        for (k = 0; k < k_count; ++k) {
+            const float *restrict c = col + k * q_count;
+            const float v0 = w0[k], v1 = w0[k_count + k];
+            const float v2 = w0[2 * k_count + k], v3 = w0[3 * k_count + k];
+            for (q = 0; q < q_count; ++q) {
+                y0[q] += v0 * c[q];
+                y1[q] += v1 * c[q];
+                y2[q] += v2 * c[q];
+                y3[q] += v3 * c[q];
+            }
+        }
+    }
+    for (; m < m_count; ++m) {
+        float *restrict ym = y + m * y_stride;
+        for (k = 0; k < k_count; ++k) {
+            const float *restrict c = col + k * q_count;
+            const float v = w[m * k_count + k];
+            for (q = 0; q < q_count; ++q) {
+                ym[q] += v * c[q];
+            }
+        }
+    }
+}
+
+/* Convolution as per-row im2col + register-blocked GEMM (needs scratch). */
+static void eo_conv_im2col(const eo_conv_params_t *p, const float *x, const float *w,
+                           const float *bias, float *y, float *scratch)
+{
+    const int32_t cin_g = p->in_c / p->groups;
+    const int32_t cout_g = p->out_c / p->groups;
+    const int32_t in_plane = p->in_d * p->in_h * p->in_w;
+    const int32_t out_plane = p->out_d * p->out_h * p->out_w;
+    const int32_t k_count = cin_g * p->k_d * p->k_h * p->k_w;
+    const int32_t rows = p->im2col_rows > 0 ? p->im2col_rows : 1;
+    int32_t n, g, od, oh;
+    for (n = 0; n < p->batch; ++n) {
+        for (g = 0; g < p->groups; ++g) {
+            const float *xg = x + (n * p->in_c + g * cin_g) * in_plane;
+            float *yg = y + (n * p->out_c + g * cout_g) * out_plane;
+            for (od = 0; od < p->out_d; ++od) {
+                for (oh = 0; oh < p->out_h; oh += rows) {
+                    /* several output rows per pass: longer, better vectorized GEMM rows */
+                    const int32_t left = p->out_h - oh;
+                    const int32_t width = (rows < left ? rows : left) * p->out_w;
+                    int32_t r;
+                    for (r = 0; r < rows && r < left; ++r) {
+                        eo_conv_im2row(p, xg, od, oh + r, scratch + r * p->out_w, width);
+                    }
+                    eo_conv_gemm(w + g * cout_g * k_count, scratch, bias ? bias + g * cout_g : NULL,
+                                 yg + (od * p->out_h + oh) * p->out_w, cout_g, k_count, width,
+                                 out_plane);
+                }
+            }
+        }
+    }
+}
+
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
-                 const float *restrict bias, float *restrict y, eo_act_t act)
+                 const float *restrict bias, float *restrict y, float *restrict scratch,
+                 eo_act_t act)
 {
     const int32_t cin_g = p->in_c / p->groups;
     const int32_t cout_g = p->out_c / p->groups;
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
     const int32_t out_plane = p->out_d * p->out_h * p->out_w;
     const int32_t taps = p->k_d * p->k_h * p->k_w;
-    /* Output columns whose every tap along w is inside the input. */
+    /* Output columns [ow_lo, ow_hi) have every tap along w inside the input. */
     const int32_t ow_lo = eo_first_valid(p->pad_w, p->stride_w);
     const int32_t ow_hi = eo_end_valid(p->in_w, p->pad_w - (p->k_w - 1) * p->dil_w, p->stride_w, p->out_w);
-    int32_t n, oc, od, oh, ow;
+    const int32_t span = (EO_CONV_BLOCK - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    void (*border)(const eo_conv_params_t *, const float *, const float *, int32_t, int32_t,
+                   int32_t, int32_t, float, float *) =
+        span <= EO_CONV_SPAN_MAX ? eo_conv_border : eo_conv_run;
+    int32_t n, oc, od, oh, ow, count;
 
+    if (scratch && eo_conv_scratch_floats(p) > 0) {
+        eo_conv_im2col(p, x, w, bias, y, scratch);
+        if (act.kind != EO_ACT_NONE) {
+            eo_activation_f32(y, y, p->batch * p->out_c * out_plane, act);
+        }
+        return;
+    }
     for (n = 0; n < p->batch; ++n) {
         for (oc = 0; oc < p->out_c; ++oc) {
             const float *xg = x + (n * p->in_c + (oc / cout_g) * cin_g) * in_plane;
@@ -124,14 +320,24 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
             for (od = 0; od < p->out_d; ++od) {
                 for (oh = 0; oh < p->out_h; ++oh) {
                     float *yr = yp + (od * p->out_h + oh) * p->out_w;
-                    for (ow = 0; ow < ow_lo && ow < p->out_w; ++ow) {
-                        yr[ow] = eo_conv_point(p, xg, wo, od, oh, ow, b);
+                    ow = 0;
+                    if (ow_lo > 0) {
+                        for (; ow < ow_lo && ow < p->out_w; ow += count) {
+                            count = ow_lo - ow < EO_CONV_BLOCK ? ow_lo - ow : EO_CONV_BLOCK;
+                            count = count < p->out_w - ow ? count : p->out_w - ow;
+                            border(p, xg, wo, od, oh, ow, count, b, yr + ow);
+                        }
                     }
                     for (; ow + EO_CONV_BLOCK <= ow_hi; ow += EO_CONV_BLOCK) {
-                        eo_conv_block(p, xg, wo, od, oh, ow, b, yr + ow);
+                        if (p->stride_w == 1) {
+                            eo_conv_block_unit_stride(p, xg, wo, od, oh, ow, b, yr + ow);
+                        } else {
+                            eo_conv_block_strided(p, xg, wo, od, oh, ow, b, yr + ow);
+                        }
                     }
-                    for (; ow < p->out_w; ++ow) {
-                        yr[ow] = eo_conv_point(p, xg, wo, od, oh, ow, b);
+                    for (; ow < p->out_w; ow += count) {
+                        count = p->out_w - ow < EO_CONV_BLOCK ? p->out_w - ow : EO_CONV_BLOCK;
+                        border(p, xg, wo, od, oh, ow, count, b, yr + ow);
                     }
                 }
             }
