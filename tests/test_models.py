@@ -67,3 +67,18 @@ def test_batchnorm_after_gemm_folds(tmp_path, trans_b):
     with HostModel.build(path, generated=generated) as model:
         (name, out), = model.run({"x": x}).items()
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
+
+
+@pytest.mark.parametrize("out_channels", [1, 3, 8], ids=lambda c: f"out{c}")
+@pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 3), (2, 40)], ids=str)
+def test_conv_kernel_paths(tmp_path, out_channels, stride, dilation):
+    """Direct (few output channels) and im2col paths, interior blocks, padded borders,
+    and spans too wide for the border buffer, each against onnxruntime."""
+    b = models.GraphBuilder(seed=out_channels)
+    y = b.conv("x", 4, out_channels, (3, 3), pads=[1, 2, 2, 1], strides=[stride, stride],
+               dilations=[1, dilation])
+    path = models.save(b.model([("x", [1, 4, 9, 130])], [y]), tmp_path / "conv.onnx")
+    x = np.random.default_rng(1).standard_normal((2, 1, 4, 9, 130)).astype(np.float32)
+    with HostModel.build(path) as model:
+        (name, out), = model.run({"x": x}).items()
+    assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
