@@ -50,6 +50,11 @@ def build_parser():
     sim.add_argument("--compare", action="store_true", help="compare with onnxruntime")
     sim.add_argument("--per-layer", action="store_true",
                      help="compare every layer with onnxruntime and name the first that diverges")
+    sim.add_argument("--target", default="host",
+                     help="host (default), or an emulated Cortex-M: qemu-cortex-m3, qemu-cortex-m4, "
+                          "qemu-cortex-m7")
+    sim.add_argument("--report", help="JSON file for the emulated run's instruction counts and memory")
+    sim.add_argument("--timeout", type=float, default=300.0, help="seconds before a QEMU run is killed")
     sim.add_argument("--rtol", type=float, default=1e-4)
     sim.add_argument("--atol", type=float, default=1e-5)
     return parser
@@ -122,38 +127,86 @@ def _save_npz(path, arrays):
 
 
 def _simulate(args):
-    from edgeopt.simulator.host import HostModel, prepare_inputs
-    from edgeopt.simulator.reference import compare, run_reference
+    from edgeopt.pipeline import compile_model
+    from edgeopt.simulator.host import prepare_inputs
 
     inputs = _load_npz(args.inputs)
-    shapes = dict(args.input_shape)
-    with HostModel.build(args.model, name=args.name, input_shapes=shapes, trace=args.per_layer) as model:
-        prepare_inputs(model.generated, inputs)
+    generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    prepare_inputs(generated, inputs)
+    if args.target == "host":
+        if args.report:
+            raise EdgeoptError("--report needs an emulated --target (e.g. qemu-cortex-m4)")
+        outputs, traces = _simulate_host(args, generated, inputs)
+    else:
         if args.per_layer:
-            outputs, traces = model.run_traced(inputs)
-        else:
-            outputs, traces = model.run(inputs), None
-        if args.outputs:
-            _save_npz(args.outputs, outputs)
-        samples = next(iter(outputs.values())).shape[0]
-        print(f"simulated {samples} sample(s) on the host")
-        if not (args.compare or args.per_layer):
-            return 0
-        steps = model.generated.steps
-        extra = [s.output for s in steps] if args.per_layer else []
-        reference = run_reference(args.model, inputs, extra)
-        failed = False
-        print(f"{'output':<24} {'max abs err':>12} {'max rel err':>12}  within rtol={args.rtol:g} atol={args.atol:g}")
-        for name, value in outputs.items():
-            result = compare(value, reference[name], args.rtol, args.atol, name)
-            failed |= not result.ok
-            shown = name if len(name) <= 24 else name[:21] + "..."
-            print(f"{shown:<24} {result.max_abs:>12.3e} {result.max_rel:>12.3e}  {'yes' if result.ok else 'NO'}")
-        if args.per_layer:
-            _report_layers(steps, traces, reference, args)
-        if failed:
-            raise MismatchError("simulated outputs differ from onnxruntime beyond the tolerance")
+            raise EdgeoptError("--per-layer runs on the host only; drop --target to use it")
+        outputs, traces = _simulate_qemu(args, generated, inputs), None
+    if args.outputs:
+        _save_npz(args.outputs, outputs)
+    samples = next(iter(outputs.values())).shape[0]
+    print(f"simulated {samples} sample(s) on {args.target}")
+    if args.compare or args.per_layer:
+        _compare(args, generated, inputs, outputs, traces)
     return 0
+
+
+def _simulate_host(args, generated, inputs):
+    from edgeopt.simulator.host import HostModel
+
+    with HostModel.build(args.model, generated=generated, trace=args.per_layer) as model:
+        if args.per_layer:
+            return model.run_traced(inputs)
+        return model.run(inputs), None
+
+
+def _simulate_qemu(args, generated, inputs):
+    import json
+
+    from edgeopt.simulator.qemu import QemuModel, get_target
+
+    get_target(args.target)
+    with QemuModel(generated, args.target) as model:
+        outputs, report = model.run(inputs, timeout=args.timeout)
+    print(_report_table(report))
+    if args.report:
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    return outputs
+
+
+def _report_table(report):
+    counts = report["instructions_per_inference"]
+    rows = [
+        ("target", f"{report['target']} ({report['machine']}, {report['core']})"),
+        ("instructions/inference", f"min {counts['min']:,}  median {counts['median']:,}  max {counts['max']:,}"),
+        ("flash (text+rodata+data)", f"{report['flash_bytes']:,} B"),
+        ("ram (data+bss)", f"{report['ram_bytes']:,} B"),
+        ("stack high-water", f"{report['stack_bytes']:,} B"),
+        ("arena / weights", f"{report['arena_bytes']:,} B / {report['weights_bytes']:,} B"),
+        ("flags", " ".join(report["compiler_flags"])),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _compare(args, generated, inputs, outputs, traces):
+    from edgeopt.simulator.reference import compare, run_reference
+
+    steps = generated.steps
+    extra = [s.output for s in steps] if args.per_layer else []
+    reference = run_reference(args.model, inputs, extra)
+    failed = False
+    print(f"{'output':<24} {'max abs err':>12} {'max rel err':>12}  within rtol={args.rtol:g} atol={args.atol:g}")
+    for name, value in outputs.items():
+        result = compare(value, reference[name], args.rtol, args.atol, name)
+        failed |= not result.ok
+        shown = name if len(name) <= 24 else name[:21] + "..."
+        print(f"{shown:<24} {result.max_abs:>12.3e} {result.max_rel:>12.3e}  {'yes' if result.ok else 'NO'}")
+    if args.per_layer:
+        _report_layers(steps, traces, reference, args)
+    if failed:
+        raise MismatchError("simulated outputs differ from onnxruntime beyond the tolerance")
 
 
 def _report_layers(steps, traces, reference, args):

@@ -1,0 +1,200 @@
+"""Cortex-M emulation: cross-compile the generated C with a harness, run it in
+qemu-system-arm under -icount, and report outputs, exact instruction counts and memory."""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt.codegen.render import make_environment
+from edgeopt.errors import EdgeoptError, ToolchainError
+from edgeopt.pipeline import write_library
+from edgeopt.resources import resource_dir
+from edgeopt.simulator.host import prepare_inputs
+from edgeopt.simulator.toolchain import STRICT_FLAGS, run_compiler
+
+INSTALL_HINT = ("install it with: apt-get install -y --no-install-recommends "
+                "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
+
+# Under -icount shift=10 every instruction takes 2**10 ns; the timer ticks at 25 MHz.
+ICOUNT_SHIFT = 10
+TIMER_NS_PER_TICK = 40
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    machine: str
+    core: str
+    cpu_flags: tuple
+    fpu: str
+
+
+TARGETS = {t.name: t for t in (
+    Target("qemu-cortex-m3", "mps2-an385", "Cortex-M3",
+           ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"), "none"),
+    Target("qemu-cortex-m4", "mps2-an386", "Cortex-M4F",
+           ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "fpv4-sp-d16"),
+    Target("qemu-cortex-m7", "mps2-an500", "Cortex-M7",
+           ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), "fpv5-d16"),
+)}
+
+OPT_FLAGS = ("-O2", "-ffp-contract=fast", "-ffunction-sections", "-fdata-sections")
+
+
+class QemuError(EdgeoptError):
+    """The emulated run faulted, hung or failed."""
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise EdgeoptError(f"unknown target {name!r}; choose one of: host, {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def _tool(name):
+    path = shutil.which(name)
+    if not path:
+        raise ToolchainError(f"{name} not found; {INSTALL_HINT}")
+    return path
+
+
+def build_firmware(generated, target: Target, workdir: Path) -> Path:
+    """Cross-compile model + runtime + harness into workdir/firmware.elf."""
+    cc = _tool("arm-none-eabi-gcc")
+    write_library(generated, workdir)
+    offsets = _offsets(generated)
+    harness = make_environment().get_template("qemu/main.c.j2").render(
+        prefix=generated.name, inputs=offsets["inputs"], outputs=offsets["outputs"],
+        input_floats=max(1, sum(t.size for t in generated.inputs)),
+        output_floats=sum(t.size for t in generated.outputs),
+        input_file="eo_in.bin", output_file="eo_out.bin")
+    (workdir / "eo_main.c").write_text(harness)
+    board = resource_dir("firmware") / "qemu"
+    runtime = workdir / "edgeopt_runtime"
+    sources = [workdir / f"{generated.name}.c", workdir / "eo_main.c", board / "eo_qemu.c",
+               *sorted((runtime / "src").glob("*.c"))]
+    elf = workdir / "firmware.elf"
+    run_compiler([cc, *STRICT_FLAGS, *OPT_FLAGS, *target.cpu_flags, f"-I{workdir}",
+                  f"-I{runtime / 'include'}", f"-I{board}", *map(str, sources),
+                  "-nostartfiles", "--specs=nosys.specs", f"-T{board / 'mps2.ld'}",
+                  "-Wl,--gc-sections", "-o", str(elf), "-lm"])
+    return elf
+
+
+def flags_for(target: Target) -> list:
+    return [*STRICT_FLAGS, *OPT_FLAGS, *target.cpu_flags]
+
+
+def _offsets(generated):
+    result = {}
+    for key, tensors in (("inputs", generated.inputs), ("outputs", generated.outputs)):
+        offset, rows = 0, []
+        for tensor in tensors:
+            rows.append(dict(offset=offset, size=tensor.size))
+            offset += tensor.size
+        result[key] = rows
+    return result
+
+
+def memory_figures(elf: Path) -> dict:
+    """flash = text + rodata + data; ram = data + bss (the stack region is reported apart)."""
+    result = subprocess.run([_tool("arm-none-eabi-size"), "-A", str(elf)], capture_output=True,
+                            text=True, check=True)
+    sections = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    flash = sections.get(".text", 0) + sections.get(".ARM.exidx", 0) + sections.get(".data", 0)
+    ram = sections.get(".data", 0) + sections.get(".bss", 0)
+    return dict(flash_bytes=flash, ram_bytes=ram)
+
+
+def run_firmware(elf: Path, target: Target, arrays: list, output_sizes: list, timeout: float = 120.0):
+    """Run every sample; returns (outputs per tensor (N, size), instructions (N,), stack bytes)."""
+    qemu = _tool("qemu-system-arm")
+    workdir = elf.parent
+    count = arrays[0].shape[0] if arrays else 1
+    flat = np.concatenate([a.reshape(count, -1) for a in arrays], axis=1) if arrays else np.zeros((1, 1))
+    (workdir / "eo_in.bin").write_bytes(struct.pack("<I", count) + flat.astype("<f4").tobytes())
+    out_path = workdir / "eo_out.bin"
+    out_path.unlink(missing_ok=True)
+    args = [qemu, "-machine", target.machine, "-nographic", "-monitor", "none", "-serial", "none",
+            "-semihosting-config", "enable=on,target=native",
+            "-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off", "-kernel", str(elf)]
+    try:
+        result = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise QemuError(f"the {target.name} run did not finish within {timeout:.0f} s and was "
+                        "killed (a hang in the generated code or the model is too slow)") from None
+    if result.returncode != 0:
+        detail = (result.stderr + result.stdout).strip()[-2000:]
+        raise QemuError(f"the {target.name} run failed (exit code {result.returncode}):\n{detail}")
+    return _parse_results(out_path.read_bytes(), count, output_sizes)
+
+
+def _parse_results(data, count, output_sizes):
+    per_sample = sum(output_sizes) * 4 + 4
+    if len(data) != count * per_sample + 4:
+        raise QemuError(f"the emulated run wrote {len(data)} bytes of results, expected "
+                        f"{count * per_sample + 4}")
+    body = np.frombuffer(data[:-4], dtype="<u4").reshape(count, -1)
+    values = body[:, :-1].copy().view("<f4")
+    ticks = body[:, -1].astype(np.int64)
+    instructions = np.rint(ticks * TIMER_NS_PER_TICK / 2 ** ICOUNT_SHIFT).astype(np.int64)
+    outputs, start = [], 0
+    for size in output_sizes:
+        outputs.append(values[:, start:start + size])
+        start += size
+    stack = struct.unpack("<I", data[-4:])[0]
+    return outputs, instructions, stack
+
+
+class QemuModel:
+    """A model cross-compiled for one emulated target."""
+
+    def __init__(self, generated, target_name: str):
+        self.generated = generated
+        self.target = get_target(target_name)
+        self.workdir = Path(tempfile.mkdtemp(prefix="edgeopt-qemu-"))
+        try:
+            self.elf = build_firmware(generated, self.target, self.workdir)
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def run(self, inputs: dict, timeout: float = 120.0):
+        """Returns ({output name: (N, *shape)}, report dict)."""
+        arrays = prepare_inputs(self.generated, inputs)
+        outputs, instructions, stack = run_firmware(
+            self.elf, self.target, arrays, [t.size for t in self.generated.outputs], timeout)
+        count = instructions.shape[0]
+        result = {t.name: o.reshape((count,) + t.shape) for t, o in zip(self.generated.outputs, outputs)}
+        report = dict(
+            target=self.target.name, machine=self.target.machine, core=self.target.core,
+            compiler="arm-none-eabi-gcc", compiler_flags=flags_for(self.target),
+            samples=int(count),
+            instructions_per_inference=dict(
+                min=int(instructions.min()), median=int(np.median(instructions)),
+                max=int(instructions.max())),
+            **memory_figures(self.elf),
+            stack_bytes=int(stack),
+            arena_bytes=self.generated.arena_bytes,
+            weights_bytes=self.generated.weight_bytes,
+        )
+        return result, report

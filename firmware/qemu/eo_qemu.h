@@ -1,0 +1,25 @@
+/* Board support for running edgeopt models on QEMU's MPS2 Cortex-M machines:
+ * semihosting file I/O and exit, the CMSDK timer used to count instructions under
+ * -icount, and stack painting for the high-water mark. */
+#ifndef EO_QEMU_H
+#define EO_QEMU_H
+
+#include <stdint.h>
+
+enum { EO_SH_READ_BINARY = 1, EO_SH_WRITE_BINARY = 5 };
+
+int32_t eo_sh_open(const char *path, int32_t mode);
+int32_t eo_sh_read(int32_t handle, void *buffer, int32_t length);   /* bytes read */
+int32_t eo_sh_write(int32_t handle, const void *buffer, int32_t length);
+void eo_sh_close(int32_t handle);
+void eo_sh_print(const char *text);
+void eo_sh_exit(int32_t code) __attribute__((noreturn));
+
+/* CMSDK TIMER0: a 32-bit down-counter at 25 MHz. */
+void eo_timer_start(void);
+uint32_t eo_timer_now(void);
+
+void eo_stack_paint(void);
+uint32_t eo_stack_high_water(void); /* bytes of stack ever used */
+
+#endif /* EO_QEMU_H */
