@@ -2,7 +2,10 @@
 it shares with pooling."""
 import math
 
+import numpy as np
+
 from edgeopt.errors import ShapeError
+from edgeopt.ops.linear import pack_dense
 from edgeopt.ops.registry import Call, OpDef
 
 
@@ -69,16 +72,16 @@ def _infer_conv(ctx):
     return [(ctx.shape(0)[0], ctx.shape(1)[0]) + tuple(out)]
 
 
-# Mirrors eo_conv_scratch_floats() in the runtime: im2col + GEMM when a group has at
-# least this many output channels, over as many output rows as fit the budget.
+# im2col + the dense kernel when a group has at least this many output channels, over
+# as many output rows as fit the budget (eo_conv_scratch_floats() in the runtime).
 GEMM_MIN_CHANNELS = 4
 IM2COL_BUDGET_BYTES = 16384
 
 
 def _im2col_rows(ctx):
     w = ctx.shape(1)
-    if w[0] // int(ctx.attr("group", 1)) < GEMM_MIN_CHANNELS:
-        return 0
+    if w[0] // int(ctx.attr("group", 1)) < GEMM_MIN_CHANNELS or ctx.const(1) is None:
+        return 0  # few channels per group (e.g. depthwise), or weights only known at run time
     out = _conv_geometry(ctx)[0]
     row_bytes = 4 * int(w[1] * _prod(w[2:]) * out[-1])
     return max(1, min(out[-2] if len(out) > 1 else 1, IM2COL_BUDGET_BYTES // row_bytes))
@@ -113,8 +116,13 @@ def _lower_conv(ctx, lc):
         **dict(zip(("pad_d", "pad_h", "pad_w"), as_3d(begin, 0))),
         groups=int(ctx.attr("group", 1)), im2col_rows=_im2col_rows(ctx),
     )
+    if params["im2col_rows"]:
+        weights = ctx.const(1).reshape(params["groups"], w[0] // params["groups"], -1)
+        w_expr = lc.weight(np.concatenate([pack_dense(block) for block in weights]), "weights")
+    else:
+        w_expr = lc.buffer(ctx.node.inputs[1])
     return Call("ops/conv.c.j2", dict(
-        params=params, x=lc.buffer(ctx.node.inputs[0]), w=lc.buffer(ctx.node.inputs[1]),
+        params=params, x=lc.buffer(ctx.node.inputs[0]), w=w_expr,
         bias=lc.buffer(ctx.node.inputs[2]) if ctx.has_input(2) else "NULL",
         y=lc.buffer(ctx.node.outputs[0]), scratch=lc.scratch(ctx), act=lc.activation(ctx),
     ))

@@ -57,10 +57,23 @@ def _lower_gemm(ctx, lc):
     ))
 
 
+DENSE_BLOCK = 8  # EO_DENSE_BLOCK in the runtime
+
+
+def pack_dense(weights_out_in):
+    """[outs][ins] -> the runtime's layout: blocks of 8 outputs stored input-major, then
+    the remaining rows as they are."""
+    weights = np.asarray(weights_out_in, np.float32)
+    outs, ins = weights.shape
+    blocked = outs - outs % DENSE_BLOCK
+    blocks = weights[:blocked].reshape(-1, DENSE_BLOCK, ins).transpose(0, 2, 1)
+    return np.concatenate([blocks.reshape(-1), weights[blocked:].reshape(-1)])
+
+
 def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
     return Call("ops/dense.c.j2", dict(
         rows=rows, outs=outs, ins=ins, x=lc.buffer(ctx.node.inputs[0]),
-        w=lc.weight(np.asarray(weights_out_in, np.float32).reshape(outs, ins), "weights"),
+        w=lc.weight(pack_dense(np.asarray(weights_out_in, np.float32).reshape(outs, ins)), "weights"),
         bias=lc.weight(bias, "bias") if bias is not None else "NULL",
         y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
     ))

@@ -58,9 +58,19 @@ void eo_channel_affine_f32(const float *x, const float *scale, const float *shif
                            int32_t outer, int32_t channels, int32_t inner);
 
 /* ---- linear algebra ---- */
-/* y[r][o] = act(bias[o] + sum_i x[r][i] * w[o][i]); bias may be NULL. */
+/* Dense weights are packed for eo_dense_*: outputs in blocks of EO_DENSE_BLOCK, each
+ * block stored input-major ([ins][EO_DENSE_BLOCK]), then the remaining outs % 8 rows
+ * plain ([o][ins]). The compiler packs them; see edgeopt/ops/linear.py. */
+#define EO_DENSE_BLOCK 8
+
+/* y[r][o] = act(bias[o] + sum_i x[r][i] * W[o][i]); bias may be NULL. */
 void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
                   int32_t rows, int32_t outs, int32_t ins, eo_act_t act);
+
+/* The same without activation, writing y[r * y_row_stride + o * y_col_stride]. */
+void eo_dense_strided_f32(const float *x, const float *w, const float *bias, float *y,
+                          int32_t rows, int32_t outs, int32_t ins, int32_t y_row_stride,
+                          int32_t y_col_stride);
 
 /* y = alpha * A B + beta * C over a batch, every operand addressed by strides. */
 typedef struct {
@@ -84,12 +94,14 @@ typedef struct {
     int32_t dil_d, dil_h, dil_w;
     int32_t pad_d, pad_h, pad_w; /* leading pads; trailing pads follow from the output size */
     int32_t groups;
-    int32_t im2col_rows; /* output rows per im2col pass (sizes the scratch buffer) */
+    int32_t im2col_rows; /* output rows per im2col pass; 0: direct convolution */
 } eo_conv_params_t;
 
-/* w: [out_c][in_c/groups][k_d][k_h][k_w]; bias may be NULL. With a scratch buffer of
- * eo_conv_scratch_floats(p) floats (when that is > 0) it runs as im2col + GEMM;
- * with scratch NULL, as a direct convolution. */
+/* bias may be NULL. With im2col_rows > 0 the call needs a scratch buffer of
+ * eo_conv_scratch_floats(p) floats and w holds each group's [out_c/groups][K] weights
+ * (K = in_c/groups * k_d * k_h * k_w) packed as for eo_dense_f32; it runs as im2col +
+ * the dense kernel. With im2col_rows == 0 (scratch NULL), w is [out_c][in_c/groups]
+ * [k_d][k_h][k_w] and it runs as a direct convolution. */
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
                  const float *restrict bias, float *restrict y, float *restrict scratch,
                  eo_act_t act);

@@ -23,8 +23,6 @@ static int32_t eo_end_valid(int32_t extent, int32_t pad_minus_offset, int32_t st
 }
 
 #define EO_CONV_BLOCK 8
-/* Output channels per group from which im2col + GEMM beats the direct kernel. */
-#define EO_GEMM_MIN_CHANNELS 4
 
 /* `count` (<= EO_CONV_BLOCK) adjacent outputs of one row, any of whose taps may fall in
  * the padding: each tap's valid run of outputs is computed once, no per-MAC checks. */
@@ -168,21 +166,19 @@ EO_CONV_BLOCK_FN(eo_conv_block_strided, sw)
 
 int32_t eo_conv_scratch_floats(const eo_conv_params_t *p)
 {
-    const int32_t cout_g = p->out_c / p->groups;
-    if (cout_g < EO_GEMM_MIN_CHANNELS) {
-        return 0;
-    }
     return (p->in_c / p->groups) * p->k_d * p->k_h * p->k_w * p->out_w * p->im2col_rows;
 }
 
-/* The taps of output row oh as columns [0, out_w) of a [K][col_stride] matrix
- * (K = in channels x kernel taps), zeros where a tap falls in the padding. */
+/* The patches of output row oh: col[ow][k] for k over (in channel, kernel tap), with
+ * zeros where a tap falls in the padding. Consecutive rows follow at col + out_w * K. */
 static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od, int32_t oh,
-                           float *restrict col, int32_t col_stride)
+                           float *restrict col)
 {
     const int32_t cin_g = p->in_c / p->groups;
+    const int32_t k_count = cin_g * p->k_d * p->k_h * p->k_w;
     const int32_t ow_n = p->out_w;
     int32_t ic, kd, kh, kw, ow;
+    float *column = col;
     for (ic = 0; ic < cin_g; ++ic) {
         for (kd = 0; kd < p->k_d; ++kd) {
             const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
@@ -190,18 +186,18 @@ static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od
                 const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
                 const int32_t inside = id >= 0 && id < p->in_d && ih >= 0 && ih < p->in_h;
                 const float *xr = x + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w;
-                for (kw = 0; kw < p->k_w; ++kw, col += col_stride) {
+                for (kw = 0; kw < p->k_w; ++kw, ++column) {
                     const int32_t offset = p->pad_w - kw * p->dil_w;
                     const int32_t lo = inside ? eo_first_valid(offset, p->stride_w) : ow_n;
                     const int32_t hi = inside ? eo_end_valid(p->in_w, offset, p->stride_w, ow_n) : ow_n;
                     for (ow = 0; ow < lo && ow < ow_n; ++ow) {
-                        col[ow] = 0.0f;
+                        column[ow * k_count] = 0.0f;
                     }
                     for (; ow < hi; ++ow) {
-                        col[ow] = xr[ow * p->stride_w - offset];
+                        column[ow * k_count] = xr[ow * p->stride_w - offset];
                     }
                     for (; ow < ow_n; ++ow) {
-                        col[ow] = 0.0f;
+                        column[ow * k_count] = 0.0f;
                     }
                 }
             }
@@ -209,51 +205,8 @@ static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od
     }
 }
 
-/* y[m][q] (rows y_stride apart) = bias[m] + sum_k w[m][k] * col[k][q]. Four output rows
- * per pass share each loaded column value; the loop over q is contiguous and
- * vectorizes without reassociating sums. */
-static void eo_conv_gemm(const float *restrict w, const float *restrict col, const float *bias,
-                         float *restrict y, int32_t m_count, int32_t k_count, int32_t q_count,
-                         int32_t y_stride)
-{
-    int32_t m, q, k;
-    for (m = 0; m < m_count; ++m) {
-        const float b = bias ? bias[m] : 0.0f;
-        for (q = 0; q < q_count; ++q) {
-            y[m * y_stride + q] = b;
-        }
-    }
-    for (m = 0; m + 4 <= m_count; m += 4) {
-        float *restrict y0 = y + m * y_stride;
-        float *restrict y1 = y0 + y_stride;
-        float *restrict y2 = y1 + y_stride;
-        float *restrict y3 = y2 + y_stride;
-        const float *w0 = w + m * k_count;
-        for (k = 0; k < k_count; ++k) {
-            const float *restrict c = col + k * q_count;
-            const float v0 = w0[k], v1 = w0[k_count + k];
-            const float v2 = w0[2 * k_count + k], v3 = w0[3 * k_count + k];
-            for (q = 0; q < q_count; ++q) {
-                y0[q] += v0 * c[q];
-                y1[q] += v1 * c[q];
-                y2[q] += v2 * c[q];
-                y3[q] += v3 * c[q];
-            }
-        }
-    }
-    for (; m < m_count; ++m) {
-        float *restrict ym = y + m * y_stride;
-        for (k = 0; k < k_count; ++k) {
-            const float *restrict c = col + k * q_count;
-            const float v = w[m * k_count + k];
-            for (q = 0; q < q_count; ++q) {
-                ym[q] += v * c[q];
-            }
-        }
-    }
-}
-
-/* Convolution as per-row im2col + register-blocked GEMM (needs scratch). */
+/* Convolution as im2col over a few output rows + the dense kernel: each output pixel's
+ * patch times the group's packed weights (see EO_DENSE_BLOCK), written channel-major. */
 static void eo_conv_im2col(const eo_conv_params_t *p, const float *x, const float *w,
                            const float *bias, float *y, float *scratch)
 {
@@ -263,23 +216,21 @@ static void eo_conv_im2col(const eo_conv_params_t *p, const float *x, const floa
     const int32_t out_plane = p->out_d * p->out_h * p->out_w;
     const int32_t k_count = cin_g * p->k_d * p->k_h * p->k_w;
     const int32_t rows = p->im2col_rows > 0 ? p->im2col_rows : 1;
-    int32_t n, g, od, oh;
+    int32_t n, g, od, oh, r;
     for (n = 0; n < p->batch; ++n) {
         for (g = 0; g < p->groups; ++g) {
             const float *xg = x + (n * p->in_c + g * cin_g) * in_plane;
             float *yg = y + (n * p->out_c + g * cout_g) * out_plane;
             for (od = 0; od < p->out_d; ++od) {
                 for (oh = 0; oh < p->out_h; oh += rows) {
-                    /* several output rows per pass: longer, better vectorized GEMM rows */
-                    const int32_t left = p->out_h - oh;
-                    const int32_t width = (rows < left ? rows : left) * p->out_w;
-                    int32_t r;
-                    for (r = 0; r < rows && r < left; ++r) {
-                        eo_conv_im2row(p, xg, od, oh + r, scratch + r * p->out_w, width);
+                    const int32_t count = rows < p->out_h - oh ? rows : p->out_h - oh;
+                    for (r = 0; r < count; ++r) {
+                        eo_conv_im2row(p, xg, od, oh + r, scratch + r * p->out_w * k_count);
                     }
-                    eo_conv_gemm(w + g * cout_g * k_count, scratch, bias ? bias + g * cout_g : NULL,
-                                 yg + (od * p->out_h + oh) * p->out_w, cout_g, k_count, width,
-                                 out_plane);
+                    eo_dense_strided_f32(scratch, w + g * cout_g * k_count,
+                                         bias ? bias + g * cout_g : NULL,
+                                         yg + (od * p->out_h + oh) * p->out_w, count * p->out_w,
+                                         cout_g, k_count, 1, out_plane);
                 }
             }
         }
@@ -304,7 +255,7 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
         span <= EO_CONV_SPAN_MAX ? eo_conv_border : eo_conv_run;
     int32_t n, oc, od, oh, ow, count;
 
-    if (scratch && eo_conv_scratch_floats(p) > 0) {
+    if (p->im2col_rows > 0 && scratch) {
         eo_conv_im2col(p, x, w, bias, y, scratch);
         if (act.kind != EO_ACT_NONE) {
             eo_activation_f32(y, y, p->batch * p->out_c * out_plane, act);

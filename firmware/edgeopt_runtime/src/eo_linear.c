@@ -1,49 +1,168 @@
-/* Dense (weights pre-arranged [out][in]) and general strided GEMM. */
+/* Dense (weights packed by the compiler, see eo_runtime.h) and general strided GEMM. */
+#include <stddef.h>
+
 #include "eo_runtime.h"
 
-void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
-                  int32_t rows, int32_t outs, int32_t ins, eo_act_t act)
+/* s0..s7 += a * wp[0..7] */
+#define EO_DENSE_STEP(a, wp)         \
+    do {                             \
+        s0 += (a) * (wp)[0];         \
+        s1 += (a) * (wp)[1];         \
+        s2 += (a) * (wp)[2];         \
+        s3 += (a) * (wp)[3];         \
+        s4 += (a) * (wp)[4];         \
+        s5 += (a) * (wp)[5];         \
+        s6 += (a) * (wp)[6];         \
+        s7 += (a) * (wp)[7];         \
+    } while (0)
+
+/* Eight outputs per pass over packed weights: every loaded input feeds eight
+ * accumulators and the weights stream from one pointer (vldr with immediate offsets). */
+static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
+                            float *restrict y, int32_t y_col_stride, int32_t ins)
 {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+    int32_t i;
+    if (bias) {
+        s0 = bias[0];
+        s1 = bias[1];
+        s2 = bias[2];
+        s3 = bias[3];
+        s4 = bias[4];
+        s5 = bias[5];
+        s6 = bias[6];
+        s7 = bias[7];
+    }
+    /* Four inputs per iteration amortize the loop overhead. */
+    for (i = 0; i + 4 <= ins; i += 4, wp += 32) {
+        const float a = xr[i], b = xr[i + 1], c = xr[i + 2], d = xr[i + 3];
+        EO_DENSE_STEP(a, wp);
+        EO_DENSE_STEP(b, wp + 8);
+        EO_DENSE_STEP(c, wp + 16);
+        EO_DENSE_STEP(d, wp + 24);
+    }
+    for (; i < ins; ++i, wp += 8) {
+        EO_DENSE_STEP(xr[i], wp);
+    }
+    y[0] = s0;
+    y[y_col_stride] = s1;
+    y[2 * y_col_stride] = s2;
+    y[3 * y_col_stride] = s3;
+    y[4 * y_col_stride] = s4;
+    y[5 * y_col_stride] = s5;
+    y[6 * y_col_stride] = s6;
+    y[7 * y_col_stride] = s7;
+}
+
+/* s_j += a * w_j and t_j += b * w_j for one weight w_j */
+#define EO_DENSE_PAIR(j)                  \
+    do {                                  \
+        const float wj = wp[j];           \
+        s##j += a * wj;                   \
+        t##j += b * wj;                   \
+    } while (0)
+
+/* Two rows x eight outputs per pass: each loaded weight feeds two accumulators, which
+ * is what convolutions (many output pixels per weight) gain from. 16 accumulators,
+ * the weights and 2 inputs fit the 32 single-precision registers of an FPv4/FPv5 FPU. */
+static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
+                              const float *restrict wp, const float *bias, float *restrict y0,
+                              float *restrict y1, int32_t y_col_stride, int32_t ins)
+{
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+    float t0, t1, t2, t3, t4, t5, t6, t7;
+    int32_t i;
+    if (bias) {
+        s0 = bias[0];
+        s1 = bias[1];
+        s2 = bias[2];
+        s3 = bias[3];
+        s4 = bias[4];
+        s5 = bias[5];
+        s6 = bias[6];
+        s7 = bias[7];
+    }
+    t0 = s0, t1 = s1, t2 = s2, t3 = s3, t4 = s4, t5 = s5, t6 = s6, t7 = s7;
+    for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
+        const float a = x0[i], b = x1[i];
+        EO_DENSE_PAIR(0);
+        EO_DENSE_PAIR(1);
+        EO_DENSE_PAIR(2);
+        EO_DENSE_PAIR(3);
+        EO_DENSE_PAIR(4);
+        EO_DENSE_PAIR(5);
+        EO_DENSE_PAIR(6);
+        EO_DENSE_PAIR(7);
+    }
+    y0[0] = s0, y0[y_col_stride] = s1, y0[2 * y_col_stride] = s2, y0[3 * y_col_stride] = s3;
+    y0[4 * y_col_stride] = s4, y0[5 * y_col_stride] = s5, y0[6 * y_col_stride] = s6;
+    y0[7 * y_col_stride] = s7;
+    y1[0] = t0, y1[y_col_stride] = t1, y1[2 * y_col_stride] = t2, y1[3 * y_col_stride] = t3;
+    y1[4 * y_col_stride] = t4, y1[5 * y_col_stride] = t5, y1[6 * y_col_stride] = t6;
+    y1[7 * y_col_stride] = t7;
+}
+
+void eo_dense_strided_f32(const float *x, const float *w, const float *bias, float *y,
+                          int32_t rows, int32_t outs, int32_t ins, int32_t y_row_stride,
+                          int32_t y_col_stride)
+{
+    const int32_t blocked = outs - outs % EO_DENSE_BLOCK;
+    const float *tail = w + blocked * ins;
     int32_t r, o, i;
+    for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
+        const float *wo = w + o * ins;
+        const float *bo = bias ? bias + o : NULL;
+        float *yo = y + o * y_col_stride;
+        for (r = 0; r + 2 <= rows; r += 2) {
+            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, yo + r * y_row_stride,
+                              yo + (r + 1) * y_row_stride, y_col_stride, ins);
+        }
+        if (r < rows) {
+            eo_dense_block8(x + r * ins, wo, bo, yo + r * y_row_stride, y_col_stride, ins);
+        }
+    }
+    /* The remaining outs % 8 rows: four per pass, then one by one. */
     for (r = 0; r < rows; ++r) {
         const float *xr = x + r * ins;
-        float *yr = y + r * outs;
-        /* Four outputs per pass: each loaded input feeds four accumulators. */
-        for (o = 0; o + 4 <= outs; o += 4) {
-            const float *w0 = w + o * ins;
+        float *yr = y + r * y_row_stride;
+        for (o = blocked; o + 4 <= outs; o += 4) {
+            const float *w0 = tail + (o - blocked) * ins;
             const float *w1 = w0 + ins;
             const float *w2 = w1 + ins;
             const float *w3 = w2 + ins;
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
             if (bias) {
-                s0 = bias[o];
-                s1 = bias[o + 1];
-                s2 = bias[o + 2];
-                s3 = bias[o + 3];
+                s0 = bias[o], s1 = bias[o + 1], s2 = bias[o + 2], s3 = bias[o + 3];
             }
             for (i = 0; i < ins; ++i) {
-                const float xi = xr[i];
-                s0 += xi * w0[i];
-                s1 += xi * w1[i];
-                s2 += xi * w2[i];
-                s3 += xi * w3[i];
+                const float a = xr[i];
+                s0 += a * w0[i];
+                s1 += a * w1[i];
+                s2 += a * w2[i];
+                s3 += a * w3[i];
             }
-            yr[o] = s0;
-            yr[o + 1] = s1;
-            yr[o + 2] = s2;
-            yr[o + 3] = s3;
+            yr[o * y_col_stride] = s0;
+            yr[(o + 1) * y_col_stride] = s1;
+            yr[(o + 2) * y_col_stride] = s2;
+            yr[(o + 3) * y_col_stride] = s3;
         }
         for (; o < outs; ++o) {
-            const float *wo = w + o * ins;
+            const float *wo = tail + (o - blocked) * ins;
             float s = bias ? bias[o] : 0.0f;
             for (i = 0; i < ins; ++i) {
                 s += xr[i] * wo[i];
             }
-            yr[o] = s;
+            yr[o * y_col_stride] = s;
         }
-        if (act.kind != EO_ACT_NONE) {
-            eo_activation_f32(yr, yr, outs, act);
-        }
+    }
+}
+
+void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
+                  int32_t rows, int32_t outs, int32_t ins, eo_act_t act)
+{
+    eo_dense_strided_f32(x, w, bias, y, rows, outs, ins, outs, 1);
+    if (act.kind != EO_ACT_NONE) {
+        eo_activation_f32(y, y, rows * outs, act);
     }
 }
 

@@ -1,0 +1,68 @@
+"""Instructions per MAC of the float kernels on Cortex-M4F under QEMU -icount (exact).
+
+    python benchmarks/cortex_m_kernels.py [--target qemu-cortex-m4]
+"""
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import models  # noqa: E402
+from edgeopt.pipeline import compile_model  # noqa: E402
+from edgeopt.simulator.qemu import QemuModel  # noqa: E402
+
+
+def dense(n_in, n_out):
+    b = models.GraphBuilder(0)
+    return b.model([("x", [1, n_in])], [b.linear("x", n_in, n_out)]), n_in * n_out
+
+
+def conv(c_in, c_out, k, size, group=1):
+    b = models.GraphBuilder(0)
+    y = b.conv("x", c_in, c_out, (k, k), pads=[k // 2] * 4, group=group)
+    return b.model([("x", [1, c_in, size, size])], [y]), size * size * c_out * (c_in // group) * k * k
+
+
+def conv1d(c_in, c_out, k, length):
+    b = models.GraphBuilder(0)
+    y = b.conv("x", c_in, c_out, (k,), pads=[k // 2] * 2)
+    return b.model([("x", [1, c_in, length])], [y]), length * c_out * c_in * k
+
+
+CASES = [
+    ("dense 256->64", lambda: dense(256, 64), 256),
+    ("dense 64->64", lambda: dense(64, 64), 64),
+    ("conv 3x3 16->16 @16x16", lambda: conv(16, 16, 3, 16), 144),
+    ("conv 1x1 64->64 @8x8", lambda: conv(64, 64, 1, 8), 64),
+    ("conv1d k5 16->32 @64", lambda: conv1d(16, 32, 5, 64), 80),
+]
+
+
+def measure(model, macs, target, workdir):
+    path = models.save(model, workdir / "layer.onnx")
+    generated = compile_model(path)
+    inputs = {t.name: np.random.default_rng(0).standard_normal((1,) + t.shape).astype(np.float32)
+              for t in generated.inputs}
+    with QemuModel(generated, target) as emulated:
+        _, report = emulated.run(inputs)
+    return report["instructions_per_inference"]["median"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", default="qemu-cortex-m4")
+    args = parser.parse_args()
+    print(f"{'layer':<26} {'MACs/output':>11} {'MACs':>9} {'instructions':>13} {'instr/MAC':>10}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, build, per_output in CASES:
+            model, macs = build()
+            count = measure(model, macs, args.target, Path(tmp))
+            print(f"{label:<26} {per_output:>11} {macs:>9,} {count:>13,} {count / macs:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
