@@ -64,7 +64,8 @@ def _tool(name):
     return path
 
 
-def build_firmware(generated, target: Target, workdir: Path) -> Path:
+def build_firmware(generated, target: Target, workdir: Path, warning_flags=STRICT_FLAGS,
+                   extra_flags=()) -> Path:
     """Cross-compile model + runtime + harness into workdir/firmware.elf."""
     cc = _tool("arm-none-eabi-gcc")
     write_library(generated, workdir)
@@ -80,7 +81,7 @@ def build_firmware(generated, target: Target, workdir: Path) -> Path:
     sources = [workdir / f"{generated.name}.c", workdir / "eo_main.c", board / "eo_qemu.c",
                *sorted((runtime / "src").glob("*.c"))]
     elf = workdir / "firmware.elf"
-    run_compiler([cc, *STRICT_FLAGS, *OPT_FLAGS, *target.cpu_flags, f"-I{workdir}",
+    run_compiler([cc, *warning_flags, *OPT_FLAGS, *target.cpu_flags, *extra_flags, f"-I{workdir}",
                   f"-I{runtime / 'include'}", f"-I{board}", *map(str, sources),
                   "-nostartfiles", "--specs=nosys.specs", f"-T{board / 'mps2.ld'}",
                   "-Wl,--gc-sections", "-o", str(elf), "-lm"])
@@ -159,12 +160,12 @@ def _parse_results(data, count, output_sizes):
 class QemuModel:
     """A model cross-compiled for one emulated target."""
 
-    def __init__(self, generated, target_name: str):
+    def __init__(self, generated, target_name: str, **build_options):
         self.generated = generated
         self.target = get_target(target_name)
         self.workdir = Path(tempfile.mkdtemp(prefix="edgeopt-qemu-"))
         try:
-            self.elf = build_firmware(generated, self.target, self.workdir)
+            self.elf = build_firmware(generated, self.target, self.workdir, **build_options)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
