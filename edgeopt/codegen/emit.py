@@ -86,12 +86,13 @@ class LoweringContext:
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size
 
-    def activation(self, ctx) -> str:
-        return self.c_activation(*ctx.node.attrs.get("activation", ("EO_ACT_NONE", 0.0, 0.0)))
-
-    @staticmethod
-    def c_activation(kind, alpha, beta) -> str:
-        return f"(eo_act_t){{{kind}, {f32(alpha)}, {f32(beta)}}}"
+    def activation_call(self, node) -> str:
+        """The fused activation as a call on the step's output, in place; or ""."""
+        if "activation" not in node.attrs:
+            return ""
+        function, params = node.attrs["activation"]
+        y, size = self.buffer(node.outputs[0]), self.size(node.outputs[0])
+        return f"\n{function}({y}, {y}, {size}{''.join(', ' + f32(p) for p in params)});"
 
 
 def generate(graph, registry, name: str, options_text: str = "") -> GeneratedModel:
@@ -134,6 +135,7 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
             else:
                 call = opdef.lower(ctx, lc)
                 code = env.get_template(call.template).render(**call.args).strip()
+                code += lc.activation_call(node)
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, str(exc)))
             continue
@@ -141,16 +143,12 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
         shape_in = "x".join(str(d) for d in graph.tensor(node.inputs[0]).shape) if node.inputs and node.inputs[0] else ""
         shape_out = "x".join(str(d) for d in graph.tensor(out).shape)
         fused = node.sources[1:]
-        comment = f"[{index}] {c_comment(node.name)} ({node.op_type}"
-        if "activation" in node.attrs:
-            comment += " + " + node.attrs["activation"][0].replace("EO_ACT_", "").lower()
+        comment = f"[{index}] {c_comment(node.name)} ({_op_label(node)}"
         comment += f"): {shape_in} -> {shape_out}"
         if fused:
             comment += f"; also computes {c_comment(', '.join(fused))}"
         steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
-        act = node.attrs.get("activation")
-        op_label = node.op_type + (f"+{act[0].replace('EO_ACT_', '').lower()}" if act else "")
-        layers.append((op_label, node.name, graph.tensor(out).shape))
+        layers.append((_op_label(node), node.name, graph.tensor(out).shape))
         blocks.append(dict(comment=comment, code=code,
                            trace=f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)});"))
     if problems:
@@ -173,6 +171,13 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
     }
     return GeneratedModel(name, files, inputs, outputs, steps, plan.arena_bytes, plan.peak_bytes,
                           weight_bytes, parameters, layers)
+
+
+def _op_label(node):
+    """Op type plus a fused activation, e.g. "Conv+relu"."""
+    if "activation" not in node.attrs:
+        return node.op_type
+    return f"{node.op_type}+{node.attrs['activation'][0][3:-4]}"
 
 
 def _check_float32(graph):

@@ -124,7 +124,7 @@ def _lower_conv(ctx, lc):
     return Call("ops/conv.c.j2", dict(
         params=params, x=lc.buffer(ctx.node.inputs[0]), w=w_expr,
         bias=lc.buffer(ctx.node.inputs[2]) if ctx.has_input(2) else "NULL",
-        y=lc.buffer(ctx.node.outputs[0]), scratch=lc.scratch(ctx), act=lc.activation(ctx),
+        y=lc.buffer(ctx.node.outputs[0]), scratch=lc.scratch(ctx),
     ))
 
 

@@ -42,12 +42,12 @@ def _lower_binary(kernel_op):
         return Call("ops/binary.c.j2", dict(
             op=kernel_op, a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]),
             y=lc.buffer(ctx.node.outputs[0]), shape=dims, a_strides=a_strides,
-            b_strides=b_strides, act=lc.activation(ctx),
+            b_strides=b_strides,
         ))
     return lower
 
 
-# ---- activations: ONNX op -> (kernel kind, alpha, beta) ----
+# ---- activations: ONNX op -> (runtime function, its float parameters) ----
 
 def _clip_bounds(ctx):
     if "min" in ctx.node.attrs or "max" in ctx.node.attrs:  # opset < 11
@@ -60,26 +60,26 @@ def _clip_bounds(ctx):
 
 
 ACTIVATIONS = {
-    "Relu": lambda ctx: ("EO_ACT_RELU", 0.0, 0.0),
-    "LeakyRelu": lambda ctx: ("EO_ACT_LEAKY_RELU", float(ctx.attr("alpha", 0.01)), 0.0),
-    "Clip": lambda ctx: ("EO_ACT_CLIP",) + _clip_bounds(ctx),
-    "Sigmoid": lambda ctx: ("EO_ACT_SIGMOID", 0.0, 0.0),
+    "Relu": lambda ctx: ("eo_relu_f32", ()),
+    "LeakyRelu": lambda ctx: ("eo_leaky_relu_f32", (float(ctx.attr("alpha", 0.01)),)),
+    "Clip": lambda ctx: ("eo_clip_f32", _clip_bounds(ctx)),
+    "Sigmoid": lambda ctx: ("eo_sigmoid_f32", ()),
     "HardSigmoid": lambda ctx: (
-        "EO_ACT_HARD_SIGMOID", float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))),
-    "HardSwish": lambda ctx: ("EO_ACT_HARD_SWISH", 0.0, 0.0),
-    "Tanh": lambda ctx: ("EO_ACT_TANH", 0.0, 0.0),
-    "Elu": lambda ctx: ("EO_ACT_ELU", float(ctx.attr("alpha", 1.0)), 0.0),
+        "eo_hard_sigmoid_f32", (float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5)))),
+    "HardSwish": lambda ctx: ("eo_hard_swish_f32", ()),
+    "Tanh": lambda ctx: ("eo_tanh_f32", ()),
+    "Elu": lambda ctx: ("eo_elu_f32", (float(ctx.attr("alpha", 1.0)),)),
     "Selu": lambda ctx: (
-        "EO_ACT_SELU", float(ctx.attr("alpha", 1.67326319217681884765625)),
-        float(ctx.attr("gamma", 1.05070102214813232421875))),
+        "eo_selu_f32", (float(ctx.attr("alpha", 1.67326319217681884765625)),
+                        float(ctx.attr("gamma", 1.05070102214813232421875)))),
 }
 
 
 def _lower_activation(ctx, lc):
-    kind, alpha, beta = ACTIVATIONS[ctx.node.op_type](ctx)
+    function, params = ACTIVATIONS[ctx.node.op_type](ctx)
     return Call("ops/activation.c.j2", dict(
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        size=lc.size(ctx.node.outputs[0]), act=lc.c_activation(kind, alpha, beta),
+        function=function, params=params, x=lc.buffer(ctx.node.inputs[0]),
+        y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
     ))
 
 

@@ -53,7 +53,7 @@ def _lower_gemm(ctx, lc):
         c_col=c_col, alpha=alpha, beta=beta, batch=1, a_offsets=None, b_offsets=None,
         a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]),
         c=lc.buffer(ctx.node.inputs[2]) if ctx.has_input(2) else "NULL",
-        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+        y=lc.buffer(ctx.node.outputs[0]),
     ))
 
 
@@ -75,7 +75,7 @@ def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
         rows=rows, outs=outs, ins=ins, x=lc.buffer(ctx.node.inputs[0]),
         w=lc.weight(pack_dense(np.asarray(weights_out_in, np.float32).reshape(outs, ins)), "weights"),
         bias=lc.weight(bias, "bias") if bias is not None else "NULL",
-        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+        y=lc.buffer(ctx.node.outputs[0]),
     ))
 
 
@@ -114,7 +114,7 @@ def _lower_matmul(ctx, lc):
         batch=count, a_offsets=offsets[0] if count > 1 else None,
         b_offsets=offsets[1] if count > 1 else None,
         a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]), c="NULL",
-        y=lc.buffer(ctx.node.outputs[0]), act=lc.activation(ctx),
+        y=lc.buffer(ctx.node.outputs[0]),
     ))
 
 

@@ -11,33 +11,25 @@
 
 typedef enum { EO_OK = 0, EO_ERROR = 1 } eo_status_t;
 
-/* Activation applied to a kernel's outputs (fused) or as an op of its own. */
-typedef enum {
-    EO_ACT_NONE = 0,
-    EO_ACT_RELU,
-    EO_ACT_LEAKY_RELU,   /* alpha: negative slope */
-    EO_ACT_CLIP,         /* alpha: min, beta: max */
-    EO_ACT_SIGMOID,
-    EO_ACT_HARD_SIGMOID, /* max(0, min(1, alpha*x + beta)) */
-    EO_ACT_HARD_SWISH,
-    EO_ACT_TANH,
-    EO_ACT_ELU,          /* alpha */
-    EO_ACT_SELU          /* alpha, beta: gamma */
-} eo_act_kind_t;
-
-typedef struct {
-    eo_act_kind_t kind;
-    float alpha;
-    float beta;
-} eo_act_t;
-
 /* Per-layer tracing for the simulator's --per-layer mode; compiled out by default. */
 #ifndef EO_TRACE
 #define EO_TRACE(step, data, count) ((void)0)
 #endif
 
+/* ---- activations: x and y may be the same buffer ---- */
+float eo_tanhf(float v);    /* |error| < 2e-7, no libm */
+float eo_sigmoidf(float v);
+void eo_relu_f32(const float *x, float *y, int32_t n);
+void eo_leaky_relu_f32(const float *x, float *y, int32_t n, float alpha);
+void eo_clip_f32(const float *x, float *y, int32_t n, float low, float high);
+void eo_sigmoid_f32(const float *x, float *y, int32_t n);
+void eo_hard_sigmoid_f32(const float *x, float *y, int32_t n, float alpha, float beta);
+void eo_hard_swish_f32(const float *x, float *y, int32_t n);
+void eo_tanh_f32(const float *x, float *y, int32_t n);
+void eo_elu_f32(const float *x, float *y, int32_t n, float alpha);
+void eo_selu_f32(const float *x, float *y, int32_t n, float alpha, float gamma);
+
 /* ---- elementwise ---- */
-void eo_activation_f32(const float *x, float *y, int32_t n, eo_act_t act);
 void eo_copy_f32(const float *x, float *y, int32_t n);
 
 typedef enum { EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_DIV, EO_BIN_PRELU } eo_binary_op_t;
@@ -51,7 +43,7 @@ typedef struct {
 } eo_broadcast_t;
 
 void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
-                   const eo_broadcast_t *bc, eo_act_t act);
+                   const eo_broadcast_t *bc);
 
 /* y[o][c][i] = x[o][c][i] * scale[c] + shift[c] (inference-mode batch normalization) */
 void eo_channel_affine_f32(const float *x, const float *scale, const float *shift, float *y,
@@ -63,11 +55,11 @@ void eo_channel_affine_f32(const float *x, const float *scale, const float *shif
  * plain ([o][ins]). The compiler packs them; see edgeopt/ops/linear.py. */
 #define EO_DENSE_BLOCK 8
 
-/* y[r][o] = act(bias[o] + sum_i x[r][i] * W[o][i]); bias may be NULL. */
+/* y[r][o] = bias[o] + sum_i x[r][i] * W[o][i]; bias may be NULL. */
 void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
-                  int32_t rows, int32_t outs, int32_t ins, eo_act_t act);
+                  int32_t rows, int32_t outs, int32_t ins);
 
-/* The same without activation, writing y[r * y_row_stride + o * y_col_stride]. */
+/* The same writing y[r * y_row_stride + o * y_col_stride]. */
 void eo_dense_strided_f32(const float *x, const float *w, const float *bias, float *y,
                           int32_t rows, int32_t outs, int32_t ins, int32_t y_row_stride,
                           int32_t y_col_stride);
@@ -83,7 +75,7 @@ typedef struct {
 } eo_gemm_params_t;
 
 void eo_gemm_f32(const eo_gemm_params_t *p, const float *a, const float *b, const float *c,
-                 float *y, eo_act_t act);
+                 float *y);
 
 /* ---- convolution and pooling (up to 3 spatial dims; 1-D/2-D use size-1 leading dims) ---- */
 typedef struct {
@@ -103,8 +95,7 @@ typedef struct {
  * the dense kernel. With im2col_rows == 0 (scratch NULL), w is [out_c][in_c/groups]
  * [k_d][k_h][k_w] and it runs as a direct convolution. */
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
-                 const float *restrict bias, float *restrict y, float *restrict scratch,
-                 eo_act_t act);
+                 const float *restrict bias, float *restrict y, float *restrict scratch);
 int32_t eo_conv_scratch_floats(const eo_conv_params_t *p);
 
 typedef struct {

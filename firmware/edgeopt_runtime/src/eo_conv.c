@@ -238,8 +238,7 @@ static void eo_conv_im2col(const eo_conv_params_t *p, const float *x, const floa
 }
 
 void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
-                 const float *restrict bias, float *restrict y, float *restrict scratch,
-                 eo_act_t act)
+                 const float *restrict bias, float *restrict y, float *restrict scratch)
 {
     const int32_t cin_g = p->in_c / p->groups;
     const int32_t cout_g = p->out_c / p->groups;
@@ -257,9 +256,6 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
 
     if (p->im2col_rows > 0 && scratch) {
         eo_conv_im2col(p, x, w, bias, y, scratch);
-        if (act.kind != EO_ACT_NONE) {
-            eo_activation_f32(y, y, p->batch * p->out_c * out_plane, act);
-        }
         return;
     }
     for (n = 0; n < p->batch; ++n) {
@@ -291,9 +287,6 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
                         border(p, xg, wo, od, oh, ow, count, b, yr + ow);
                     }
                 }
-            }
-            if (act.kind != EO_ACT_NONE) {
-                eo_activation_f32(yp, yp, out_plane, act);
             }
         }
     }

@@ -1,6 +1,4 @@
-/* Activations, broadcasting binary ops, per-channel affine, copies. */
-#include <math.h>
-
+/* Broadcasting binary ops, per-channel affine, copies. */
 #include "eo_runtime.h"
 
 void eo_copy_f32(const float *x, float *y, int32_t n)
@@ -8,85 +6,6 @@ void eo_copy_f32(const float *x, float *y, int32_t n)
     int32_t i;
     for (i = 0; i < n; ++i) {
         y[i] = x[i];
-    }
-}
-
-static float eo_sigmoid(float v)
-{
-    /* Split by sign so expf never overflows. */
-    if (v >= 0.0f) {
-        return 1.0f / (1.0f + expf(-v));
-    }
-    {
-        const float e = expf(v);
-        return e / (1.0f + e);
-    }
-}
-
-/* x and y may be the same buffer: fused activations run in place. */
-void eo_activation_f32(const float *x, float *y, int32_t n, eo_act_t act)
-{
-    int32_t i;
-    const float a = act.alpha;
-    const float b = act.beta;
-    switch (act.kind) {
-    case EO_ACT_NONE:
-        if (x != y) {
-            eo_copy_f32(x, y, n);
-        }
-        break;
-    case EO_ACT_RELU:
-        for (i = 0; i < n; ++i) {
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        }
-        break;
-    case EO_ACT_LEAKY_RELU:
-        for (i = 0; i < n; ++i) {
-            y[i] = x[i] >= 0.0f ? x[i] : a * x[i];
-        }
-        break;
-    case EO_ACT_CLIP:
-        /* Lower bound first, then upper: with min > max every value becomes max (ONNX). */
-        for (i = 0; i < n; ++i) {
-            float v = x[i] < a ? a : x[i];
-            y[i] = v > b ? b : v;
-        }
-        break;
-    case EO_ACT_SIGMOID:
-        for (i = 0; i < n; ++i) {
-            y[i] = eo_sigmoid(x[i]);
-        }
-        break;
-    case EO_ACT_HARD_SIGMOID:
-        for (i = 0; i < n; ++i) {
-            float v = a * x[i] + b;
-            y[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-        }
-        break;
-    case EO_ACT_HARD_SWISH:
-        for (i = 0; i < n; ++i) {
-            float v = x[i] * (1.0f / 6.0f) + 0.5f;
-            v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-            y[i] = x[i] * v;
-        }
-        break;
-    case EO_ACT_TANH:
-        for (i = 0; i < n; ++i) {
-            y[i] = tanhf(x[i]);
-        }
-        break;
-    case EO_ACT_ELU:
-        for (i = 0; i < n; ++i) {
-            y[i] = x[i] > 0.0f ? x[i] : a * expm1f(x[i]);
-        }
-        break;
-    case EO_ACT_SELU:
-        for (i = 0; i < n; ++i) {
-            y[i] = b * (x[i] > 0.0f ? x[i] : a * expm1f(x[i]));
-        }
-        break;
-    default:
-        break;
     }
 }
 
@@ -131,7 +50,7 @@ static void eo_binary_row(eo_binary_op_t op, const float *a, int32_t as, const f
 }
 
 void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
-                   const eo_broadcast_t *bc, eo_act_t act)
+                   const eo_broadcast_t *bc)
 {
     const int32_t last = bc->rank - 1;
     const int32_t n = bc->shape[last];
@@ -155,9 +74,6 @@ void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
             }
             index[axis] = 0;
         }
-    }
-    if (act.kind != EO_ACT_NONE) {
-        eo_activation_f32(y, y, outer * n, act);
     }
 }
 

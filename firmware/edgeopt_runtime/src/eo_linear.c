@@ -158,16 +158,13 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
 }
 
 void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
-                  int32_t rows, int32_t outs, int32_t ins, eo_act_t act)
+                  int32_t rows, int32_t outs, int32_t ins)
 {
     eo_dense_strided_f32(x, w, bias, y, rows, outs, ins, outs, 1);
-    if (act.kind != EO_ACT_NONE) {
-        eo_activation_f32(y, y, rows * outs, act);
-    }
 }
 
 void eo_gemm_f32(const eo_gemm_params_t *p, const float *a, const float *b, const float *c,
-                 float *y, eo_act_t act)
+                 float *y)
 {
     int32_t t, m, n, k;
     for (t = 0; t < p->batch; ++t) {
@@ -187,8 +184,5 @@ void eo_gemm_f32(const eo_gemm_params_t *p, const float *a, const float *b, cons
                 yt[m * p->n + n] = s;
             }
         }
-    }
-    if (act.kind != EO_ACT_NONE) {
-        eo_activation_f32(y, y, p->batch * p->m * p->n, act);
     }
 }
