@@ -4,12 +4,14 @@
 
 #include "eo_runtime.h"
 
-/* exp(v) for |v| <= 88: v = k ln2 + r, |r| <= ln2/2, degree-6 polynomial for exp(r)
- * (relative error 2.6e-9 before float rounding), 2^k put into the exponent bits. */
-static float eo_expf(float v)
+/* exp(v) - 1 for |v| <= 87, accurate relative to the result also near 0:
+ * v = k ln2 + r with |r| <= ln2/2, a degree-6 polynomial for exp(r) - 1 (relative error
+ * 2.6e-9 before float rounding), and 2^k put into the exponent bits. */
+static float eo_expm1f(float v)
 {
-    const float k = floorf(v * 1.44269502f + 0.5f);
-    const float r = (v - k * 0.693145752f) - k * 1.42860677e-06f; /* ln2 split hi + lo */
+    const float t = v * 1.44269502f;
+    const int32_t k = (int32_t)(t < 0.0f ? t - 0.5f : t + 0.5f); /* round to nearest */
+    const float r = (v - (float)k * 0.693145752f) - (float)k * 1.42860677e-06f; /* ln2 hi + lo */
     float p = 0.00139485812f;
     union {
         float f;
@@ -19,33 +21,20 @@ static float eo_expf(float v)
     p = p * r + 0.0416662171f;
     p = p * r + 0.166664153f;
     p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    scale.u = (uint32_t)((int32_t)k + 127) << 23;
-    return p * scale.f;
+    p = (p * r + 1.0f) * r;
+    if (k == 0) {
+        return p;
+    }
+    scale.u = (uint32_t)(k + 127) << 23;
+    return scale.f * (p + 1.0f) - 1.0f;
 }
 
 float eo_tanhf(float v)
 {
+    /* tanh|v| = e / (e + 2) with e = exp(2|v|) - 1; beyond 9, tanh is 1 in float */
     const float a = v < 0.0f ? -v : v;
-    float t;
-    if (a < 0.625f) {
-        /* odd polynomial: tanh(x) / x in x^2, relative error 1.5e-10 before rounding */
-        const float u = v * v;
-        float p = 0.00213030865f;
-        p = p * u - 0.00816123094f;
-        p = p * u + 0.0216927547f;
-        p = p * u - 0.0539448895f;
-        p = p * u + 0.13333185f;
-        p = p * u - 0.333333284f;
-        p = p * u + 1.0f;
-        return v * p;
-    }
-    if (a >= 9.0f) {
-        t = 1.0f; /* 1 - tanh(9) is below float resolution at 1 */
-    } else {
-        t = 1.0f - 2.0f / (eo_expf(2.0f * a) + 1.0f);
-    }
+    const float e = eo_expm1f(2.0f * (a < 9.0f ? a : 9.0f));
+    const float t = e / (e + 2.0f);
     return v < 0.0f ? -t : t;
 }
 

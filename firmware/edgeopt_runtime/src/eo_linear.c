@@ -3,6 +3,23 @@
 
 #include "eo_runtime.h"
 
+/* One out-of-line copy of the helpers both dense entry points share (flash matters). */
+#if defined(__GNUC__)
+#define EO_NOINLINE __attribute__((noinline))
+#else
+#define EO_NOINLINE
+#endif
+
+
+EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, float sum)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        sum += a[i] * b[i];
+    }
+    return sum;
+}
+
 /* s0..s7 += a * wp[0..7] */
 #define EO_DENSE_STEP(a, wp)         \
     do {                             \
@@ -18,7 +35,7 @@
 
 /* Eight outputs per pass over packed weights: every loaded input feeds eight
  * accumulators and the weights stream from one pointer (vldr with immediate offsets). */
-static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
+EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                             float *restrict y, int32_t y_col_stride, int32_t ins)
 {
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
@@ -44,14 +61,14 @@ static void eo_dense_block8(const float *restrict xr, const float *restrict wp, 
     for (; i < ins; ++i, wp += 8) {
         EO_DENSE_STEP(xr[i], wp);
     }
-    y[0] = s0;
-    y[y_col_stride] = s1;
-    y[2 * y_col_stride] = s2;
-    y[3 * y_col_stride] = s3;
-    y[4 * y_col_stride] = s4;
-    y[5 * y_col_stride] = s5;
-    y[6 * y_col_stride] = s6;
-    y[7 * y_col_stride] = s7;
+    *y = s0;
+    *(y += y_col_stride) = s1;
+    *(y += y_col_stride) = s2;
+    *(y += y_col_stride) = s3;
+    *(y += y_col_stride) = s4;
+    *(y += y_col_stride) = s5;
+    *(y += y_col_stride) = s6;
+    *(y += y_col_stride) = s7;
 }
 
 /* s_j += a * w_j and t_j += b * w_j for one weight w_j */
@@ -147,20 +164,28 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
             yr[(o + 3) * y_col_stride] = s3;
         }
         for (; o < outs; ++o) {
-            const float *wo = tail + (o - blocked) * ins;
-            float s = bias ? bias[o] : 0.0f;
-            for (i = 0; i < ins; ++i) {
-                s += xr[i] * wo[i];
-            }
-            yr[o * y_col_stride] = s;
+            yr[o * y_col_stride] = eo_dot(xr, tail + (o - blocked) * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
 
+/* The small-code path for layers applied to one or a few rows (Gemm, MatMul). */
 void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
                   int32_t rows, int32_t outs, int32_t ins)
 {
-    eo_dense_strided_f32(x, w, bias, y, rows, outs, ins, outs, 1);
+    const int32_t blocked = outs - outs % EO_DENSE_BLOCK;
+    const float *tail = w + blocked * ins;
+    int32_t r, o;
+    for (r = 0; r < rows; ++r) {
+        const float *xr = x + r * ins;
+        float *yr = y + r * outs;
+        for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
+            eo_dense_block8(xr, w + o * ins, bias ? bias + o : NULL, yr + o, 1, ins);
+        }
+        for (; o < outs; ++o) {
+            yr[o] = eo_dot(xr, tail + (o - blocked) * ins, ins, bias ? bias[o] : 0.0f);
+        }
+    }
 }
 
 void eo_gemm_f32(const eo_gemm_params_t *p, const float *a, const float *b, const float *c,
