@@ -39,9 +39,17 @@ def build_parser():
 
     comp = sub.add_parser("compile", help="generate a C library from a model")
     _add_model_options(comp)
-    comp.add_argument("-o", "--output", default="build/model", help="output folder (default: build/model)")
+    comp.add_argument("-o", "--output",
+                      help="folder for the C library (default: build/model unless --platformio)")
     comp.add_argument("--no-runtime", action="store_true",
                       help="do not copy the edgeopt C runtime next to the model")
+    comp.add_argument("--platformio", metavar="DIR", help="also write a PlatformIO project to DIR")
+    comp.add_argument("--board", default="qemu_cortex_m4",
+                      help="PlatformIO board for --platformio (default qemu_cortex_m4); see the README")
+
+    flash = sub.add_parser("flash", help="build and upload a generated PlatformIO project")
+    flash.add_argument("project", help="folder written by compile --platformio")
+    flash.add_argument("--port", help="upload port, e.g. /dev/ttyACM0")
 
     sim = sub.add_parser("simulate", help="run the generated C on the host")
     _add_model_options(sim)
@@ -82,10 +90,44 @@ def _compile(args):
     from edgeopt.pipeline import compile_model, write_library
 
     generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
-    written = write_library(generated, args.output, with_runtime=not args.no_runtime)
+    if args.platformio:
+        budget = _write_project(args, generated)
+    if args.output or not args.platformio:
+        output = args.output or "build/model"
+        written = write_library(generated, output, with_runtime=not args.no_runtime)
+        print(f"wrote {len(written)} files to {output}: " + ", ".join(sorted(generated.files))
+              + ("" if args.no_runtime else ", edgeopt_runtime/"))
     print(_summary(generated))
-    print(f"wrote {len(written)} files to {args.output}: "
-          + ", ".join(sorted(generated.files)) + ("" if args.no_runtime else ", edgeopt_runtime/"))
+    if args.platformio:
+        print(f"wrote a PlatformIO project for {budget['board']} to {args.platformio} "
+              f"(needs about {budget['flash_bytes']:,} B flash, {budget['ram_bytes']:,} B RAM); "
+              f"build with: pio run -d {args.platformio}")
+    return 0
+
+
+def _write_project(args, generated):
+    from edgeopt.platformio.project import board_info, write_project
+    from edgeopt.simulator.reference import run_reference
+
+    _, board = board_info(args.board)
+    vectors = None
+    if board["emulated"]:  # on-target tests compare with onnxruntime on seeded inputs
+        rng = np.random.default_rng(0)
+        inputs = {t.name: rng.standard_normal((4,) + t.shape).astype(np.float32) for t in generated.inputs}
+        reference = run_reference(args.model, inputs)
+        vectors = (np.concatenate([inputs[t.name].reshape(4, -1) for t in generated.inputs], axis=1),
+                   np.concatenate([reference[t.name].reshape(4, -1) for t in generated.outputs], axis=1))
+    return write_project(generated, args.platformio, args.board, vectors, source=Path(args.model).name)
+
+
+def _flash(args):
+    from edgeopt.platformio.offline import run_pio
+
+    command = ["run", "-d", args.project, "-t", "upload"]
+    if args.port:
+        command += ["--upload-port", args.port]
+    result = run_pio(command)
+    print(result.stdout.strip()[-4000:])
     return 0
 
 
@@ -231,7 +273,7 @@ def _report_layers(steps, traces, reference, args):
         print("every layer matches onnxruntime within tolerance")
 
 
-_COMMANDS = {"compile": _compile, "simulate": _simulate}
+_COMMANDS = {"compile": _compile, "simulate": _simulate, "flash": _flash}
 
 
 if __name__ == "__main__":

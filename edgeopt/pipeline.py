@@ -44,15 +44,24 @@ def compile_model(model_path, name=None, input_shapes=None):
     return generate(graph, registry, name, options)
 
 
+def runtime_files() -> dict:
+    """The C runtime's files, keyed by path relative to an edgeopt_runtime/ folder."""
+    runtime = runtime_dir()
+    return {str(path.relative_to(runtime)): path.read_text() for path in sorted(runtime.rglob("*"))
+            if path.is_file() and path.suffix in (".c", ".h", ".json")}
+
+
 def write_library(generated, out_dir, with_runtime=True) -> list:
     """Write the model's C files (and a copy of the runtime) atomically: all or nothing."""
-    out_dir = Path(out_dir)
     files = dict(generated.files)
     if with_runtime:
-        runtime = runtime_dir()
-        for path in sorted(runtime.rglob("*")):
-            if path.is_file() and path.suffix in (".c", ".h", ".json"):
-                files[str(Path("edgeopt_runtime") / path.relative_to(runtime))] = path.read_text()
+        files.update({str(Path("edgeopt_runtime") / rel): text for rel, text in runtime_files().items()})
+    return write_files(files, out_dir)
+
+
+def write_files(files: dict, out_dir) -> list:
+    """Write {relative path: text} under out_dir through a staging folder: all or nothing."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".edgeopt-", dir=out_dir))
     written = []

@@ -131,7 +131,9 @@ static void eo_default_handler(void)
     eo_sh_exit(4);
 }
 
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void eo_reset(void)
+void eo_reset(void);
+
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void eo_reset(void)
 {
     uint32_t *src = &_sidata;
     uint32_t *dst = &_sdata;
@@ -155,3 +157,9 @@ __attribute__((section(".isr_vector"), used)) static const eo_vector_t eo_vector
     eo_fault_handler, eo_fault_handler, eo_fault_handler, 0, 0, 0, 0,
     eo_default_handler, eo_default_handler, 0, eo_default_handler, eo_default_handler,
 };
+
+/* Text output for on-target tests and reports (semihosting console). */
+void eo_board_print(const char *text)
+{
+    eo_sh_print(text);
+}

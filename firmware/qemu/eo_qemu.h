@@ -14,6 +14,7 @@ int32_t eo_sh_write(int32_t handle, const void *buffer, int32_t length);
 void eo_sh_close(int32_t handle);
 void eo_sh_print(const char *text);
 void eo_sh_exit(int32_t code) __attribute__((noreturn));
+void eo_board_print(const char *text); /* the board's console */
 
 /* CMSDK TIMER0: a 32-bit down-counter at 25 MHz. */
 void eo_timer_start(void);

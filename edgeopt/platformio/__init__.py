@@ -1,0 +1,1 @@
+"""PlatformIO: offline preparation, project writer, and the `pio` wrapper."""

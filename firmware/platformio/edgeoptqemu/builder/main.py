@@ -1,0 +1,44 @@
+"""SCons builder for emulated MPS2 boards with the system arm-none-eabi-gcc."""
+from os.path import isdir, join, normpath
+
+from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
+
+env = DefaultEnvironment()
+board = env.BoardConfig()
+platform_dir = env.PioPlatform().get_dir()
+# projects carry the board support inside the platform; the source tree keeps it in firmware/qemu
+board_support = join(platform_dir, "board")
+if not isdir(board_support):
+    board_support = normpath(join(platform_dir, "..", "..", "qemu"))
+
+cpu_flags = ["-mcpu=%s" % board.get("build.cpu"), "-mthumb"]
+fpu = board.get("build.fpu", "")
+cpu_flags += ["-mfloat-abi=hard", "-mfpu=%s" % fpu] if fpu else ["-mfloat-abi=soft"]
+
+env.Replace(
+    AR="arm-none-eabi-gcc-ar", AS="arm-none-eabi-as", CC="arm-none-eabi-gcc",
+    CXX="arm-none-eabi-g++", LINK="arm-none-eabi-gcc", OBJCOPY="arm-none-eabi-objcopy",
+    RANLIB="arm-none-eabi-gcc-ranlib", SIZETOOL="arm-none-eabi-size", PROGSUFFIX=".elf",
+    SIZEPROGREGEXP=r"^(?:\.text|\.data|\.ARM\.exidx)\s+(\d+).*",
+    SIZEDATAREGEXP=r"^(?:\.data|\.bss)\s+(\d+).*",
+    SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
+    SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
+)
+env.Append(
+    CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections", "-ffp-contract=fast"],
+    ASFLAGS=cpu_flags,
+    LINKFLAGS=cpu_flags + ["-nostartfiles", "--specs=nosys.specs", "-Wl,--gc-sections",
+                           "-T", join(board_support, "mps2.ld")],
+    CPPPATH=[board_support],
+    LIBS=["m"],
+)
+env.BuildSources(join("$BUILD_DIR", "board_support"), board_support)
+
+env.Replace(PROGNAME="firmware")
+program = env.BuildProgram()
+qemu = ("qemu-system-arm -machine %s -nographic -monitor none -chardev stdio,id=con0,mux=on "
+        "-serial chardev:con0 -semihosting-config enable=on,target=native,chardev=con0 "
+        "-icount shift=10,align=off,sleep=off -kernel $SOURCE") % board.get("build.qemu_machine")
+# "Uploading" to an emulated board runs the firmware in QEMU.
+AlwaysBuild(env.Alias("upload", program, qemu))
+Default([program, env.Alias("size", program, env.VerboseAction("$SIZEPRINTCMD", "Checking size"))])

@@ -1,0 +1,102 @@
+"""Generated PlatformIO projects: offline pio run / pio test on the emulated boards,
+real-board environments, and the memory budget check."""
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import models
+from edgeopt.platformio.offline import core_dir, prepare_offline, run_pio
+
+needs_tools = pytest.mark.skipif(
+    not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
+    reason="qemu-system-arm / arm-none-eabi-gcc not installed (.ci/run installs them)")
+
+
+def _compile(run_cli, tmp_path, builder, board, name="net"):
+    model = models.save(builder(), tmp_path / f"{builder.__name__}.onnx")
+    project = tmp_path / f"fw_{board}"
+    code, out, err = run_cli("compile", model, "--platformio", project, "--board", board, "--name", name)
+    assert code == 0, err
+    return project, out
+
+
+def test_offline_scons_package_is_prepared():
+    path = prepare_offline()
+    assert path == core_dir() / "packages" / "tool-scons"
+    assert (path / "SCons" / "Script" / "__init__.py").is_file()
+    assert '"owner": "platformio"' in (path / ".piopm").read_text()
+
+
+@needs_tools
+@pytest.mark.parametrize("board,builder", [
+    ("qemu_cortex_m4", models.mlp), ("qemu_cortex_m3", models.cnn1d), ("qemu_cortex_m7", models.depthwise_separable),
+], ids=lambda v: getattr(v, "__name__", v))
+def test_emulated_board_builds_and_passes_on_target_tests(run_cli, tmp_path, board, builder):
+    project, _ = _compile(run_cli, tmp_path, builder, board)
+    run_pio(["run", "-d", str(project)])
+    assert (project / ".pio" / "build" / board / "firmware.elf").is_file()
+    result = run_pio(["test", "-d", str(project)])
+    assert "test_outputs_match_onnxruntime" in result.stdout and "PASSED" in result.stdout
+    assert "2 succeeded" in result.stdout
+
+
+@needs_tools
+def test_failing_on_target_test_is_reported(run_cli, tmp_path):
+    project, _ = _compile(run_cli, tmp_path, models.mlp, "qemu_cortex_m4")
+    test_main = project / "test" / "test_net" / "test_main.c"
+    text = test_main.read_text()
+    start = text.index("eo_expected[EO_SAMPLES]")
+    row = text.index("{", text.index("{", start) + 1)
+    test_main.write_text(text[:row + 1] + "1000.0f + " + text[row + 1:])  # corrupt one expectation
+    result = run_pio(["test", "-d", str(project)], check=False)
+    assert result.returncode != 0
+    assert "test_outputs_match_onnxruntime" in result.stdout and "FAILED" in result.stdout
+
+
+@needs_tools
+def test_flash_runs_emulated_firmware(run_cli, tmp_path):
+    project, _ = _compile(run_cli, tmp_path, models.mlp, "qemu_cortex_m4")
+    code, out, err = run_cli("flash", project)
+    assert code == 0, err
+    assert "net:" in out and "instructions per inference" in out
+
+
+@pytest.mark.parametrize("board,platform,counter", [
+    ("nucleo_f446re", "ststm32", "EO_DWT_CYCCNT"), ("teensy41", "teensy", "EO_DWT_CYCCNT"),
+    ("nrf52840_dk", "nordicnrf52", "EO_DWT_CYCCNT"), ("pico", "raspberrypi", "micros()"),
+])
+def test_real_board_projects(run_cli, tmp_path, board, platform, counter):
+    project, out = _compile(run_cli, tmp_path, models.mlp, board)
+    ini = (project / "platformio.ini").read_text()
+    assert f"[env:{board}]" in ini and f"platform = {platform}" in ini and f"board = {board}" in ini
+    assert "framework = arduino" in ini
+    main = (project / "src" / "main.cpp").read_text()
+    assert "net_invoke(" in main and counter in main
+    assert (project / "lib" / "net" / "net.c").is_file()
+    assert (project / "lib" / "edgeopt_runtime" / "library.json").is_file()
+
+
+def _big_dense_model(path, n_in, n_out):
+    w = numpy_helper.from_array(np.zeros((n_out, n_in), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n_out])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_model_too_big_for_board_fails_at_compile_time(run_cli, tmp_path):
+    model = _big_dense_model(tmp_path / "big.onnx", 512, 512)  # 1 MiB of weights
+    code, _, err = run_cli("compile", model, "--platformio", tmp_path / "fw", "--board", "nucleo_f446re")
+    assert code == 2
+    assert "does not fit nucleo_f446re" in err and "1,048,576" in err and "524,288 B" in err
+    assert not (tmp_path / "fw").exists()
+
+
+def test_unknown_board(run_cli, tmp_path):
+    model = models.save(models.mlp(), tmp_path / "m.onnx")
+    code, _, err = run_cli("compile", model, "--platformio", tmp_path / "fw", "--board", "uno")
+    assert code == 2 and "unknown board 'uno'" in err and "nucleo_f446re" in err
