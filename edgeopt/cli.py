@@ -77,6 +77,8 @@ def main(argv=None):
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return 0
     except Exception as exc:  # a bug: say so plainly, full trace only on request
         if os.environ.get("EDGEOPT_DEBUG"):
             raise
@@ -117,7 +119,12 @@ def _write_project(args, generated):
         reference = run_reference(args.model, inputs)
         vectors = (np.concatenate([inputs[t.name].reshape(4, -1) for t in generated.inputs], axis=1),
                    np.concatenate([reference[t.name].reshape(4, -1) for t in generated.outputs], axis=1))
-    return write_project(generated, args.platformio, args.board, vectors, source=Path(args.model).name)
+    budget = write_project(generated, args.platformio, args.board, vectors, source=Path(args.model).name)
+    if board["emulated"]:
+        from edgeopt.platformio.offline import prepare_offline
+
+        prepare_offline()  # so that a plain `pio run` works without the registry
+    return budget
 
 
 def _flash(args):

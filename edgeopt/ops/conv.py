@@ -75,7 +75,7 @@ def _infer_conv(ctx):
 # im2col + the dense kernel when a group has at least this many output channels, over
 # as many output rows as fit the budget (eo_conv_scratch_floats() in the runtime).
 GEMM_MIN_CHANNELS = 4
-IM2COL_BUDGET_BYTES = 16384
+IM2COL_BUDGET_BYTES = 4096
 
 
 def _im2col_rows(ctx):
