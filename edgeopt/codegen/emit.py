@@ -58,6 +58,7 @@ class LoweringContext:
         self.graph, self.plan, self.prefix, self.pool = graph, plan, prefix, pool
         self.io_names = io_names
         self.weights = []  # (symbol, array, comment)
+        self.weight_symbols = {}  # (shape, bytes) -> symbol
         self.const_symbols = {}
         self.node_id = "node"
 
@@ -73,10 +74,15 @@ class LoweringContext:
         return f"(arena + {where // 4})"
 
     def weight(self, array, label, comment="", per_node=True) -> str:
+        """A static const array in flash; identical contents share one symbol."""
         array = np.ascontiguousarray(array, np.float32)
+        key = (array.shape, array.tobytes())
+        if key in self.weight_symbols:
+            return self.weight_symbols[key]
         base = f"{self.prefix}_{self.node_id}_{label}" if per_node else f"{self.prefix}_{label}"
         symbol = self.pool.unique(base)
         self.weights.append((symbol, array, comment or f"{label} of {self.node_id}"))
+        self.weight_symbols[key] = symbol
         return symbol
 
     def scratch(self, ctx) -> str:
@@ -95,7 +101,9 @@ class LoweringContext:
         return f"\n{function}({y}, {y}, {size}{''.join(', ' + f32(p) for p in params)});"
 
 
-def generate(graph, registry, name: str, options_text: str = "") -> GeneratedModel:
+def generate(graph, registry, name: str, options_text: str = "", extensions=()) -> GeneratedModel:
+    """extensions: callables (lc, env, graph, registry) -> (C code, header declarations)
+    that add functions sharing the model's weights (e.g. a solver's model Jacobian)."""
     prefix = name
     upper = name.upper()
     plan = plan_memory(graph, registry)
@@ -154,6 +162,11 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
 
+    extra_code, extra_decls = [], []
+    for extend in extensions:
+        code, decls = extend(lc, env, graph, registry)
+        extra_code.append(code)
+        extra_decls.append(decls)
     weight_bytes = sum(array.nbytes for _, array, _ in lc.weights)
     parameters = sum(array.size for _, array, _ in lc.weights)
     banner = _banner(graph, options_text)
@@ -163,6 +176,7 @@ def generate(graph, registry, name: str, options_text: str = "") -> GeneratedMod
         arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
         weight_bytes=weight_bytes, blocks=blocks, c_ints=c_ints,
         input_comments=[c_comment(i.name) for i in inputs],
+        extra_code=extra_code, extra_decls=extra_decls,
         output_comments=[c_comment(o.name) for o in outputs],
     )
     files = {

@@ -32,18 +32,33 @@ def _row_bias(c, m, n):
     return None
 
 
+def dense_form(ctx):
+    """(rows, outs, ins, weights [outs][ins], bias or None) when the node is a dense layer
+    on constant weights (Gemm without transA and a per-column bias, or MatMul by a constant
+    matrix); otherwise None."""
+    if ctx.node.op_type == "MatMul":
+        _, a2, b2, _ = _matmul_shapes(ctx.shape(0), ctx.shape(1))
+        b = ctx.const(1)
+        if b is None or len(b2) != 2:
+            return None
+        k, n = b2
+        return int(np.prod(a2[:-1])), n, k, b.reshape(k, n).T, None
+    m, n, k = _gemm_dims(ctx)
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    b, c = ctx.const(1), ctx.const(2)
+    bias = None if c is None else _row_bias(beta * c.astype(np.float32), m, n)
+    if b is None or ctx.attr("transA", 0) or (ctx.has_input(2) and bias is None):
+        return None
+    weights = b if ctx.attr("transB", 0) else b.T
+    return m, n, k, alpha * weights, bias
+
+
 def _lower_gemm(ctx, lc):
     m, n, k = _gemm_dims(ctx)
     alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
-    b = ctx.const(1)
-    c = ctx.const(2)
-    bias = None
-    if c is not None:
-        bias = _row_bias(beta * c.astype(np.float32), m, n)
-    c_is_bias = not ctx.has_input(2) or bias is not None
-    if b is not None and not ctx.attr("transA", 0) and c_is_bias:
-        weights = b if ctx.attr("transB", 0) else b.T
-        return dense_call(ctx, lc, m, n, k, alpha * weights, bias)
+    dense = dense_form(ctx)
+    if dense is not None:
+        return dense_call(ctx, lc, *dense)
     a_shape, b_shape = ctx.shape(0), ctx.shape(1)
     a_row, a_col = (1, a_shape[1]) if ctx.attr("transA", 0) else (a_shape[1], 1)
     b_row, b_col = (1, b_shape[1]) if ctx.attr("transB", 0) else (b_shape[1], 1)
@@ -97,12 +112,11 @@ def _infer_matmul(ctx):
 
 
 def _lower_matmul(ctx, lc):
+    dense = dense_form(ctx)
+    if dense is not None:
+        return dense_call(ctx, lc, *dense)
     batch, a2, b2, _ = _matmul_shapes(ctx.shape(0), ctx.shape(1))
     m, k, n = a2[-2], a2[-1], b2[-1]
-    b = ctx.const(1)
-    if b is not None and len(b2) == 2:
-        rows = int(np.prod(a2[:-1]))
-        return dense_call(ctx, lc, rows, n, k, b.reshape(k, n).T, None)
     count = int(np.prod(batch)) if batch else 1
     index = np.indices(batch).reshape(len(batch), -1).T if batch else np.zeros((1, 0), int)
     offsets = []

@@ -29,6 +29,21 @@ void eo_tanh_f32(const float *x, float *y, int32_t n);
 void eo_elu_f32(const float *x, float *y, int32_t n, float alpha);
 void eo_selu_f32(const float *x, float *y, int32_t n, float alpha, float gamma);
 
+/* ---- tangents (forward-mode derivatives) for solver Jacobians ---- */
+typedef enum {
+    EO_TANGENT_TANH,
+    EO_TANGENT_SIGMOID,
+    EO_TANGENT_RELU,
+    EO_TANGENT_LEAKY_RELU,
+    EO_TANGENT_CLIP,
+    EO_TANGENT_ELU,
+    EO_TANGENT_SELU
+} eo_tangent_kind_t;
+
+void eo_activation_tangent_f32(eo_tangent_kind_t kind, const float *y, float *t, int32_t rows,
+                               int32_t n, float alpha, float beta);
+void eo_scale_columns_f32(const float *scale, float *t, int32_t rows, int32_t n);
+
 /* ---- elementwise ---- */
 void eo_copy_f32(const float *x, float *y, int32_t n);
 
