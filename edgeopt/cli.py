@@ -88,8 +88,15 @@ def main(argv=None):
         return 3
 
 
+def _is_solver_config(path):
+    return str(path).lower().endswith(".toml")
+
+
 def _compile(args):
     from edgeopt.pipeline import compile_model, write_library
+
+    if _is_solver_config(args.model):
+        return _compile_solver(args)
 
     generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
     if args.platformio:
@@ -104,6 +111,47 @@ def _compile(args):
         print(f"wrote a PlatformIO project for {budget['board']} to {args.platformio} "
               f"(needs about {budget['flash_bytes']:,} B flash, {budget['ram_bytes']:,} B RAM); "
               f"build with: pio run -d {args.platformio}")
+    return 0
+
+
+def _compile_solver(args):
+    from edgeopt.pipeline import runtime_files, write_files
+    from edgeopt.solvers.newton_mpc import compile_solver
+
+    if args.platformio:
+        raise EdgeoptError("--platformio is not available for solver configs yet; use -o DIR and "
+                           "add the files to your project")
+    solver = compile_solver(args.model)
+    output = args.output or "build/solver"
+    files = dict(solver.files)
+    if not args.no_runtime:
+        files.update({f"edgeopt_runtime/{rel}": text for rel, text in runtime_files().items()})
+    write_files(files, output)
+    config = solver.config
+    print(f"solver {config.name}: horizon {config.horizon} (control horizon {config.control_horizon}), "
+          f"{config.state_dim} states, {config.control_dim} controls, {solver.output_dim} outputs, "
+          f"{config.jacobian} model Jacobian")
+    print(f"wrote {', '.join(sorted(solver.files))}{'' if args.no_runtime else ', edgeopt_runtime/'} "
+          f"to {output}")
+    return 0
+
+
+def _simulate_solver(args):
+    from edgeopt.solvers.newton_mpc import HostSolver, compile_solver
+
+    if args.target != "host":
+        raise EdgeoptError("solver configs simulate on the host only for now (--target host)")
+    if args.compare or args.per_layer or args.report:
+        raise EdgeoptError("--compare/--per-layer/--report apply to models, not solver configs")
+    inputs = _load_npz(args.inputs)
+    with HostSolver(compile_solver(args.model)) as solver:
+        outputs = solver.solve(inputs)
+    if args.outputs:
+        _save_npz(args.outputs, outputs)
+    status = outputs["status"]
+    print(f"solved {status.size} problem(s): {int((status == 0).sum())} converged, "
+          f"{int((status == 1).sum())} at the iteration cap, {int((status == 2).sum())} numerical "
+          f"failures; iterations median {int(np.median(outputs['iterations']))}")
     return 0
 
 
@@ -179,6 +227,8 @@ def _simulate(args):
     from edgeopt.pipeline import compile_model
     from edgeopt.simulator.host import prepare_inputs
 
+    if _is_solver_config(args.model):
+        return _simulate_solver(args)
     inputs = _load_npz(args.inputs)
     generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
     prepare_inputs(generated, inputs)

@@ -105,6 +105,16 @@ class HostSolver:
                       *sources, str(runtime_archive(cc, flags)), "-o", str(library), "-lm"])
         return library
 
+    def model_jacobian(self, z):
+        """(y, d y / d z) from the generated <name>_model_jacobian."""
+        config = self.solver.config
+        z = np.ascontiguousarray(z, np.float32).reshape(-1)
+        y = np.zeros(self.solver.output_dim, np.float32)
+        jt = np.zeros((z.size, self.solver.output_dim), np.float32)
+        function = getattr(self._lib, f"{config.name}_model_jacobian")
+        function(*(a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for a in (z, y, jt)))
+        return y, jt.T
+
     def solve(self, inputs: dict) -> dict:
         """inputs: x0 (N, nx) [omitted when nx = 0], r (N, horizon, ny) or (N, ny), u_prev (N, nu)."""
         x0, r, u_prev = prepare_mpc_inputs(self.solver, inputs)

@@ -1,0 +1,174 @@
+"""Newton-MPC: config validation, exact Jacobians, solution quality against scipy,
+bounds, failure handling, several solvers in one program, the CLI."""
+import re
+
+import numpy as np
+import pytest
+
+import models
+from edgeopt.solvers.config import ConfigError
+from edgeopt.solvers.newton_mpc import HostSolver, ReferenceProblem, compile_solver
+
+CONFIG = """
+[solver]
+kind = "newton_mpc"
+name = "{name}"
+
+[model]
+path = "{model}"
+state_dim = {nx}
+control_dim = {nu}
+
+[mpc]
+horizon = {horizon}
+q = 1.0
+q_terminal = 4.0
+r = 0.01
+s = 0.1
+u_min = [-0.5, -1.0]
+u_max = [0.8, 1.0]
+max_iterations = 30
+tolerance = 1e-6
+jacobian = "{jacobian}"
+"""
+
+
+def forward_model(tmp_path, nx=2, nu=2, ny=None, seed=4, activation="Tanh"):
+    """A small learned-dynamics MLP: concat(x, u) -> x_next (or u -> y when nx = 0)."""
+    b = models.GraphBuilder(seed=seed)
+    h = b.node(activation, [b.linear("z", nx + nu, 24)])
+    h = b.node("Sigmoid", [b.linear(h, 24, 16)])
+    y = b.linear(h, 16, ny or nx)
+    return models.save(b.model([("z", [1, nx + nu])], [y]), tmp_path / f"forward_{seed}.onnx")
+
+
+def write_config(tmp_path, model, name="mpc", nx=2, nu=2, horizon=4, jacobian="exact", **edits):
+    text = CONFIG.format(name=name, model=model.name, nx=nx, nu=nu, horizon=horizon, jacobian=jacobian)
+    for key, value in edits.items():  # replace the whole `key = ...` line
+        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def problems(count, nx, ny, nu, horizon, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = dict(r=(0.4 * rng.standard_normal((count, horizon, ny))).astype(np.float32),
+                  u_prev=(0.2 * rng.standard_normal((count, nu))).astype(np.float32))
+    if nx:
+        inputs["x0"] = (0.5 * rng.standard_normal((count, nx))).astype(np.float32)
+    return inputs
+
+
+@pytest.mark.parametrize("activation", ["Tanh", "Relu", "LeakyRelu"])
+def test_exact_jacobian_matches_finite_differences(tmp_path, activation):
+    model = forward_model(tmp_path, activation=activation)
+    solver = compile_solver(write_config(tmp_path, model))
+    reference = ReferenceProblem(solver.config)
+    rng = np.random.default_rng(1)
+    with HostSolver(solver) as host:
+        for _ in range(5):
+            z = rng.standard_normal(4)
+            y, jac = host.model_jacobian(z)
+            np.testing.assert_allclose(y, reference.model(z), rtol=1e-5, atol=1e-6)
+            h = 1e-3  # central differences of onnxruntime, in double precision around float32
+            fd = np.stack([(reference.model(z + h * e) - reference.model(z - h * e)) / (2 * h)
+                           for e in np.eye(4)], axis=1)
+            np.testing.assert_allclose(jac, fd, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("nx,horizon,jacobian", [(2, 4, "exact"), (0, 1, "exact"), (2, 3, "finite_difference")])
+def test_solution_matches_reference_optimum_and_bounds_hold(tmp_path, nx, horizon, jacobian):
+    ny = 2 if nx else 3
+    model = forward_model(tmp_path, nx=nx, ny=ny)
+    solver = compile_solver(write_config(tmp_path, model, nx=nx, horizon=horizon, jacobian=jacobian))
+    inputs = problems(6, nx, ny, 2, horizon)
+    with HostSolver(solver) as host:
+        result = host.solve(inputs)
+    assert np.all(result["status"] != 2), result  # converged or at the iteration cap
+    assert np.mean(result["status"] == 0) >= 0.8
+    low, high = np.array([-0.5, -1.0], np.float32), np.array([0.8, 1.0], np.float32)
+    assert np.all(result["u"] >= low) and np.all(result["u"] <= high)
+    reference = ReferenceProblem(solver.config)
+    for i in range(6):
+        x0 = inputs["x0"][i] if nx else np.zeros(0)
+        ours = reference.cost(result["u"][i], x0, inputs["r"][i], inputs["u_prev"][i])
+        best = min(reference.optimum(x0, inputs["r"][i], inputs["u_prev"][i], start=s)[1]
+                   for s in (None, result["u"][i].reshape(-1)))
+        assert abs(result["cost"][i] - ours) <= 1e-4 * (1 + ours)  # C reports its true cost
+        assert ours <= best * (1 + 1e-3) + 1e-6, (i, ours, best)
+
+
+def test_nan_input_returns_error_status_and_safe_u(tmp_path):
+    solver = compile_solver(write_config(tmp_path, forward_model(tmp_path)))
+    inputs = problems(2, 2, 2, 2, 4)
+    inputs["x0"][0, 1] = np.nan
+    inputs["r"][1, 2, 0] = np.inf
+    inputs["u_prev"][:] = [[2.0, -0.3], [-3.0, 0.5]]
+    with HostSolver(solver) as host:
+        result = host.solve(inputs)
+    assert list(result["status"]) == [2, 2]
+    assert np.all(np.isfinite(result["u"]))
+    np.testing.assert_array_equal(result["u"][0], np.tile(np.float32([0.8, -0.3]), (4, 1)))
+    np.testing.assert_array_equal(result["u"][1], np.tile(np.float32([-0.5, 0.5]), (4, 1)))
+
+
+def test_two_solvers_link_into_one_program(tmp_path):
+    a = compile_solver(write_config(tmp_path, forward_model(tmp_path, seed=1), name="left"))
+    b = compile_solver(write_config(tmp_path, forward_model(tmp_path, seed=2), name="right"))
+    merged = dataclass_replace(a, files={**a.files, **b.files})
+    with HostSolver(merged) as host:  # links both; the harness drives "left"
+        assert np.all(host.solve(problems(2, 2, 2, 2, 4))["status"] == 0)
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (dict(q="[1.0, 2.0, 3.0]"), "[mpc] q must be a list of 2 finite numbers"),
+    (dict(u_min="[0.9, -1.0]"), "u_min[0] = 0.9 is greater than u_max[0] = 0.8"),
+    (dict(horizon="0"), "[mpc] horizon must be an integer >= 1; found 0"),
+    (dict(kind='"lqr"'), '[solver] kind must be "newton_mpc"; found "lqr"'),
+    (dict(jacobian="magic"), '[mpc] jacobian must be "exact" or "finite_difference"'),
+    (dict(r='"big"'), '[mpc] r must be a list of 2 finite numbers (or one number); found "big"'),
+])
+def test_config_errors_name_file_key_and_value(tmp_path, run_cli, edit, message):
+    path = write_config(tmp_path, forward_model(tmp_path), **edit)
+    with pytest.raises(ConfigError) as info:
+        compile_solver(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+    code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_model_size_mismatch(tmp_path):
+    path = write_config(tmp_path, forward_model(tmp_path), control_dim="3")
+    with pytest.raises(ConfigError, match=r"the model takes 4 input values but state_dim \+ control_dim = 2 \+ 3 = 5"):
+        compile_solver(path)
+
+
+def test_invalid_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[solver\nkind = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        compile_solver(path)
+
+
+def test_cli_compile_and_simulate(tmp_path, run_cli):
+    path = write_config(tmp_path, forward_model(tmp_path), name="arm")
+    code, out, err = run_cli("compile", path, "-o", tmp_path / "lib")
+    assert code == 0, err
+    assert (tmp_path / "lib" / "arm.h").is_file() and (tmp_path / "lib" / "arm_model.c").is_file()
+    header = (tmp_path / "lib" / "arm.h").read_text()
+    assert "arm_solve(arm_ctx_t *ctx, const float *x0, const float *r, float *u_out)" in header
+    inputs = problems(3, 2, 2, 2, 4)
+    inputs["r"] = inputs["r"][:, 0, :]  # a constant reference per problem
+    np.savez(tmp_path / "in.npz", **inputs)
+    code, out, err = run_cli("simulate", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "out.npz") as data:
+        assert data["u"].shape == (3, 4, 2) and data["cost"].shape == (3,)
+        assert data["iterations"].shape == (3,) and list(data["status"]) == [0, 0, 0]
