@@ -137,15 +137,29 @@ def _compile_solver(args):
 
 
 def _simulate_solver(args):
-    from edgeopt.solvers.newton_mpc import HostSolver, compile_solver
+    import json
 
-    if args.target != "host":
-        raise EdgeoptError("solver configs simulate on the host only for now (--target host)")
-    if args.compare or args.per_layer or args.report:
-        raise EdgeoptError("--compare/--per-layer/--report apply to models, not solver configs")
+    from edgeopt.solvers.newton_mpc import EmulatedSolver, HostSolver, compile_solver
+
+    if args.compare or args.per_layer:
+        raise EdgeoptError("--compare/--per-layer apply to models, not solver configs")
     inputs = _load_npz(args.inputs)
-    with HostSolver(compile_solver(args.model)) as solver:
-        outputs = solver.solve(inputs)
+    solver = compile_solver(args.model)
+    if args.target == "host":
+        if args.report:
+            raise EdgeoptError("--report needs an emulated --target (e.g. qemu-cortex-m4)")
+        with HostSolver(solver) as host:
+            outputs = host.solve(inputs)
+    else:
+        from edgeopt.simulator.qemu import get_target
+
+        get_target(args.target)
+        with EmulatedSolver(solver, args.target) as emulated:
+            outputs, report = emulated.solve(inputs, timeout=args.timeout)
+        print(_report_table(report).replace("instructions/inference", "instructions/solve"))
+        if args.report:
+            Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     if args.outputs:
         _save_npz(args.outputs, outputs)
     status = outputs["status"]

@@ -78,8 +78,8 @@ def build_firmware(generated, target: Target, workdir: Path, warning_flags=STRIC
     (workdir / "eo_main.c").write_text(harness)
     board = resource_dir("firmware") / "qemu"
     runtime = workdir / "edgeopt_runtime"
-    sources = [workdir / f"{generated.name}.c", workdir / "eo_main.c", board / "eo_qemu.c",
-               *sorted((runtime / "src").glob("*.c"))]
+    sources = [*(workdir / n for n in sorted(generated.files) if n.endswith(".c")),
+               workdir / "eo_main.c", board / "eo_qemu.c", *sorted((runtime / "src").glob("*.c"))]
     elf = workdir / "firmware.elf"
     run_compiler([cc, *warning_flags, *OPT_FLAGS, *target.cpu_flags, *extra_flags, f"-I{workdir}",
                   f"-I{runtime / 'include'}", f"-I{board}", *map(str, sources),

@@ -90,9 +90,25 @@ void {prefix}_jacobian(const float *z, float *y, float *jt)
 """
 
 
+class _Tangents(dict):
+    """Tangent buffers by tensor; the input's (an identity matrix in flash) is only
+    materialized when a rule needs it."""
+
+    def __init__(self, lc, input_name, n_in):
+        super().__init__()
+        self._lc, self.input_name, self._n_in = lc, input_name, n_in
+
+    def __missing__(self, name):
+        if name != self.input_name:
+            raise KeyError(name)
+        symbol = self._lc.weight(np.eye(self._n_in, dtype=np.float32), "jacobian_seed", per_node=False)
+        self[name] = symbol
+        return symbol
+
+
 def _forward_mode(prefix, lc, env, graph, registry, z_name, y_name, n_in):
     values = {z_name: "z"}
-    tangents = {z_name: lc.weight(np.eye(n_in, dtype=np.float32), "jacobian_seed", per_node=False)}
+    tangents = _Tangents(lc, z_name, n_in)
     statics, body, problems = [], [], []
     ctx_view = _TensorContext(lc, values)
     for index, node in enumerate(graph.nodes):
@@ -154,7 +170,14 @@ def _tangent_rule(ctx, lc, tangents, tangent, rows, size):
             raise NodeUnsupported("only dense layers with constant weights are differentiated")
         m, outs, ins, weights, _ = dense
         w = lc.weight(pack_dense(np.asarray(weights, np.float32).reshape(outs, ins)), "weights")
-        return f"eo_dense_f32({tangents[node.inputs[0]]}, {w}, NULL, {tangent}, {rows * m}, {outs}, {ins});"
+        if node.inputs[0] == tangents.input_name and node.inputs[0] not in tangents:
+            # the first layer's tangent on identity seeds is its weights, transposed
+            first = np.ascontiguousarray(np.asarray(weights, np.float32).reshape(outs, ins).T)
+            if m == 1:
+                return f"eo_copy_f32({lc.weight(first, 'tangent_seed')}, {tangent}, {rows * outs});"
+        # many tangent rows: the two-rows-per-pass kernel shares each weight load
+        return (f"eo_dense_strided_f32({tangents[node.inputs[0]]}, {w}, NULL, {tangent}, {rows * m}, "
+                f"{outs}, {ins}, {outs}, 1);")
     from edgeopt.ops.elementwise import ACTIVATIONS
 
     if op in ACTIVATIONS:

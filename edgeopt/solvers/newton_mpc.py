@@ -152,6 +152,48 @@ def prepare_mpc_inputs(solver: CompiledSolver, inputs: dict):
     return x0, np.ascontiguousarray(r), u_prev
 
 
+class EmulatedSolver:
+    """The solver cross-compiled for a QEMU Cortex-M target; one emulated call per problem
+    (init from u_prev + solve), timed exactly like a model inference."""
+
+    def __init__(self, solver: CompiledSolver, target: str):
+        from edgeopt.codegen.emit import GeneratedModel, TensorInfo
+        from edgeopt.simulator.qemu import QemuModel
+
+        config = self.config = solver.config
+        self.solver = solver
+        nx, nu, ny, horizon = config.state_dim, config.control_dim, solver.output_dim, config.horizon
+        adapter = f"{config.name}_emulated"
+        files = dict(solver.files)
+        files[f"{adapter}.h"] = (f"#include \"eo_runtime.h\"\n"
+                                 f"eo_status_t {adapter}_invoke(const float *in, float *out);\n")
+        files[f"{adapter}.c"] = make_environment().get_template(
+            "solvers/newton_mpc/adapter.c.j2").render(
+            prefix=config.name, adapter=adapter, nx=nx, nu=nu, ny=ny, horizon=horizon)
+        self.in_size, self.out_size = nx + horizon * ny + nu, horizon * nu + 3
+        generated = GeneratedModel(adapter, files, [TensorInfo("in", "in", (self.in_size,))],
+                                   [TensorInfo("out", "out", (self.out_size,))], [], 0, 0, 0, 0)
+        self._model = QemuModel(generated, target)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._model.close()
+
+    def solve(self, inputs: dict, timeout: float = 300.0):
+        x0, r, u_prev = prepare_mpc_inputs(self.solver, inputs)
+        count, config = u_prev.shape[0], self.config
+        packed = np.concatenate([x0[:, :config.state_dim], r.reshape(count, -1), u_prev], axis=1)
+        outputs, report = self._model.run({"in": packed}, timeout=timeout)
+        out = outputs["out"]
+        n = config.horizon * config.control_dim
+        result = dict(u=out[:, :n].reshape(count, config.horizon, config.control_dim),
+                      cost=out[:, n].copy(), iterations=out[:, n + 1].astype(np.int32),
+                      status=out[:, n + 2].astype(np.int32))
+        return result, report
+
+
 class ReferenceProblem:
     """The same MPC cost evaluated with onnxruntime for the model (numpy reference)."""
 
