@@ -63,6 +63,10 @@ def build_parser():
                           "qemu-cortex-m7")
     sim.add_argument("--report", help="JSON file for the emulated run's instruction counts and memory")
     sim.add_argument("--timeout", type=float, default=300.0, help="seconds before a QEMU run is killed")
+    sim.add_argument("--closed-loop", action="store_true",
+                     help="solver configs: run the controller against --plant for --steps steps")
+    sim.add_argument("--plant", help="PLANT.onnx or FILE.py[:FUNCTION] with step(x, u) -> x")
+    sim.add_argument("--steps", type=int, default=200)
     sim.add_argument("--rtol", type=float, default=1e-4)
     sim.add_argument("--atol", type=float, default=1e-5)
     return parser
@@ -145,6 +149,8 @@ def _simulate_solver(args):
         raise EdgeoptError("--compare/--per-layer apply to models, not solver configs")
     inputs = _load_npz(args.inputs)
     solver = compile_solver(args.model)
+    if args.closed_loop:
+        return _closed_loop(args, solver, inputs)
     if args.target == "host":
         if args.report:
             raise EdgeoptError("--report needs an emulated --target (e.g. qemu-cortex-m4)")
@@ -166,6 +172,27 @@ def _simulate_solver(args):
     print(f"solved {status.size} problem(s): {int((status == 0).sum())} converged, "
           f"{int((status == 1).sum())} at the iteration cap, {int((status == 2).sum())} numerical "
           f"failures; iterations median {int(np.median(outputs['iterations']))}")
+    return 0
+
+
+def _closed_loop(args, solver, inputs):
+    from edgeopt.solvers.closed_loop import load_plant, run_closed_loop, save_trajectory
+    from edgeopt.solvers.newton_mpc import HostSolver
+
+    if not args.plant or not args.outputs:
+        raise EdgeoptError("--closed-loop needs --plant and --outputs (the trajectory file)")
+    if args.target != "host" or args.steps < 1:
+        raise EdgeoptError("--closed-loop runs on the host with --steps >= 1")
+    plant = load_plant(args.plant, solver.config)
+    with HostSolver(solver) as host:
+        trajectory = run_closed_loop(host, plant, inputs, args.steps)
+    written = save_trajectory(trajectory, args.outputs)
+    error = trajectory["y"] - trajectory["r"]
+    weights = np.asarray(solver.config.q) > 0
+    rms = float(np.sqrt(np.mean(error[:, weights] ** 2)))
+    print(f"closed loop: {args.steps} steps, RMS tracking error {rms:.4f} on the weighted outputs, "
+          f"median {int(np.median(trajectory['iterations']))} iteration(s); wrote "
+          + ", ".join(str(p) for p in written))
     return 0
 
 

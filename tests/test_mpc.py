@@ -172,3 +172,46 @@ def test_cli_compile_and_simulate(tmp_path, run_cli):
     with np.load(tmp_path / "out.npz") as data:
         assert data["u"].shape == (3, 4, 2) and data["cost"].shape == (3,)
         assert data["iterations"].shape == (3,) and list(data["status"]) == [0, 0, 0]
+
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples" / "soft_actuator"
+
+
+def test_closed_loop_example_tracks_the_reference(tmp_path, run_cli):
+    code, out, err = run_cli("simulate", EXAMPLE / "mpc.toml", "--closed-loop", "--plant",
+                             f"{EXAMPLE / 'plant.py'}:step", "--inputs", EXAMPLE / "reference.npz",
+                             "--steps", "180", "--outputs", tmp_path / "loop.npz")
+    assert code == 0, err
+    for ext in (".npz", ".csv", ".png"):
+        assert (tmp_path / f"loop{ext}").stat().st_size > 0
+    with np.load(tmp_path / "loop.npz") as data:
+        assert np.all(np.abs(data["u"]) <= 1.0) and np.all(data["status"] != 2)
+        error = data["y"][:, 0] - data["r"][:, 0]
+        settled = np.r_[40:95, 140:180]  # away from the reference steps
+        assert np.sqrt(np.mean(error[settled] ** 2)) < 0.03
+
+
+def test_closed_loop_with_onnx_plant(tmp_path, run_cli):
+    np.savez(tmp_path / "ref.npz", x0=np.zeros(2, np.float32), r=np.float32([0.2, 0.0]),
+             u_prev=np.zeros(1, np.float32))
+    code, out, err = run_cli("simulate", EXAMPLE / "mpc.toml", "--closed-loop", "--plant",
+                             EXAMPLE / "forward.onnx", "--inputs", tmp_path / "ref.npz", "--steps", "60",
+                             "--outputs", tmp_path / "loop.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "loop.npz") as data:
+        assert abs(data["y"][-1, 0] - 0.2) < 0.01  # the model is its own plant: exact tracking
+
+
+@pytest.mark.skipif(not __import__("shutil").which("qemu-system-arm"), reason="qemu-system-arm not installed")
+def test_emulated_cortex_m4_solver_matches_host(tmp_path):
+    from edgeopt.solvers.newton_mpc import EmulatedSolver
+
+    solver = compile_solver(write_config(tmp_path, forward_model(tmp_path)))
+    inputs = problems(4, 2, 2, 2, 4)
+    with HostSolver(solver) as host:
+        expected = host.solve(inputs)
+    with EmulatedSolver(solver, "qemu-cortex-m4") as emulated:
+        result, report = emulated.solve(inputs)
+    np.testing.assert_allclose(result["cost"], expected["cost"], rtol=1e-3, atol=1e-5)
+    assert np.all(result["status"] == expected["status"])
+    assert report["instructions_per_inference"]["min"] > 0

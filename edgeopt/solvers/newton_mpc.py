@@ -105,6 +105,23 @@ class HostSolver:
                       *sources, str(runtime_archive(cc, flags)), "-o", str(library), "-lm"])
         return library
 
+    def reset(self, u_prev):
+        """Start a closed loop: the next step() solves from u_prev."""
+        u_prev = np.ascontiguousarray(u_prev, np.float32)
+        self._lib.eo_sim_mpc_reset(u_prev.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+
+    def step(self, x0, r):
+        """One warm-started solve: r is (horizon, ny). Returns (u (horizon, nu), cost, iterations, status)."""
+        config = self.solver.config
+        x0 = np.ascontiguousarray(np.reshape(x0, -1) if config.state_dim else np.zeros(1), np.float32)
+        r = np.ascontiguousarray(r, np.float32)
+        u = np.zeros((config.horizon, config.control_dim), np.float32)
+        cost, iterations = ctypes.c_float(), ctypes.c_int32()
+        pointer = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))  # noqa: E731
+        status = self._lib.eo_sim_mpc_step(pointer(x0), pointer(r), pointer(u), ctypes.byref(cost),
+                                           ctypes.byref(iterations))
+        return u, cost.value, iterations.value, status
+
     def model_jacobian(self, z):
         """(y, d y / d z) from the generated <name>_model_jacobian."""
         config = self.solver.config
