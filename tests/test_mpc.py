@@ -75,6 +75,9 @@ def test_exact_jacobian_matches_finite_differences(tmp_path, activation):
             fd = np.stack([(reference.model(z + h * e) - reference.model(z - h * e)) / (2 * h)
                            for e in np.eye(4)], axis=1)
             np.testing.assert_allclose(jac, fd, rtol=2e-3, atol=2e-4)
+            y_u, jac_u = host.model_jacobian(z, controls_only=True)
+            np.testing.assert_array_equal(y_u, y)
+            np.testing.assert_allclose(jac_u, jac[:, 2:], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("nx,horizon,jacobian", [(2, 4, "exact"), (0, 1, "exact"), (2, 3, "finite_difference")])

@@ -44,29 +44,32 @@ def _f32(value):
     return f32(value)
 
 
-def jacobian_extension(prefix: str, method: str = "exact"):
-    """Adds `void <prefix>_jacobian(const float *z, float *y, float *jt)`: y = f(z) and
-    jt[i][j] = d y_j / d z_i."""
+def jacobian_extension(prefix: str, method: str = "exact", suffix: str = "", first_input: int = 0):
+    """Adds `void <prefix>_jacobian<suffix>(const float *z, float *y, float *jt)`: y = f(z)
+    and jt[i][j] = d y_j / d z_(first_input + i), for the inputs from first_input on (a
+    solver needs only the control columns where the state sensitivity is zero)."""
 
     def extend(lc, env, graph, registry):
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise UnsupportedError("the solver's model must have one input and one output")
         z_name, y_name = graph.inputs[0], graph.outputs[0]
         n_in, n_out = graph.tensor(z_name).size, graph.tensor(y_name).size
-        header = (f"/* y = f(z) and jt[i][j] = d y_j / d z_i ({n_in} x {n_out}), "
+        name = f"{prefix}_jacobian{suffix}"
+        seeds = np.eye(n_in, dtype=np.float32)[first_input:]
+        header = (f"/* y = f(z) and jt[i][j] = d y_j / d z_(i+{first_input}) ({len(seeds)} x {n_out}), "
                   f"{'finite differences' if method != 'exact' else 'exact, forward mode'} */\n"
-                  f"void {prefix}_jacobian(const float *z, float *y, float *jt);")
+                  f"void {name}(const float *z, float *y, float *jt);")
         if method != "exact":
-            return _finite_difference(prefix, lc, n_in, n_out), header
-        return _forward_mode(prefix, lc, env, graph, registry, z_name, y_name, n_in), header
+            return _finite_difference(prefix, name, n_in, n_out, first_input), header
+        return _forward_mode(name, lc, env, graph, registry, z_name, y_name, seeds, first_input), header
 
     return extend
 
 
-def _finite_difference(prefix, lc, n_in, n_out):
+def _finite_difference(prefix, name, n_in, n_out, first_input):
     invoke = f"{prefix}_invoke"
     return f"""
-void {prefix}_jacobian(const float *z, float *y, float *jt)
+void {name}(const float *z, float *y, float *jt)
 {{
     static float zp[{n_in}], yp[{n_out}], ym[{n_out}];
     int32_t i, j;
@@ -74,7 +77,7 @@ void {prefix}_jacobian(const float *z, float *y, float *jt)
     for (i = 0; i < {n_in}; ++i) {{
         zp[i] = z[i];
     }}
-    for (i = 0; i < {n_in}; ++i) {{
+    for (i = {first_input}; i < {n_in}; ++i) {{
         /* central differences, step relative to |z_i| */
         const float h = 1e-3f * (1.0f + (z[i] < 0.0f ? -z[i] : z[i]));
         zp[i] = z[i] + h;
@@ -83,7 +86,7 @@ void {prefix}_jacobian(const float *z, float *y, float *jt)
         (void){invoke}(zp, ym);
         zp[i] = z[i];
         for (j = 0; j < {n_out}; ++j) {{
-            jt[i * {n_out} + j] = (yp[j] - ym[j]) / (2.0f * h);
+            jt[(i - {first_input}) * {n_out} + j] = (yp[j] - ym[j]) / (2.0f * h);
         }}
     }}
 }}
@@ -94,21 +97,22 @@ class _Tangents(dict):
     """Tangent buffers by tensor; the input's (an identity matrix in flash) is only
     materialized when a rule needs it."""
 
-    def __init__(self, lc, input_name, n_in):
+    def __init__(self, lc, input_name, seeds, first_input):
         super().__init__()
-        self._lc, self.input_name, self._n_in = lc, input_name, n_in
+        self._lc, self.input_name, self.seeds, self.first_input = lc, input_name, seeds, first_input
 
     def __missing__(self, name):
         if name != self.input_name:
             raise KeyError(name)
-        symbol = self._lc.weight(np.eye(self._n_in, dtype=np.float32), "jacobian_seed", per_node=False)
+        symbol = self._lc.weight(self.seeds, "jacobian_seed", per_node=False)
         self[name] = symbol
         return symbol
 
 
-def _forward_mode(prefix, lc, env, graph, registry, z_name, y_name, n_in):
+def _forward_mode(prefix, lc, env, graph, registry, z_name, y_name, seeds, first_input):
+    n_in = len(seeds)  # tangent rows
     values = {z_name: "z"}
-    tangents = _Tangents(lc, z_name, n_in)
+    tangents = _Tangents(lc, z_name, seeds, first_input)
     statics, body, problems = [], [], []
     ctx_view = _TensorContext(lc, values)
     for index, node in enumerate(graph.nodes):
@@ -142,7 +146,7 @@ def _forward_mode(prefix, lc, env, graph, registry, z_name, y_name, n_in):
     indented = "\n".join("    " + line if line else line for line in "\n\n".join(body).splitlines())
     return "\n" + "\n".join(statics) + f"""
 
-void {prefix}_jacobian(const float *z, float *y, float *jt)
+void {prefix}(const float *z, float *y, float *jt)
 {{
 {indented}
 }}
@@ -172,7 +176,8 @@ def _tangent_rule(ctx, lc, tangents, tangent, rows, size):
         w = lc.weight(pack_dense(np.asarray(weights, np.float32).reshape(outs, ins)), "weights")
         if node.inputs[0] == tangents.input_name and node.inputs[0] not in tangents:
             # the first layer's tangent on identity seeds is its weights, transposed
-            first = np.ascontiguousarray(np.asarray(weights, np.float32).reshape(outs, ins).T)
+            first = np.asarray(weights, np.float32).reshape(outs, ins).T[tangents.first_input:]
+            first = np.ascontiguousarray(first)
             if m == 1:
                 return f"eo_copy_f32({lc.weight(first, 'tangent_seed')}, {tangent}, {rows * outs});"
         # many tangent rows: the two-rows-per-pass kernel shares each weight load

@@ -51,8 +51,10 @@ def compile_solver(config_path) -> CompiledSolver:
     config = load_mpc_config(config_path, model_sizes)
     graph = graphs["model"]
     model_name = f"{config.name}_model"
-    generated = generate(graph, registry, model_name, f"solver={config.name}",
-                         extensions=[jacobian_extension(model_name, config.jacobian)])
+    extensions = [jacobian_extension(model_name, config.jacobian)]
+    if config.state_dim:  # the first step's state sensitivity is zero: control columns only
+        extensions.append(jacobian_extension(model_name, config.jacobian, "_u", config.state_dim))
+    generated = generate(graph, registry, model_name, f"solver={config.name}", extensions=extensions)
     ny = len(config.q)
     context = dict(
         banner=[f"edgeopt Newton-MPC solver {config.name} for {config.path.name}",
@@ -122,13 +124,16 @@ class HostSolver:
                                            ctypes.byref(iterations))
         return u, cost.value, iterations.value, status
 
-    def model_jacobian(self, z):
-        """(y, d y / d z) from the generated <name>_model_jacobian."""
+    def model_jacobian(self, z, controls_only=False):
+        """(y, d y / d z) from the generated <name>_model_jacobian (or, controls_only, the
+        columns of the controls from <name>_model_jacobian_u)."""
         config = self.solver.config
         z = np.ascontiguousarray(z, np.float32).reshape(-1)
         y = np.zeros(self.solver.output_dim, np.float32)
-        jt = np.zeros((z.size, self.solver.output_dim), np.float32)
-        function = getattr(self._lib, f"{config.name}_model_jacobian")
+        rows = config.control_dim if controls_only else z.size
+        jt = np.zeros((rows, self.solver.output_dim), np.float32)
+        suffix = "_u" if controls_only else ""
+        function = getattr(self._lib, f"{config.name}_model_jacobian{suffix}")
         function(*(a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for a in (z, y, jt)))
         return y, jt.T
 
