@@ -218,3 +218,25 @@ def test_emulated_cortex_m4_solver_matches_host(tmp_path):
     np.testing.assert_allclose(result["cost"], expected["cost"], rtol=1e-3, atol=1e-5)
     assert np.all(result["status"] == expected["status"])
     assert report["instructions_per_inference"]["min"] > 0
+
+
+def test_example_training_script_reproduces_a_good_model(tmp_path):
+    import importlib.util
+    import sys
+
+    from edgeopt.simulator.reference import _session
+
+    sys.path.insert(0, str(EXAMPLE))  # train.py imports plant.py from its folder
+    try:
+        spec = importlib.util.spec_from_file_location("soft_actuator_train", EXAMPLE / "train.py")
+        train = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(train)
+        rms = train.main(tmp_path / "forward.onnx")
+        step = train.step
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    assert rms < 5e-3
+    session = _session((tmp_path / "forward.onnx").read_bytes())
+    z = np.float32([[0.2, -0.3, 0.5]])
+    predicted = session.run(None, {"z": z})[0].reshape(-1)
+    np.testing.assert_allclose(predicted, step(z[0, :2], z[0, 2:]), atol=2e-2)

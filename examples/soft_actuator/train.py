@@ -1,7 +1,7 @@
 """Train the example's forward model x_{k+1} = f(x_k, u_k) on simulated data (numpy,
 Adam) and export it to forward.onnx as x + MLP(x, u).
 
-    python examples/soft_actuator/train.py
+    python examples/soft_actuator/train.py [OUT.onnx]
 """
 from pathlib import Path
 
@@ -88,15 +88,19 @@ def export(params, path):
     onnx.save(model, str(path))
 
 
-def main():
+def main(out_path=HERE / "forward.onnx"):
     rng = np.random.default_rng(0)
     z, target = collect(rng)
     params = train(z, target, rng)
     error = forward(params, z)[-1] - target
-    print(f"trained on {len(z)} transitions; RMS one-step error {np.sqrt(np.mean(error ** 2)):.2e}")
-    export(params, HERE / "forward.onnx")
-    print(f"wrote {HERE / 'forward.onnx'}")
+    rms = float(np.sqrt(np.mean(error ** 2)))
+    print(f"trained on {len(z)} transitions; RMS one-step error {rms:.2e}")
+    export(params, out_path)
+    print(f"wrote {out_path}")
+    return rms
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "forward.onnx")
