@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeopt import __version__
-from edgeopt.codegen.literals import c_ints, f32, f32_rows
+from edgeopt.codegen.literals import array_rows, c_ints, c_type, f32
 from edgeopt.codegen.names import NamePool, c_comment, c_identifier
 from edgeopt.codegen.render import make_environment
 from edgeopt.errors import UnsupportedError, unsupported_summary
@@ -22,10 +22,19 @@ class TensorInfo:
     name: str  # as in the model
     c_name: str
     shape: tuple
+    dtype: str = "float32"
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ctype(self) -> str:
+        return c_type(self.dtype)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
 
 
 @dataclass
@@ -71,11 +80,17 @@ class LoweringContext:
             return self.const_symbols[name]
         if kind in ("input", "output"):
             return self.io_names[name]
-        return f"(arena + {where // 4})"
+        dtype = self.graph.tensor(name).dtype
+        if dtype == "float32":
+            return f"(arena + {where // 4})"
+        return f"(({c_type(dtype)} *)(void *)(arena + {where // 4}))"  # offsets are 4-aligned
 
     def weight(self, array, label, comment="", per_node=True) -> str:
-        """A static const array in flash; identical contents share one symbol."""
-        array = np.ascontiguousarray(array, np.float32)
+        """A static const array in flash; identical contents share one symbol. Integer
+        arrays (quantized weights, biases) keep their type; the rest become float32."""
+        array = np.asarray(array)
+        keep = array.dtype in (np.int8, np.int16, np.int32, np.uint8)
+        array = np.ascontiguousarray(array if keep else array.astype(np.float32))
         key = (array.shape, array.tobytes())
         if key in self.weight_symbols:
             return self.weight_symbols[key]
@@ -115,7 +130,8 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
         for tensor_name in names:
             c_name = pool.unique(tensor_name, "io")
             io_names.setdefault(tensor_name, c_name)
-            infos.append(TensorInfo(tensor_name, c_name, tuple(graph.tensor(tensor_name).shape)))
+            tensor = graph.tensor(tensor_name)
+            infos.append(TensorInfo(tensor_name, c_name, tuple(tensor.shape), tensor.dtype))
     # An output that is also an input keeps its own parameter: read from the input one.
     for info in inputs:
         io_names[info.name] = info.c_name
@@ -172,7 +188,8 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
     banner = _banner(graph, options_text)
     context = dict(
         banner=banner, prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
-        weights=[dict(symbol=s, size=a.size, rows=f32_rows(a), comment=c) for s, a, c in lc.weights],
+        weights=[dict(symbol=s, size=a.size, ctype=c_type(a.dtype), rows=array_rows(a), comment=c)
+                 for s, a, c in lc.weights],
         arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
         weight_bytes=weight_bytes, blocks=blocks, c_ints=c_ints,
         input_comments=[c_comment(i.name) for i in inputs],

@@ -23,9 +23,21 @@ def c_ints(values, pad_to=None) -> str:
     return "{" + ", ".join(str(v) for v in values) + "}"
 
 
-def f32_rows(array, per_line=8, indent="    ") -> str:
-    flat = np.asarray(array, np.float32).reshape(-1)
-    lines = []
-    for start in range(0, len(flat), per_line):
-        lines.append(indent + ", ".join(f32(v) for v in flat[start:start + per_line]) + ",")
-    return "\n".join(lines)
+C_TYPES = {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
+           "uint8": "uint8_t"}
+
+
+def c_type(dtype) -> str:
+    return C_TYPES[np.dtype(dtype).name]
+
+
+def array_rows(array, per_line=8, indent="    ") -> str:
+    """Initializer rows for a float32 or integer array."""
+    flat = np.asarray(array).reshape(-1)
+    if flat.dtype == np.float32:
+        items = [f32(v) for v in flat]
+    else:
+        per_line = 16
+        items = [str(int(v)) for v in flat]
+    return "\n".join(indent + ", ".join(items[start:start + per_line]) + ","
+                     for start in range(0, len(items), per_line))

@@ -116,6 +116,8 @@ def project_files(generated, board_id: str, board: dict, vectors=None, source="m
 
 def write_project(generated, out_dir, board_name: str, vectors=None, source="model") -> dict:
     board_id, board = board_info(board_name)
+    if any(t.dtype != "float32" for t in generated.inputs + generated.outputs):
+        raise EdgeoptError("PlatformIO projects support float32 model inputs and outputs so far")
     budget = check_budget(generated, board_id, board)
     write_files(project_files(generated, board_id, board, vectors, source), out_dir)
     return dict(board=board_id, **budget)

@@ -17,7 +17,6 @@ from edgeopt.simulator.toolchain import (
     HOST_OPT_FLAGS, STRICT_FLAGS, host_cc, run_compiler, runtime_archive,
 )
 
-_FLOAT_PP = ctypes.POINTER(ctypes.POINTER(ctypes.c_float))
 
 
 class HostModel:
@@ -29,7 +28,8 @@ class HostModel:
         self.traced = traced
         self._lib = ctypes.CDLL(str(library))
         self._lib.eo_sim_run_batch.restype = ctypes.c_int32
-        self._lib.eo_sim_run_batch.argtypes = [ctypes.c_int32, _FLOAT_PP, _FLOAT_PP]
+        self._lib.eo_sim_run_batch.argtypes = [ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
+                                                ctypes.POINTER(ctypes.c_void_p)]
 
     @classmethod
     def build(cls, model_path, name=None, input_shapes=None, trace=False, generated=None,
@@ -75,11 +75,9 @@ class HostModel:
     def _run(self, inputs, traces):
         arrays = prepare_inputs(self.generated, inputs)
         samples = arrays[0].shape[0] if arrays else _batch_size(self.generated, inputs)
-        outputs = [np.zeros((samples,) + t.shape, np.float32) for t in self.generated.outputs]
-        in_ptrs = (ctypes.POINTER(ctypes.c_float) * max(len(arrays), 1))(
-            *[a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for a in arrays])
-        out_ptrs = (ctypes.POINTER(ctypes.c_float) * len(outputs))(
-            *[o.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for o in outputs])
+        outputs = [np.zeros((samples,) + t.shape, t.dtype) for t in self.generated.outputs]
+        in_ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
+        out_ptrs = (ctypes.c_void_p * len(outputs))(*[o.ctypes.data for o in outputs])
         if traces is not None:
             steps = len(self.generated.steps)
             targets = (ctypes.POINTER(ctypes.c_float) * max(steps, 1))(
@@ -119,7 +117,12 @@ def prepare_inputs(generated, inputs: dict) -> list:
         if count is not None and array.shape[0] != count:
             raise InputDataError(f"inputs have different sample counts ({count} and {array.shape[0]})")
         count = array.shape[0]
-        arrays.append(np.ascontiguousarray(array, np.float32))
+        if np.dtype(tensor.dtype).kind == "i":
+            info = np.iinfo(tensor.dtype)
+            if array.dtype.kind not in "iu" or array.min(initial=0) < info.min or array.max(initial=0) > info.max:
+                raise InputDataError(f"input {tensor.name!r} is {tensor.dtype}: pass integer values "
+                                     f"in [{info.min}, {info.max}] (got {array.dtype})")
+        arrays.append(np.ascontiguousarray(array, tensor.dtype))
     return arrays
 
 

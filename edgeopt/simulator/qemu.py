@@ -69,12 +69,11 @@ def build_firmware(generated, target: Target, workdir: Path, warning_flags=STRIC
     """Cross-compile model + runtime + harness into workdir/firmware.elf."""
     cc = _tool("arm-none-eabi-gcc")
     write_library(generated, workdir)
-    offsets = _offsets(generated)
+    inputs, input_words = word_layout(generated.inputs)
+    outputs, output_words = word_layout(generated.outputs)
     harness = make_environment().get_template("qemu/main.c.j2").render(
-        prefix=generated.name, inputs=offsets["inputs"], outputs=offsets["outputs"],
-        input_floats=max(1, sum(t.size for t in generated.inputs)),
-        output_floats=sum(t.size for t in generated.outputs),
-        input_file="eo_in.bin", output_file="eo_out.bin")
+        prefix=generated.name, inputs=inputs, outputs=outputs, input_words=input_words,
+        output_words=output_words, input_file="eo_in.bin", output_file="eo_out.bin")
     (workdir / "eo_main.c").write_text(harness)
     board = resource_dir("firmware") / "qemu"
     runtime = workdir / "edgeopt_runtime"
@@ -92,15 +91,24 @@ def flags_for(target: Target) -> list:
     return [*STRICT_FLAGS, *OPT_FLAGS, *target.cpu_flags]
 
 
-def _offsets(generated):
-    result = {}
-    for key, tensors in (("inputs", generated.inputs), ("outputs", generated.outputs)):
-        offset, rows = 0, []
-        for tensor in tensors:
-            rows.append(dict(offset=offset, size=tensor.size))
-            offset += tensor.size
-        result[key] = rows
-    return result
+def word_layout(tensors):
+    """Each tensor's start in 32-bit words of the harness buffers, and the total words."""
+    rows, word = [], 0
+    for tensor in tensors:
+        rows.append(dict(word=word, ctype=tensor.ctype, dtype=tensor.dtype, size=tensor.size))
+        word += -(-tensor.nbytes // 4)
+    return rows, max(word, 1)
+
+
+def _pack(arrays, tensors, count):
+    """Per sample, every tensor's bytes padded to a multiple of 4."""
+    parts = []
+    for array, tensor in zip(arrays, tensors):
+        flat = np.ascontiguousarray(array.reshape(count, -1).astype(np.dtype(tensor.dtype).newbyteorder("<")))
+        raw = flat.view(np.uint8).reshape(count, -1)
+        pad = -raw.shape[1] % 4
+        parts.append(np.pad(raw, ((0, 0), (0, pad))))
+    return np.concatenate(parts, axis=1) if parts else np.zeros((count, 4), np.uint8)
 
 
 def memory_figures(elf: Path) -> dict:
@@ -117,13 +125,13 @@ def memory_figures(elf: Path) -> dict:
     return dict(flash_bytes=flash, ram_bytes=ram)
 
 
-def run_firmware(elf: Path, target: Target, arrays: list, output_sizes: list, timeout: float = 120.0):
+def run_firmware(elf: Path, target: Target, arrays: list, inputs, outputs, timeout: float = 120.0):
     """Run every sample; returns (outputs per tensor (N, size), instructions (N,), stack bytes)."""
     qemu = _tool("qemu-system-arm")
     workdir = elf.parent
     count = arrays[0].shape[0] if arrays else 1
-    flat = np.concatenate([a.reshape(count, -1) for a in arrays], axis=1) if arrays else np.zeros((1, 1))
-    (workdir / "eo_in.bin").write_bytes(struct.pack("<I", count) + flat.astype("<f4").tobytes())
+    packed = _pack(arrays, inputs, count)
+    (workdir / "eo_in.bin").write_bytes(struct.pack("<I", count) + packed.tobytes())
     out_path = workdir / "eo_out.bin"
     out_path.unlink(missing_ok=True)
     args = [qemu, "-machine", target.machine, "-nographic", "-monitor", "none", "-serial", "none",
@@ -137,22 +145,24 @@ def run_firmware(elf: Path, target: Target, arrays: list, output_sizes: list, ti
     if result.returncode != 0:
         detail = (result.stderr + result.stdout).strip()[-2000:]
         raise QemuError(f"the {target.name} run failed (exit code {result.returncode}):\n{detail}")
-    return _parse_results(out_path.read_bytes(), count, output_sizes)
+    return _parse_results(out_path.read_bytes(), count, outputs)
 
 
-def _parse_results(data, count, output_sizes):
-    per_sample = sum(output_sizes) * 4 + 4
+def _parse_results(data, count, tensors):
+    layout, words = word_layout(tensors)
+    per_sample = words * 4 + 4
     if len(data) != count * per_sample + 4:
         raise QemuError(f"the emulated run wrote {len(data)} bytes of results, expected "
                         f"{count * per_sample + 4}")
-    body = np.frombuffer(data[:-4], dtype="<u4").reshape(count, -1)
-    values = body[:, :-1].copy().view("<f4")
-    ticks = body[:, -1].astype(np.int64)
+    body = np.frombuffer(data[:-4], dtype=np.uint8).reshape(count, per_sample)
+    ticks = body[:, -4:].copy().view("<u4")[:, 0].astype(np.int64)
     instructions = np.rint(ticks * TIMER_NS_PER_TICK / 2 ** ICOUNT_SHIFT).astype(np.int64)
-    outputs, start = [], 0
-    for size in output_sizes:
-        outputs.append(values[:, start:start + size])
-        start += size
+    outputs = []
+    for row in layout:
+        dtype = np.dtype(row["dtype"]).newbyteorder("<")
+        start = row["word"] * 4
+        raw = body[:, start:start + row["size"] * dtype.itemsize].copy()
+        outputs.append(raw.view(dtype).astype(row["dtype"]))
     stack = struct.unpack("<I", data[-4:])[0]
     return outputs, instructions, stack
 
@@ -183,7 +193,7 @@ class QemuModel:
         """Returns ({output name: (N, *shape)}, report dict)."""
         arrays = prepare_inputs(self.generated, inputs)
         outputs, instructions, stack = run_firmware(
-            self.elf, self.target, arrays, [t.size for t in self.generated.outputs], timeout)
+            self.elf, self.target, arrays, self.generated.inputs, self.generated.outputs, timeout)
         count = instructions.shape[0]
         result = {t.name: o.reshape((count,) + t.shape) for t, o in zip(self.generated.outputs, outputs)}
         report = dict(
