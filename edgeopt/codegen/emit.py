@@ -123,7 +123,7 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
     upper = name.upper()
     plan = plan_memory(graph, registry)
     pool = NamePool(_RESERVED | {prefix, f"{prefix}_invoke", f"{prefix}_arena"})
-    _check_float32(graph)
+    _check_dtypes(graph, registry)
 
     io_names, inputs, outputs = {}, [], []
     for names, infos in ((graph.inputs, inputs), (graph.outputs, outputs)):
@@ -211,21 +211,26 @@ def _op_label(node):
     return f"{node.op_type}+{node.attrs['activation'][0][3:-4]}"
 
 
-def _check_float32(graph):
-    """Kernels are float32: every run-time tensor must be (constants such as shapes may not)."""
+def _check_dtypes(graph, registry):
+    """Every run-time tensor must have a type its op's kernel takes (constants such as
+    shapes may not); model inputs and outputs are float32 or int8."""
     problems = []
     for node in graph.nodes:
+        allowed = registry[node.op_type].dtypes
+        if allowed is None:
+            continue
         for tensor_name in dict.fromkeys(n for n in node.inputs + node.outputs if n):
             tensor = graph.tensor(tensor_name)
-            if not tensor.is_constant and tensor.dtype != "float32":
+            if not tensor.is_constant and tensor.dtype not in allowed:
                 problems.append((node.op_type, node.name,
-                                 f"tensor {tensor_name!r} is {tensor.dtype}; edgeopt kernels are float32"))
+                                 f"tensor {tensor_name!r} is {tensor.dtype}; the kernel takes "
+                                 f"{' or '.join(allowed)}"))
                 break
     for tensor_name in graph.inputs + graph.outputs:
         tensor = graph.tensor(tensor_name)
-        if tensor.dtype != "float32" and not problems:
+        if tensor.dtype not in ("float32", "int8") and not problems:
             problems.append(("(graph)", tensor_name,
-                             f"model input/output is {tensor.dtype}; edgeopt supports float32 I/O"))
+                             f"model input/output is {tensor.dtype}; edgeopt supports float32 and int8 I/O"))
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
 

@@ -13,6 +13,10 @@ def load_model(path, input_shapes=None):
         from edgeopt.frontends.onnx_frontend import load_onnx
 
         return load_onnx(path, input_shapes or {})
+    if path.suffix.lower() == ".tflite":
+        from edgeopt.frontends.tflite_frontend import load_tflite
+
+        return load_tflite(path, input_shapes or {})
     raise ModelLoadError(
-        f"{path}: unknown model format '{path.suffix}'; edgeopt reads .onnx models"
+        f"{path}: unknown model format '{path.suffix}'; edgeopt reads .onnx and .tflite models"
     )

@@ -11,12 +11,25 @@ from typing import Optional
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Quantization:
+    scales: tuple
+    zero_points: tuple
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+
 @dataclass
 class Tensor:
     name: str
     dtype: str  # numpy dtype name: "float32", "int64", ...
     shape: Optional[tuple] = None
     data: Optional[np.ndarray] = None
+    # affine quantization: real = scale * (q - zero_point); per channel along `axis`
+    quant: Optional["Quantization"] = None
 
     @property
     def is_constant(self) -> bool:

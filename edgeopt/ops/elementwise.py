@@ -104,6 +104,6 @@ OPS = (
     OpDef("Mul", _infer_broadcast, _evaluate_binary(np.multiply), _lower_binary("EO_BIN_MUL")),
     OpDef("Div", _infer_broadcast, _evaluate_binary(_int_div), _lower_binary("EO_BIN_DIV")),
     OpDef("PRelu", _infer_same, None, _lower_binary("EO_BIN_PRELU")),
-    OpDef("Identity", _infer_same, _identity_value, alias=True),
-    OpDef("Dropout", _infer_dropout, _identity_value, alias=True),
+    OpDef("Identity", _infer_same, _identity_value, alias=True, dtypes=None),
+    OpDef("Dropout", _infer_dropout, _identity_value, alias=True, dtypes=None),
 ) + tuple(OpDef(op_type, _infer_same, None, _lower_activation) for op_type in ACTIVATIONS)

@@ -58,12 +58,12 @@ def _unsqueeze_shape(ctx):
 def _alias(shape_fn):
     return OpDef(
         None, lambda ctx: [shape_fn(ctx)],
-        lambda ctx, values: [np.reshape(values[0], shape_fn(ctx))], alias=True,
+        lambda ctx, values: [np.reshape(values[0], shape_fn(ctx))], alias=True, dtypes=None,
     )
 
 
 def _named(op_type, op):
-    return OpDef(op_type, op.infer, op.evaluate, op.lower, op.alias)
+    return OpDef(op_type, op.infer, op.evaluate, op.lower, op.alias, dtypes=op.dtypes)
 
 
 # ---- Transpose ----

@@ -28,6 +28,8 @@ class OpDef:
     alias: bool = False
     # bytes of arena scratch the kernel needs while it runs: (OpContext) -> int
     scratch: Optional[Callable] = None
+    # element types of its run-time tensors; None: any (views such as Reshape)
+    dtypes: Optional[tuple] = ("float32",)
 
 
 @dataclass
@@ -89,11 +91,13 @@ def build_registry(*op_lists) -> "MappingProxyType":
 
 
 def default_registry():
-    from edgeopt.ops import conv, elementwise, fold_only, layout, linear, normalization, pool, reduce
+    from edgeopt.ops import (
+        conv, elementwise, fold_only, layout, linear, normalization, pool, quantized, reduce,
+    )
 
     return build_registry(
         elementwise.OPS, linear.OPS, conv.OPS, pool.OPS, reduce.OPS,
-        normalization.OPS, layout.OPS, fold_only.OPS,
+        normalization.OPS, layout.OPS, fold_only.OPS, quantized.OPS,
     )
 
 

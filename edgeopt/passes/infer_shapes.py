@@ -42,7 +42,10 @@ def infer_shapes(graph, registry):
         dtype = graph.tensor(inputs[0]).dtype if inputs else "float32"
         for name, shape in zip(node.outputs, shapes):
             if name:
-                graph.tensors[name] = Tensor(name, dtype, tuple(int(d) for d in shape))
+                declared = graph.tensors.get(name)  # frontends may declare type and quantization
+                graph.tensors[name] = Tensor(name, declared.dtype if declared else dtype,
+                                             tuple(int(d) for d in shape),
+                                             quant=declared.quant if declared else None)
         kept.append(node)
     if problems:
         raise UnsupportedError(unsupported_summary(problems))

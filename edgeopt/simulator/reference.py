@@ -20,9 +20,12 @@ def _session(model_bytes):
 
 
 def run_reference(model_path, inputs: dict, extra_outputs=()):
-    """Run every sample (leading axis of each input) through onnxruntime one by one.
+    """Run every sample (leading axis of each input) through the reference runtime one by
+    one: onnxruntime for .onnx, TFLite's reference kernels for .tflite.
 
     Returns {name: (N, *shape)} for the model outputs and any requested intermediates."""
+    if str(model_path).lower().endswith(".tflite"):
+        return run_tflite_reference(model_path, inputs)
     import onnx
 
     model = onnx.load(str(model_path))
@@ -44,6 +47,29 @@ def run_reference(model_path, inputs: dict, extra_outputs=()):
     return {name: np.stack(values) for name, values in results.items()}
 
 
+def run_tflite_reference(model_path, inputs: dict):
+    """tflite-runtime with its reference kernels (BUILTIN_REF): TFLite's integer semantics,
+    which TFLM shares; the optimized kernels and XNNPACK may differ by one step on int8."""
+    try:
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        raise ToolchainError("tflite-runtime is needed as the TFLite reference: "
+                             "pip install tflite-runtime (it needs numpy<2)") from None
+    interpreter = Interpreter(str(model_path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+    samples = next(iter(inputs.values())).shape[0] if inputs else 1
+    results = {o["name"]: [] for o in outs}
+    for i in range(samples):
+        for meta in ins:
+            value = np.asarray(inputs[meta["name"]][i], meta["dtype"]).reshape(meta["shape"])
+            interpreter.set_tensor(meta["index"], value)
+        interpreter.invoke()
+        for meta in outs:
+            results[meta["name"]].append(interpreter.get_tensor(meta["index"]).copy())
+    return {name: np.stack(values) for name, values in results.items()}
+
+
 def _as_type(array, onnx_type):
     dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64}.get(onnx_type, None)
     return np.ascontiguousarray(array, dtype) if dtype else array
@@ -58,6 +84,9 @@ class Comparison:
 
 
 def compare(actual, expected, rtol, atol, name="") -> Comparison:
+    """Within atol + rtol * |expected| elementwise; integer results must match exactly."""
+    if np.asarray(expected).dtype.kind in "iu":
+        rtol, atol = 0.0, 0.0
     actual = np.asarray(actual, np.float64).reshape(np.shape(expected))
     expected = np.asarray(expected, np.float64)
     with np.errstate(invalid="ignore"):

@@ -172,4 +172,23 @@ typedef struct {
 
 void eo_pad_f32(const float *x, float *y, const eo_pad_t *p);
 
+/* ---- int8 (TFLite integer semantics) ---- */
+/* TFLite's MultiplyByQuantizedMultiplier: round(acc * multiplier * 2^(shift - 31)). */
+int32_t eo_requantize(int32_t acc, int32_t multiplier, int32_t shift);
+
+typedef struct {
+    int32_t rows, outs, ins;
+    int32_t output_offset;      /* output zero point */
+    int32_t act_min, act_max;   /* quantized activation range */
+    int32_t per_channel;        /* multipliers/shifts per output, else one */
+    const int32_t *multipliers;
+    const int32_t *shifts;
+} eo_fc_s8_params_t;
+
+/* w: [outs][ins] int8 (zero point 0); bias: per output, with input_offset * sum(w) folded in. */
+void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
+                           const int32_t *bias, int8_t *y);
+void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);
+void eo_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int32_t zero_point);
+
 #endif /* EO_RUNTIME_H */

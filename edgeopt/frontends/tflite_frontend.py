@@ -1,0 +1,203 @@
+"""TFLite -> IR, reading the flatbuffer through the `tflite` schema package.
+
+Float ops map to the ONNX-like IR ops; int8 ops to quantized IR ops (prefixed "Q") with
+quantization parameters on the tensors. Layout-sensitive ops are added op by op."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt.errors import ModelLoadError, ShapeError, UnsupportedError, unsupported_summary
+from edgeopt.ir import Graph, Node, Quantization, Tensor
+
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
+           9: "int8", 10: "float64"}
+
+
+def _builtin_names():
+    import tflite
+
+    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def load_tflite(path: Path, input_shapes: dict) -> Graph:
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelLoadError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier); "
+                             "pass a .tflite file written by the TensorFlow Lite converter")
+    try:
+        graph = _convert(data, path, input_shapes)
+    except (ModelLoadError, UnsupportedError, ShapeError):
+        raise
+    except Exception as exc:  # flatbuffers raise IndexError/struct.error on corrupt offsets
+        raise ModelLoadError(f"{path}: corrupt TFLite flatbuffer ({type(exc).__name__}: {exc}); "
+                             "the file may be truncated: convert the model again") from None
+    graph.metadata["source_sha256"] = hashlib.sha256(data).hexdigest()
+    graph.metadata["source_name"] = path.name
+    return graph
+
+
+def _convert(data, path, input_shapes):
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise ModelLoadError(f"{path}: the model has no subgraph")
+    g = model.Subgraphs(0)
+    names = _builtin_names()
+    tensors, tensor_names = {}, []
+    for index in range(g.TensorsLength()):
+        t = g.Tensors(index)
+        name = (t.Name() or b"").decode("utf-8", "replace") or f"tensor_{index}"
+        if name in tensors:
+            name = f"{name}#{index}"
+        tensor_names.append(name)
+        dtype = _DTYPES.get(t.Type())
+        if dtype is None:
+            raise UnsupportedError(f"{path}: tensor {name!r} has unsupported type code {t.Type()}")
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        buffer = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
+        array = None
+        if buffer is not None and buffer.DataLength():
+            array = np.frombuffer(buffer.DataAsNumpy().tobytes(), np.dtype(dtype).newbyteorder("<"))
+            array = array.astype(dtype).reshape(shape)
+        tensors[name] = Tensor(name, dtype, shape, array, _quantization(t))
+    inputs = [tensor_names[g.Inputs(i)] for i in range(g.InputsLength())]
+    outputs = [tensor_names[g.Outputs(i)] for i in range(g.OutputsLength())]
+    for name in inputs:
+        tensors[name].shape = _input_shape(g, tensor_names, name, tensors[name].shape, input_shapes)
+    nodes, problems = [], []
+    for index in range(g.OperatorsLength()):
+        op = g.Operators(index)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        op_name = names.get(builtin, f"BUILTIN_{builtin}")
+        if op_name == "CUSTOM":
+            op_name = f"CUSTOM:{(code.CustomCode() or b'?').decode('utf-8', 'replace')}"
+        ins = [tensor_names[i] if i >= 0 else "" for i in op.InputsAsNumpy()] if op.InputsLength() else []
+        outs = [tensor_names[i] for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        converter = _CONVERTERS.get(op_name)
+        if converter is None:
+            problems.append((op_name, f"#{index}", "op not supported"))
+            continue
+        try:
+            nodes.extend(converter(op, ins, outs, tensors, f"{op_name.lower()}_{index}"))
+        except UnsupportedError as exc:
+            problems.append((op_name, f"#{index}", str(exc)))
+    if problems:
+        raise UnsupportedError(unsupported_summary(problems).replace("(nodes ", "(operators "))
+    runtime_inputs = [n for n in inputs if not tensors[n].is_constant]
+    return Graph(path.stem, tensors, nodes, runtime_inputs, outputs, opset=13)
+
+
+def _quantization(t):
+    q = t.Quantization()
+    if q is None or q.ScaleLength() == 0:
+        return None
+    scales = tuple(float(s) for s in q.ScaleAsNumpy())
+    zero_points = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,) * len(scales)
+    return Quantization(scales, zero_points, int(q.QuantizedDimension()))
+
+
+def _input_shape(g, tensor_names, name, shape, overrides):
+    if name in overrides:
+        return tuple(int(d) for d in overrides[name])
+    index = tensor_names.index(name)
+    t = g.Tensors(index)
+    if t.ShapeSignatureLength():
+        signature = [int(d) for d in t.ShapeSignatureAsNumpy()]
+        if -1 in signature[1:]:
+            raise ShapeError(f"input {name!r} has dynamic dimensions {signature}; pass "
+                             f"--input-shape {name}=" + ",".join("1" if d < 0 else str(d) for d in signature))
+        return tuple(1 if d < 0 else d for d in signature)
+    return shape
+
+
+def _options(op, cls):
+    table = op.BuiltinOptions()
+    if table is None:
+        return None
+    options = cls()
+    options.Init(table.Bytes, table.Pos)
+    return options
+
+
+# fused activation code -> float IR activation node (op_type, attrs, extra constant inputs)
+_FUSED = {0: None, 1: ("Relu", {}), 2: ("Clip", {"min": -1.0, "max": 1.0}),
+          3: ("Clip", {"min": 0.0, "max": 6.0}), 4: ("Tanh", {})}
+_FUSED_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+
+
+def _float_activation(code, name, src, dst):
+    if code not in _FUSED:
+        raise UnsupportedError(f"fused activation {_FUSED_NAMES.get(code, code)} is not supported")
+    if _FUSED[code] is None:
+        return []
+    op_type, attrs = _FUSED[code]
+    return [Node(f"{name}_act", op_type, [src], [dst], dict(attrs), [name])]
+
+
+def _fully_connected(op, ins, outs, tensors, name):
+    import tflite
+
+    options = _options(op, tflite.FullyConnectedOptions)
+    activation = options.FusedActivationFunction() if options else 0
+    if options is not None and options.WeightsFormat() != 0:
+        raise UnsupportedError("shuffled weights formats are not supported")
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else ""
+    out = outs[0]
+    dtype = tensors[x].dtype
+    if dtype == "int8":
+        if tensors[w].dtype != "int8" or tensors[w].data is None:
+            raise UnsupportedError("int8 fully-connected layers need constant int8 weights")
+        if activation not in (0, 1, 2, 3):
+            raise UnsupportedError(f"fused activation {_FUSED_NAMES.get(activation, activation)} on int8")
+        return [Node(name, "QFullyConnected", [x, w, bias], [out],
+                     {"fused_activation": _FUSED_NAMES[activation]}, [name])]
+    if dtype != "float32":
+        raise UnsupportedError(f"{dtype} fully-connected layers are not supported")
+    nodes = []
+    in_features = tensors[w].shape[1]
+    flat = x
+    if len(tensors[x].shape) != 2:
+        flat = f"{name}/flat"
+        shape_name = f"{name}/flat_shape"
+        tensors[shape_name] = Tensor(shape_name, "int64", (2,), np.array([-1, in_features], np.int64))
+        nodes.append(Node(f"{name}_flatten", "Reshape", [x, shape_name], [flat], {}, [name]))
+    pre = f"{name}/pre_activation" if _FUSED.get(activation) else out
+    nodes.append(Node(name, "Gemm", [flat, w, bias] if bias else [flat, w], [pre], {"transB": 1}, [name]))
+    nodes += _float_activation(activation, name, pre, out)
+    if options is not None and options.KeepNumDims() and len(tensors[x].shape) != 2:
+        raise UnsupportedError("keep_num_dims with a rank > 2 input is not supported")
+    return nodes
+
+
+def _reshape(op, ins, outs, tensors, name):
+    shape_name = f"{name}/shape"
+    target = tensors[outs[0]].shape
+    tensors[shape_name] = Tensor(shape_name, "int64", (len(target),), np.array(target, np.int64))
+    return [Node(name, "Reshape", [ins[0], shape_name], [outs[0]], {}, [name])]
+
+
+def _quantize(op, ins, outs, tensors, name):
+    if tensors[ins[0]].dtype != "float32" or tensors[outs[0]].dtype != "int8":
+        raise UnsupportedError(f"QUANTIZE {tensors[ins[0]].dtype} -> {tensors[outs[0]].dtype} is not "
+                               "supported (float32 -> int8 is)")
+    return [Node(name, "QQuantize", [ins[0]], [outs[0]], {}, [name])]
+
+
+def _dequantize(op, ins, outs, tensors, name):
+    if tensors[ins[0]].dtype != "int8" or tensors[outs[0]].dtype != "float32":
+        raise UnsupportedError("only int8 -> float32 DEQUANTIZE is supported")
+    return [Node(name, "QDequantize", [ins[0]], [outs[0]], {}, [name])]
+
+
+_CONVERTERS = {
+    "FULLY_CONNECTED": _fully_connected,
+    "RESHAPE": _reshape,
+    "QUANTIZE": _quantize,
+    "DEQUANTIZE": _dequantize,
+}

@@ -1,0 +1,156 @@
+"""TFLite frontend and int8 inference, bit-exact with TFLite's reference kernels."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeopt.pipeline import compile_model
+from edgeopt.resources import runtime_dir
+from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.reference import compare, run_reference
+
+# shared/ lies beside the checkout (in sessions and in CI)
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
+needs_models = pytest.mark.skipif(not MODELS.is_dir(), reason="shared/models/tflm not found")
+needs_qemu = pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+
+
+def _every_int8_input(generated):
+    (tensor,) = generated.inputs
+    return {tensor.name: np.arange(-128, 128, dtype=np.int8).reshape((256,) + tensor.shape)}
+
+
+@needs_models
+def test_hello_world_int8_is_bit_exact_on_every_input():
+    path = MODELS / "hello_world_int8.tflite"
+    generated = compile_model(path)
+    inputs = _every_int8_input(generated)
+    with HostModel.build(path, generated=generated) as model:
+        outputs = model.run(inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        assert value.dtype == np.int8
+        np.testing.assert_array_equal(value, reference[name])
+
+
+@needs_models
+@needs_qemu
+@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m4"])
+def test_hello_world_int8_is_bit_exact_on_cortex_m(target):
+    from edgeopt.simulator.qemu import QemuModel
+
+    path = MODELS / "hello_world_int8.tflite"
+    generated = compile_model(path)
+    inputs = _every_int8_input(generated)
+    with QemuModel(generated, target) as model:
+        outputs, _ = model.run(inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        np.testing.assert_array_equal(value, reference[name])
+
+
+@needs_models
+def test_hello_world_float_matches_tflite():
+    path = MODELS / "hello_world_float.tflite"
+    generated = compile_model(path)
+    x = np.linspace(0, 2 * np.pi, 64, dtype=np.float32).reshape((64,) + generated.inputs[0].shape)
+    inputs = {generated.inputs[0].name: x}
+    with HostModel.build(path, generated=generated) as model:
+        outputs = model.run(inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        assert compare(value, reference[name], 1e-4, 1e-5).ok
+
+
+@needs_models
+def test_unsupported_tflite_ops_listed_by_name_and_index(run_cli, tmp_path):
+    code, _, err = run_cli("compile", MODELS / "person_detect.tflite", "-o", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err
+    assert "CONV_2D" in err and "DEPTHWISE_CONV_2D" in err and "'#0'" in err and "SOFTMAX" in err
+
+
+@needs_models
+def test_custom_and_unknown_ops_are_reported(run_cli, tmp_path):
+    code, _, err = run_cli("compile", MODELS / "keyword_scrambled_8bit.tflite", "-o", tmp_path / "out")
+    assert code == 2 and "SVDF" in err
+
+
+@needs_models
+@pytest.mark.parametrize("mutate", ["truncate", "garble"])
+def test_corrupt_flatbuffer(run_cli, tmp_path, mutate):
+    data = bytearray((MODELS / "hello_world_int8.tflite").read_bytes())
+    if mutate == "truncate":
+        data = data[:100]
+    else:
+        data[8:400] = bytes(range(256)) + bytes(136)
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(bytes(data))
+    code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
+    assert code == 2 and "broken.tflite" in err and "Traceback" not in err
+
+
+def test_not_a_tflite_file(run_cli, tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"\x00" * 64)
+    code, _, err = run_cli("compile", path)
+    assert code == 2 and "not a TFLite model" in err
+
+
+def _reference_requantize(acc, multiplier, shift):
+    """TFLite's MultiplyByQuantizedMultiplier, from its gemmlowp definitions."""
+    def wrap32(v):
+        return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+
+    def high_mul(a, b):
+        if a == b == -2 ** 31:
+            return 2 ** 31 - 1
+        ab = a * b
+        total = ab + (2 ** 30 if ab >= 0 else 1 - 2 ** 30)
+        return total // 2 ** 31 if total >= 0 else -((-total) // 2 ** 31)  # C division truncates
+
+    def divide_by_pot(x, exponent):
+        mask = (1 << exponent) - 1
+        threshold = (mask >> 1) + (1 if x < 0 else 0)
+        return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+
+    left, right = max(shift, 0), max(-shift, 0)
+    return divide_by_pot(high_mul(wrap32(acc << left), multiplier), right)
+
+
+def test_requantize_edge_cases(tmp_path):
+    rng = np.random.default_rng(0)
+    accs = [0, 1, -1, 2, -2, 3, -3, 2 ** 31 - 1, -2 ** 31, 12345, -12345, 2 ** 20 + 1, -(2 ** 20) - 1]
+    accs += [int(v) for v in rng.integers(-2 ** 31, 2 ** 31, 40)]
+    multipliers = [2 ** 30, 2 ** 31 - 1, 1518500250, 1073741825, 1999999999, -2 ** 31]
+    shifts = [-31, -20, -8, -1, 0, 1, 4]
+    cases = [(a, m, s) for a in accs for m in multipliers for s in shifts
+             if s <= 0 or abs(a) < 2 ** (31 - s)]  # TFLite never left-shifts into overflow
+    source = ['#include <stdio.h>', '#include "eo_runtime.h"',
+              "static const long long cases[][3] = {"]
+    source += [f"    {{{a}LL, {m}LL, {s}LL}}," for a, m, s in cases]
+    source += ["};", "int main(void) {", "    unsigned i;",
+               "    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i)",
+               "        printf(\"%ld\\n\", (long)eo_requantize((int32_t)cases[i][0], (int32_t)cases[i][1],"
+               " (int32_t)cases[i][2]));", "    return 0;", "}"]
+    (tmp_path / "check.c").write_text("\n".join(source))
+    runtime = runtime_dir()
+    exe = tmp_path / "check"
+    subprocess.run(["cc", "-std=c99", "-O2", f"-I{runtime / 'include'}", str(tmp_path / "check.c"),
+                    str(runtime / "src" / "eo_quant.c"), "-o", str(exe), "-lm"], check=True)
+    got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+    expected = [_reference_requantize(a, m, s) for a, m, s in cases]
+    assert got == expected
+
+
+def test_quantize_multiplier_matches_tflite_rules():
+    from edgeopt.ops.quantized import quantize_multiplier, round_half_away
+
+    assert round_half_away(2.5) == 3 and round_half_away(-2.5) == -3
+    for real in (0.5, 0.75, 1.0, 1e-3, 3.7e-5, 0.99999999999):
+        multiplier, shift = quantize_multiplier(real)
+        assert 2 ** 30 <= multiplier < 2 ** 31
+        assert abs(multiplier * 2.0 ** (shift - 31) - real) <= real * 2 ** -30
+    assert quantize_multiplier(0.0) == (0, 0)
+    assert quantize_multiplier(1e-12) == (0, 0)  # below 2^-31 * 2^-31: TFLite flushes to zero
