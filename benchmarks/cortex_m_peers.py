@@ -14,7 +14,7 @@ from onnx import numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import models  # noqa: E402
-from edgeopt.codegen.emit import GeneratedModel, TensorInfo  # noqa: E402
+from edgeopt.codegen.emit import GeneratedModel  # noqa: E402
 from edgeopt.codegen.literals import f32  # noqa: E402
 from edgeopt.pipeline import compile_model  # noqa: E402
 from edgeopt.simulator.qemu import QemuModel  # noqa: E402

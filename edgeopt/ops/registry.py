@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from edgeopt.errors import ShapeError, UnsupportedError
+from edgeopt.errors import ShapeError
 
 
 class NodeUnsupported(Exception):

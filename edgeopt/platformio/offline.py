@@ -2,6 +2,7 @@
 the PyPI scons package, and settings that stop telemetry and update checks."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -45,10 +46,8 @@ def pio_command() -> list:
     exe = shutil.which("pio") or shutil.which("platformio")
     if exe:
         return [exe]
-    try:
-        import platformio  # noqa: F401
-    except ImportError:
-        raise ToolchainError("PlatformIO is not installed: pip install platformio") from None
+    if importlib.util.find_spec("platformio") is None:
+        raise ToolchainError("PlatformIO is not installed: pip install platformio")
     return [sys.executable, "-m", "platformio"]
 
 

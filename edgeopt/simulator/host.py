@@ -3,8 +3,6 @@ run batches of samples in C."""
 from __future__ import annotations
 
 import ctypes
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +12,21 @@ from edgeopt.errors import InputDataError
 from edgeopt.pipeline import compile_model, write_library
 from edgeopt.resources import resource_dir, runtime_dir
 from edgeopt.simulator.toolchain import (
-    HOST_OPT_FLAGS, STRICT_FLAGS, host_cc, run_compiler, runtime_archive,
+    HOST_OPT_FLAGS, STRICT_FLAGS, Workspace, host_cc, run_compiler, runtime_archive,
 )
 
 
 
-class HostModel:
+class HostModel(Workspace):
     """A compiled model loaded in-process. Use as a context manager, or call close()."""
 
-    def __init__(self, generated, workdir: Path, library: Path, traced: bool):
+    def __init__(self, generated, trace=False, opt_flags=None):
+        super().__init__("edgeopt-sim-")
         self.generated = generated
-        self.workdir = workdir
-        self.traced = traced
-        self._lib = ctypes.CDLL(str(library))
+        self.traced = trace
+        with self.removed_on_error():
+            library = build_shared_library(generated, self.workdir, trace, opt_flags or HOST_OPT_FLAGS)
+            self._lib = ctypes.CDLL(str(library))
         self._lib.eo_sim_run_batch.restype = ctypes.c_int32
         self._lib.eo_sim_run_batch.argtypes = [ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                                                 ctypes.POINTER(ctypes.c_void_p)]
@@ -35,22 +35,7 @@ class HostModel:
     def build(cls, model_path, name=None, input_shapes=None, trace=False, generated=None,
               opt_flags=None):
         generated = generated or compile_model(model_path, name=name, input_shapes=input_shapes)
-        workdir = Path(tempfile.mkdtemp(prefix="edgeopt-sim-"))
-        try:
-            library = build_shared_library(generated, workdir, trace, opt_flags or HOST_OPT_FLAGS)
-            return cls(generated, workdir, library, trace)
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        return cls(generated, trace, opt_flags)
 
     @property
     def input_names(self):

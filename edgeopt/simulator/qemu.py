@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from edgeopt.errors import EdgeoptError, ToolchainError
 from edgeopt.pipeline import write_library
 from edgeopt.resources import resource_dir
 from edgeopt.simulator.host import prepare_inputs
-from edgeopt.simulator.toolchain import STRICT_FLAGS, run_compiler
+from edgeopt.simulator.toolchain import STRICT_FLAGS, Workspace, run_compiler
 
 INSTALL_HINT = ("install it with: apt-get install -y --no-install-recommends "
                 "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
@@ -167,27 +166,15 @@ def _parse_results(data, count, tensors):
     return outputs, instructions, stack
 
 
-class QemuModel:
+class QemuModel(Workspace):
     """A model cross-compiled for one emulated target."""
 
     def __init__(self, generated, target_name: str, **build_options):
         self.generated = generated
         self.target = get_target(target_name)
-        self.workdir = Path(tempfile.mkdtemp(prefix="edgeopt-qemu-"))
-        try:
+        super().__init__("edgeopt-qemu-")
+        with self.removed_on_error():
             self.elf = build_firmware(generated, self.target, self.workdir, **build_options)
-        except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run(self, inputs: dict, timeout: float = 120.0):
         """Returns ({output name: (N, *shape)}, report dict)."""

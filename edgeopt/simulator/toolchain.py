@@ -1,4 +1,5 @@
 """Host C compiler discovery and invocation."""
+import contextlib
 import hashlib
 import os
 import shutil
@@ -67,3 +68,28 @@ def runtime_archive(cc: str, flags: list, ar: str = "ar") -> Path:
         run_compiler([shutil.which(ar) or ar, "rcs", str(staged), *objects])
         os.replace(staged, target)
     return target
+
+
+class Workspace:
+    """A temporary build folder owned by a compiled artifact; use the artifact as a context
+    manager (or call close()) to remove it."""
+
+    def __init__(self, prefix: str):
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def removed_on_error(self):
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise

@@ -3,8 +3,6 @@ host, and the numpy/scipy references it is tested against."""
 from __future__ import annotations
 
 import ctypes
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from edgeopt.passes import optimize
 from edgeopt.pipeline import write_files
 from edgeopt.resources import runtime_dir
 from edgeopt.simulator.toolchain import (
-    HOST_OPT_FLAGS, STRICT_FLAGS, host_cc, run_compiler, runtime_archive,
+    HOST_OPT_FLAGS, STRICT_FLAGS, Workspace, host_cc, run_compiler, runtime_archive,
 )
 from edgeopt.solvers.config import MpcConfig, load_mpc_config
 from edgeopt.solvers.jacobian import jacobian_extension
@@ -73,23 +71,14 @@ def compile_solver(config_path) -> CompiledSolver:
     return CompiledSolver(config, files, ny)
 
 
-class HostSolver:
+class HostSolver(Workspace):
     """The generated solver compiled for the host and loaded with ctypes."""
 
     def __init__(self, solver: CompiledSolver):
         self.solver = solver
-        self.workdir = Path(tempfile.mkdtemp(prefix="edgeopt-mpc-"))
-        try:
+        super().__init__("edgeopt-mpc-")
+        with self.removed_on_error():
             self._lib = ctypes.CDLL(str(self._build()))
-        except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _build(self):
         config = self.solver.config
