@@ -78,8 +78,8 @@ class LoweringContext:
                 self.const_symbols[name] = self.weight(self.graph.constant(name), c_identifier(name),
                                                        f"constant {c_comment(name)}", per_node=False)
             return self.const_symbols[name]
-        if kind in ("input", "output"):
-            return self.io_names[name]
+        if kind in ("input", "output"):  # views of an I/O tensor share its parameter
+            return self.io_names[(kind, where)]
         dtype = self.graph.tensor(name).dtype
         if dtype == "float32":
             return f"(arena + {where // 4})"
@@ -125,16 +125,13 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
     pool = NamePool(_RESERVED | {prefix, f"{prefix}_invoke", f"{prefix}_arena"})
     _check_dtypes(graph, registry)
 
-    io_names, inputs, outputs = {}, [], []
-    for names, infos in ((graph.inputs, inputs), (graph.outputs, outputs)):
-        for tensor_name in names:
+    io_names, inputs, outputs = {}, [], []  # io_names: ("input"|"output", index) -> parameter
+    for kind, names, infos in (("input", graph.inputs, inputs), ("output", graph.outputs, outputs)):
+        for index, tensor_name in enumerate(names):
             c_name = pool.unique(tensor_name, "io")
-            io_names.setdefault(tensor_name, c_name)
+            io_names[(kind, index)] = c_name
             tensor = graph.tensor(tensor_name)
             infos.append(TensorInfo(tensor_name, c_name, tuple(tensor.shape), tensor.dtype))
-    # An output that is also an input keeps its own parameter: read from the input one.
-    for info in inputs:
-        io_names[info.name] = info.c_name
     lc = LoweringContext(graph, plan, prefix, pool, io_names)
 
     steps, blocks, layers = [], [], []

@@ -195,7 +195,59 @@ def _dequantize(op, ins, outs, tensors, name):
     return [Node(name, "QDequantize", [ins[0]], [outs[0]], {}, [name])]
 
 
+_PADDING = {0: "SAME", 1: "VALID"}
+
+
+def _int8_only(tensors, ins, what):
+    if tensors[ins[0]].dtype != "int8":
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} {what} is not supported yet (int8 is)")
+
+
+def _fused_int8(code):
+    if code not in (0, 1, 2, 3):
+        raise UnsupportedError(f"fused activation {_FUSED_NAMES.get(code, code)} on int8")
+    return _FUSED_NAMES[code]
+
+
+def _conv(op, ins, outs, tensors, name, depthwise=False):
+    import tflite
+
+    _int8_only(tensors, ins, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")
+    options = _options(op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
+    if tensors[ins[1]].data is None:
+        raise UnsupportedError("the filter must be a constant")
+    attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(), stride_w=options.StrideW(),
+                 dilation_h=options.DilationHFactor(), dilation_w=options.DilationWFactor(),
+                 fused_activation=_fused_int8(options.FusedActivationFunction()))
+    bias = ins[2] if len(ins) > 2 else ""
+    return [Node(name, "QDepthwiseConv2D" if depthwise else "QConv2D", [ins[0], ins[1], bias], [outs[0]],
+                 attrs, [name])]
+
+
+def _average_pool(op, ins, outs, tensors, name):
+    import tflite
+
+    _int8_only(tensors, ins, "AVERAGE_POOL_2D")
+    options = _options(op, tflite.Pool2DOptions)
+    attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(), stride_w=options.StrideW(),
+                 filter_h=options.FilterHeight(), filter_w=options.FilterWidth(),
+                 fused_activation=_fused_int8(options.FusedActivationFunction()))
+    return [Node(name, "QAveragePool2D", [ins[0]], [outs[0]], attrs, [name])]
+
+
+def _softmax(op, ins, outs, tensors, name):
+    import tflite
+
+    _int8_only(tensors, ins, "SOFTMAX")
+    options = _options(op, tflite.SoftmaxOptions)
+    return [Node(name, "QSoftmax", [ins[0]], [outs[0]], {"beta": options.Beta() if options else 1.0}, [name])]
+
+
 _CONVERTERS = {
+    "CONV_2D": _conv,
+    "DEPTHWISE_CONV_2D": lambda *args: _conv(*args, depthwise=True),
+    "AVERAGE_POOL_2D": _average_pool,
+    "SOFTMAX": _softmax,
     "FULLY_CONNECTED": _fully_connected,
     "RESHAPE": _reshape,
     "QUANTIZE": _quantize,

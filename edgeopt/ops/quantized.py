@@ -113,3 +113,121 @@ OPS = (
     OpDef("QQuantize", _same_shape, None, _lower_quantize, dtypes=("float32", "int8")),
     OpDef("QDequantize", _same_shape, None, _lower_dequantize, dtypes=("float32", "int8")),
 )
+
+
+# ---- NHWC convolution, pooling and softmax (TFLite layouts) ----
+
+def same_padding(size, kernel, stride, dilation, padding):
+    """TFLite's output size and leading pad for SAME/VALID."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        out = (size + stride - 1) // stride
+    else:
+        out = (size - effective + stride) // stride
+    total = max(0, (out - 1) * stride + effective - size)
+    return out, total // 2
+
+
+def _conv_geometry(ctx):
+    x, w = ctx.shape(0), ctx.shape(1)
+    if len(x) != 4 or len(w) != 4:
+        raise ShapeError(f"{ctx.node.op_type} needs 4-D NHWC input and filter, got {x} and {w}")
+    k_h, k_w = w[1], w[2]
+    padding = ctx.attr("padding", "SAME")
+    out_h, pad_h = same_padding(x[1], k_h, ctx.attr("stride_h", 1), ctx.attr("dilation_h", 1), padding)
+    out_w, pad_w = same_padding(x[2], k_w, ctx.attr("stride_w", 1), ctx.attr("dilation_w", 1), padding)
+    return out_h, out_w, pad_h, pad_w
+
+
+def _infer_conv(ctx):
+    out_h, out_w, _, _ = _conv_geometry(ctx)
+    w = ctx.shape(1)
+    out_c = w[3] if ctx.node.op_type == "QDepthwiseConv2D" else w[0]
+    return [(ctx.shape(0)[0], out_h, out_w, out_c)]
+
+
+def _conv_multipliers(ctx, channels):
+    x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "filter"), _quant(ctx, -1, "output")
+    scales = w_q.scales if w_q.per_channel else w_q.scales * channels
+    # double products per channel (TFLite PopulateConvolutionQuantizationParams)
+    reals = [float(np.float32(x_q.scales[0])) * float(np.float32(s)) / float(np.float32(y_q.scales[0]))
+             for s in scales]
+    return zip(*(quantize_multiplier(r) for r in reals))
+
+
+def _lower_conv(ctx, lc):
+    x, w = ctx.shape(0), ctx.shape(1)
+    out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
+    depthwise = ctx.node.op_type == "QDepthwiseConv2D"
+    out_c = w[3] if depthwise else w[0]
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    multipliers, shifts = _conv_multipliers(ctx, out_c)
+    act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
+    bias = ctx.const(2) if ctx.has_input(2) else None
+    params = dict(
+        batch=x[0], in_h=x[1], in_w=x[2], in_c=x[3], out_h=out_h, out_w=out_w, out_c=out_c,
+        k_h=w[1], k_w=w[2], filter_c=w[3] if not depthwise else 1,
+        stride_h=ctx.attr("stride_h", 1), stride_w=ctx.attr("stride_w", 1),
+        dil_h=ctx.attr("dilation_h", 1), dil_w=ctx.attr("dilation_w", 1), pad_h=pad_h, pad_w=pad_w,
+        depth_multiplier=out_c // x[3] if depthwise else 1,
+        input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
+        act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
+    )
+    return Call("ops/conv_s8.c.j2", dict(
+        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", params=params,
+        multipliers=list(multipliers), shifts=list(shifts),
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+        w=lc.weight(ctx.const(1).astype(np.int8), "filter"),
+        bias=lc.weight(bias.astype(np.int32), "bias") if bias is not None else "NULL",
+    ))
+
+
+def _infer_pool(ctx):
+    x = ctx.shape(0)
+    out_h, _ = same_padding(x[1], ctx.attr("filter_h"), ctx.attr("stride_h"), 1, ctx.attr("padding"))
+    out_w, _ = same_padding(x[2], ctx.attr("filter_w"), ctx.attr("stride_w"), 1, ctx.attr("padding"))
+    return [(x[0], out_h, out_w, x[3])]
+
+
+def _lower_pool(ctx, lc):
+    x = ctx.shape(0)
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    if x_q != y_q:
+        ctx.unsupported("int8 average pooling needs the same input and output quantization")
+    out_h, pad_h = same_padding(x[1], ctx.attr("filter_h"), ctx.attr("stride_h"), 1, ctx.attr("padding"))
+    out_w, pad_w = same_padding(x[2], ctx.attr("filter_w"), ctx.attr("stride_w"), 1, ctx.attr("padding"))
+    act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
+    params = dict(batch=x[0], in_h=x[1], in_w=x[2], channels=x[3], out_h=out_h, out_w=out_w,
+                  k_h=ctx.attr("filter_h"), k_w=ctx.attr("filter_w"), stride_h=ctx.attr("stride_h"),
+                  stride_w=ctx.attr("stride_w"), pad_h=pad_h, pad_w=pad_w, act_min=act_min, act_max=act_max)
+    return Call("ops/avgpool_s8.c.j2", dict(params=params, x=lc.buffer(ctx.node.inputs[0]),
+                                            y=lc.buffer(ctx.node.outputs[0])))
+
+
+def softmax_parameters(beta, input_scale, integer_bits=5):
+    """TFLite PreprocessSoftmaxScaling + CalculateInputRadius."""
+    real = min(float(beta) * float(np.float32(input_scale)) * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    multiplier, shift = quantize_multiplier(real)
+    radius = ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << shift)
+    return multiplier, shift, -int(math.floor(radius))
+
+
+def _lower_softmax(ctx, lc):
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    if y_q.zero_points[0] != -128 or abs(y_q.scales[0] - 1 / 256) > 1e-3 / 256:
+        ctx.unsupported("int8 softmax needs output scale 1/256 and zero point -128")
+    multiplier, shift, diff_min = softmax_parameters(ctx.attr("beta", 1.0), x_q.scales[0])
+    if shift < 0:
+        ctx.unsupported("softmax input scale too small for the fixed-point exp")
+    shape = ctx.shape(0)
+    return Call("ops/softmax_s8.c.j2", dict(
+        outer=int(np.prod(shape[:-1])), depth=shape[-1], multiplier=multiplier, shift=shift,
+        diff_min=diff_min, x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0])))
+
+
+OPS = OPS + (
+    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32")),
+    OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32")),
+    OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
+    OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),
+)

@@ -48,17 +48,34 @@ def run_reference(model_path, inputs: dict, extra_outputs=()):
 
 
 def run_tflite_reference(model_path, inputs: dict):
-    """tflite-runtime with its reference kernels (BUILTIN_REF): TFLite's integer semantics,
-    which TFLM shares; the optimized kernels and XNNPACK may differ by one step on int8."""
+    """The TFLM interpreter (PyPI tflite-micro), which microcontrollers run; else
+    tflite-runtime with its reference kernels (BUILTIN_REF). Both follow TFLite's integer
+    semantics; TFLite's optimized kernels and XNNPACK may differ by one step on int8."""
+    samples = next(iter(inputs.values())).shape[0] if inputs else 1
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        runtime = None
+    if runtime is not None:
+        interpreter = runtime.Interpreter.from_file(str(model_path))
+        input_names, output_names = _tflite_io_names(model_path)
+        results = [[] for _ in output_names]
+        for i in range(samples):
+            interpreter.reset()
+            for index, name in enumerate(input_names):
+                interpreter.set_input(np.asarray(inputs[name][i]), index)
+            interpreter.invoke()
+            for index, values in enumerate(results):
+                values.append(interpreter.get_output(index).copy())
+        return {name: np.stack(values) for name, values in zip(output_names, results)}
     try:
         from tflite_runtime.interpreter import Interpreter, OpResolverType
     except ImportError:
-        raise ToolchainError("tflite-runtime is needed as the TFLite reference: "
-                             "pip install tflite-runtime (it needs numpy<2)") from None
+        raise ToolchainError("a TFLite reference is needed: pip install tflite-micro "
+                             "(or tflite-runtime, which needs numpy<2)") from None
     interpreter = Interpreter(str(model_path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interpreter.allocate_tensors()
     ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
-    samples = next(iter(inputs.values())).shape[0] if inputs else 1
     results = {o["name"]: [] for o in outs}
     for i in range(samples):
         for meta in ins:
@@ -68,6 +85,16 @@ def run_tflite_reference(model_path, inputs: dict):
         for meta in outs:
             results[meta["name"]].append(interpreter.get_tensor(meta["index"]).copy())
     return {name: np.stack(values) for name, values in results.items()}
+
+
+def _tflite_io_names(model_path):
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(open(model_path, "rb").read(), 0)
+    g = model.Subgraphs(0)
+    name = lambda i: g.Tensors(i).Name().decode("utf-8", "replace")  # noqa: E731
+    return ([name(g.Inputs(i)) for i in range(g.InputsLength())],
+            [name(g.Outputs(i)) for i in range(g.OutputsLength())])
 
 
 def _as_type(array, onnx_type):

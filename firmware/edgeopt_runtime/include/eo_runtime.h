@@ -188,6 +188,40 @@ typedef struct {
 /* w: [outs][ins] int8 (zero point 0); bias: per output, with input_offset * sum(w) folded in. */
 void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y);
+/* NHWC convolutions; per-output-channel multipliers/shifts; bias may be NULL. */
+typedef struct {
+    int32_t batch, in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w, filter_c; /* filter_c: input channels per group (conv) */
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_multiplier;   /* depthwise */
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *multipliers;
+    const int32_t *shifts;
+} eo_conv_s8_params_t;
+
+/* w: [out_c][k_h][k_w][filter_c] */
+void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, int8_t *y);
+/* w: [k_h][k_w][out_c] */
+void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                            const int32_t *bias, int8_t *y);
+
+typedef struct {
+    int32_t batch, in_h, in_w, channels, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} eo_pool_s8_params_t;
+
+void eo_avgpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y);
+
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} eo_softmax_s8_params_t;
+
+/* Output scale 1/256, zero point -128 (TFLite's int8 softmax). */
+void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y);
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);
 void eo_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int32_t zero_point);
 

@@ -69,3 +69,229 @@ void eo_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int
         y[i] = (float)((int32_t)x[i] - zero_point) * scale;
     }
 }
+
+static int32_t eo_clamp(int32_t v, int32_t low, int32_t high)
+{
+    return v < low ? low : (v > high ? high : v);
+}
+
+void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, int8_t *y)
+{
+    const int32_t filter_c = p->filter_c;
+    const int32_t out_per_group = p->out_c / (p->in_c / filter_c);
+    int32_t b, oy, ox, oc, ky, kx, ic;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (oc = 0; oc < p->out_c; ++oc) {
+                    const int32_t group = oc / out_per_group;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                            const int8_t *xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c + group * filter_c;
+                            const int8_t *wp = w + ((oc * p->k_h + ky) * p->k_w + kx) * filter_c;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            /* padding contributes zero: the offset is added to real taps only */
+                            for (ic = 0; ic < filter_c; ++ic) {
+                                acc += ((int32_t)xp[ic] + p->input_offset) * (int32_t)wp[ic];
+                            }
+                        }
+                    }
+                    if (bias) {
+                        acc += bias[oc];
+                    }
+                    acc = eo_requantize(acc, p->multipliers[oc], p->shifts[oc]) + p->output_offset;
+                    y[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
+                        (int8_t)eo_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                            const int32_t *bias, int8_t *y)
+{
+    int32_t b, oy, ox, ic, m, ky, kx;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (ic = 0; ic < p->in_c; ++ic) {
+                    for (m = 0; m < p->depth_multiplier; ++m) {
+                        const int32_t oc = ic * p->depth_multiplier + m;
+                        int32_t acc = 0;
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                            if (iy < 0 || iy >= p->in_h) {
+                                continue;
+                            }
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                                if (ix < 0 || ix >= p->in_w) {
+                                    continue;
+                                }
+                                acc += ((int32_t)x[((b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic] +
+                                        p->input_offset) *
+                                       (int32_t)w[(ky * p->k_w + kx) * p->out_c + oc];
+                            }
+                        }
+                        if (bias) {
+                            acc += bias[oc];
+                        }
+                        acc = eo_requantize(acc, p->multipliers[oc], p->shifts[oc]) + p->output_offset;
+                        y[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
+                            (int8_t)eo_clamp(acc, p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void eo_avgpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y)
+{
+    int32_t b, oy, ox, c, ky, kx;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (c = 0; c < p->channels; ++c) {
+                    int32_t acc = 0, count = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
+                                acc += x[((b * p->in_h + iy) * p->in_w + ix) * p->channels + c];
+                                ++count;
+                            }
+                        }
+                    }
+                    /* rounded division, ties away from zero (TFLite) */
+                    acc = count ? (acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count) : 0;
+                    y[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
+                        (int8_t)eo_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+/* ---- softmax: gemmlowp fixed point, as TFLite's reference int8 softmax ---- */
+
+static int32_t eo_shl_saturating(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = (int32_t)((1LL << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(x) for x in [-1/4, 0), Q0.31 in and out */
+static int32_t eo_exp_quarter(int32_t a)
+{
+    const int32_t constant_term = 1895147668;  /* exp(-1/8) */
+    const int32_t one_third = 715827883;
+    const int32_t x = a + (1 << 28);           /* a + 1/8 */
+    const int32_t x2 = eo_rounding_doubling_high_mul(x, x);
+    const int32_t x3 = eo_rounding_doubling_high_mul(x2, x);
+    const int32_t x4 = eo_rounding_doubling_high_mul(x2, x2);
+    const int32_t x4_over_4 = eo_rounding_divide_by_pot(x4, 2);
+    const int32_t poly = eo_rounding_divide_by_pot(
+        eo_rounding_doubling_high_mul(x4_over_4 + x3, one_third) + x2, 1);
+    return constant_term + eo_rounding_doubling_high_mul(constant_term, x + poly);
+}
+
+/* exp(a) for a <= 0 given in Q5.26; result in Q0.31 */
+static int32_t eo_exp_negative(int32_t a)
+{
+    static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                           39332535, 720401, 242};
+    const int32_t quarter = 1 << 24;
+    const int32_t a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter;
+    const int32_t remainder = a_mod_quarter_minus_quarter - a;
+    int32_t result = eo_exp_quarter(eo_shl_saturating(a_mod_quarter_minus_quarter, 5));
+    int32_t k;
+    for (k = 0; k < 7; ++k) { /* exp(-2^(k-2)) for each set bit of the remainder */
+        if (remainder & (1 << (24 + k))) {
+            result = eo_rounding_doubling_high_mul(result, multipliers[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out (Newton-Raphson in Q2.29) */
+static int32_t eo_reciprocal_one_plus(int32_t a)
+{
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    int32_t x = 1515870810 + eo_rounding_doubling_high_mul(half_denominator, -1010580540);
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t product = eo_rounding_doubling_high_mul(half_denominator, x);
+        const int32_t one_minus = (1 << 29) - product;
+        x = x + eo_shl_saturating(eo_rounding_doubling_high_mul(x, one_minus), 2);
+    }
+    return eo_shl_saturating(x, 1);
+}
+
+static int32_t eo_count_leading_zeros(uint32_t v)
+{
+    int32_t n = 0;
+    if (v == 0u) {
+        return 32;
+    }
+    while (!(v & 0x80000000u)) {
+        v <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y)
+{
+    int32_t i, c;
+    for (i = 0; i < p->outer; ++i) {
+        const int8_t *row = x + i * p->depth;
+        int8_t *out = y + i * p->depth;
+        int32_t max_in_row = -128, sum = 0, headroom, bits_over_unit, scale;
+        for (c = 0; c < p->depth; ++c) {
+            max_in_row = row[c] > max_in_row ? row[c] : max_in_row;
+        }
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = (int32_t)row[c] - max_in_row;
+            if (diff >= p->diff_min) {
+                const int32_t scaled = eo_rounding_doubling_high_mul(
+                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
+                sum += eo_rounding_divide_by_pot(eo_exp_negative(scaled), 12); /* Q12.19 */
+            }
+        }
+        headroom = eo_count_leading_zeros((uint32_t)sum);
+        bits_over_unit = 12 - headroom;
+        scale = eo_reciprocal_one_plus(
+            (int32_t)(((uint32_t)sum << headroom) - (1u << 31)));
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = (int32_t)row[c] - max_in_row;
+            int32_t v = -128;
+            if (diff >= p->diff_min) {
+                const int32_t scaled = eo_rounding_doubling_high_mul(
+                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
+                const int32_t e = eo_exp_negative(scaled);
+                v = eo_rounding_divide_by_pot(eo_rounding_doubling_high_mul(scale, e),
+                                              bits_over_unit + 31 - 8) - 128;
+            }
+            out[c] = (int8_t)eo_clamp(v, -128, 127);
+        }
+    }
+}
