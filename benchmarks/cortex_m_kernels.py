@@ -52,6 +52,31 @@ def measure(model, macs, target, workdir):
     return report["instructions_per_inference"]["median"]
 
 
+def int8_fc_instructions(target):
+    """Instructions per MAC of micro_speech's int8 FULLY_CONNECTED (4000 -> 4) on the target,
+    from the difference of two emulated runs: with and without that layer's call."""
+    import dataclasses
+
+    models_dir = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
+    generated = compile_model(models_dir / "micro_speech_quantized.tflite")
+    source = generated.files[f"{generated.name}.c"]
+    marker = "eo_fully_connected_s8_dsp(&params"
+    if marker not in source:
+        return None
+    start = source.index(marker)
+    end = source.index(";", start) + 1
+    args = source[start + len("eo_fully_connected_s8_dsp("):end - 2].split(", ")
+    stub = " ".join(f"(void){arg};" for arg in args)  # same code around it, no layer
+    without = dataclasses.replace(generated, files={**generated.files,
+                                                    f"{generated.name}.c": source[:start] + stub + source[end:]})
+    counts = []
+    inputs = {t.name: np.zeros((1,) + t.shape, np.int8) for t in generated.inputs}
+    for variant in (generated, without):
+        with QemuModel(variant, target) as emulated:
+            counts.append(emulated.run(inputs)[1]["instructions_per_inference"]["median"])
+    return (counts[0] - counts[1]) / (4000 * 4)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", default="qemu-cortex-m4")
@@ -62,6 +87,9 @@ def main():
             model, macs = build()
             count = measure(model, macs, args.target, Path(tmp))
             print(f"{label:<26} {per_output:>11} {macs:>9,} {count:>13,} {count / macs:>10.2f}")
+    fc = int8_fc_instructions(args.target)
+    if fc is not None:
+        print(f"{'int8 FC 4000->4 (micro_speech)':<26} {4000:>11} {16000:>9,} {'':>13} {fc:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -85,18 +85,23 @@ class LoweringContext:
             return f"(arena + {where // 4})"
         return f"(({c_type(dtype)} *)(void *)(arena + {where // 4}))"  # offsets are 4-aligned
 
-    def weight(self, array, label, comment="", per_node=True) -> str:
+    def weight(self, array, label, comment="", per_node=True, guard=None, variant=False,
+               align=None) -> str:
         """A static const array in flash; identical contents share one symbol. Integer
-        arrays (quantized weights, biases) keep their type; the rest become float32."""
+        arrays (quantized weights, biases) keep their type; the rest become float32.
+        guard: a preprocessor condition under which the array exists; variant: a second layout
+        of parameters already counted (a target-specific kernel's copy); align: bytes of
+        alignment a kernel needs (GCC attribute; use only under a compiler-specific guard)."""
         array = np.asarray(array)
         keep = array.dtype in (np.int8, np.int16, np.int32, np.uint8)
         array = np.ascontiguousarray(array if keep else array.astype(np.float32))
-        key = (array.shape, array.tobytes())
+        key = (array.shape, array.dtype.name, array.tobytes(), guard)
         if key in self.weight_symbols:
             return self.weight_symbols[key]
         base = f"{self.prefix}_{self.node_id}_{label}" if per_node else f"{self.prefix}_{label}"
         symbol = self.pool.unique(base)
-        self.weights.append((symbol, array, comment or f"{label} of {self.node_id}"))
+        self.weights.append((symbol, array, comment or f"{label} of {self.node_id}", guard, variant,
+                             align))
         self.weight_symbols[key] = symbol
         return symbol
 
@@ -180,13 +185,13 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
         code, decls = extend(lc, env, graph, registry)
         extra_code.append(code)
         extra_decls.append(decls)
-    weight_bytes = sum(array.nbytes for _, array, _ in lc.weights)
-    parameters = sum(array.size for _, array, _ in lc.weights)
+    weight_bytes = sum(array.nbytes for _, array, _, _, variant, _ in lc.weights if not variant)
+    parameters = sum(array.size for _, array, _, _, variant, _ in lc.weights if not variant)
     banner = _banner(graph, options_text)
     context = dict(
         banner=banner, prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
-        weights=[dict(symbol=s, size=a.size, ctype=c_type(a.dtype), rows=array_rows(a), comment=c)
-                 for s, a, c in lc.weights],
+        weights=[dict(symbol=s, size=a.size, ctype=c_type(a.dtype), rows=array_rows(a), comment=c,
+                      guard=g, align=al) for s, a, c, g, _, al in lc.weights],
         arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
         weight_bytes=weight_bytes, blocks=blocks, c_ints=c_ints,
         input_comments=[c_comment(i.name) for i in inputs],

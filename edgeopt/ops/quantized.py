@@ -52,6 +52,21 @@ def _quant(ctx, index, what):
     return tensor.quant
 
 
+DSP_GUARD = "defined(__ARM_FEATURE_DSP)"
+
+
+def pack_fc_dsp(weights):
+    """int8 [outs][ins] -> eo_fully_connected_s8_dsp's int16 layout: per block of 4 outputs
+    (zero rows pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7}."""
+    weights = np.asarray(weights, np.int16)
+    outs, ins = weights.shape
+    padded = np.zeros((-(-outs // 4) * 4, ins), np.int16)
+    padded[:outs] = weights
+    order = np.array([0, 2, 1, 3, 4, 6, 5, 7])
+    blocks = padded.reshape(-1, 4, ins // 8, 8)[..., order]  # block, row, group, 8
+    return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+
+
 def _infer_fc(ctx):
     x, w = ctx.shape(0), ctx.shape(1)
     if len(w) != 2 or int(np.prod(x)) % w[1]:
@@ -81,9 +96,12 @@ def _lower_fc(ctx, lc):
     multipliers, shifts = zip(*(quantize_multiplier(r) for r in reals))
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     rows = int(np.prod(ctx.shape(0))) // ins
+    dsp = ins % 8 == 0  # the DSP kernel's weights, for cores with __ARM_FEATURE_DSP
     return Call("ops/fully_connected_s8.c.j2", dict(
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(ctx.const(1).astype(np.int8), "weights"),
+        w=lc.weight(ctx.const(1).astype(np.int8), "weights", guard=f"!{DSP_GUARD}" if dsp else None),
+        w_dsp=lc.weight(pack_fc_dsp(ctx.const(1)), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
+        if dsp else None,
         bias=lc.weight(folded.astype(np.int32), "bias"),
         multipliers=list(multipliers), shifts=list(shifts), per_channel=int(w_q.per_channel),
         rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0], act_min=act_min, act_max=act_max,

@@ -188,6 +188,11 @@ typedef struct {
 /* w: [outs][ins] int8 (zero point 0); bias: per output, with input_offset * sum(w) folded in. */
 void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y);
+/* Cores with the DSP extension, ins a multiple of 8. w: int16, per block of 4 outputs (the
+ * last block padded with zero rows) and per 8 inputs k..k+7, for each row of the block:
+ * {w[k], w[k+2], w[k+1], w[k+3], w[k+4], w[k+6], w[k+5], w[k+7]}. */
+void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                               const int32_t *bias, int8_t *y);
 /* NHWC convolutions; per-output-channel multipliers/shifts; bias may be NULL. */
 typedef struct {
     int32_t batch, in_h, in_w, in_c;
