@@ -181,13 +181,15 @@ def test_arena_is_smaller_than_tflm():
 
 @needs_models
 @needs_qemu
-def test_micro_speech_is_bit_exact_on_cortex_m4():
+@pytest.mark.parametrize("model,samples", [("micro_speech_quantized", 4), ("person_detect", 1)])
+def test_tflm_models_are_bit_exact_on_cortex_m4(model, samples):
+    """On the M4 the DSP kernels run (fully-connected and 1x1 convolutions)."""
     from edgeopt.simulator.qemu import QemuModel
 
-    path = MODELS / "micro_speech_quantized.tflite"
+    path = MODELS / f"{model}.tflite"
     generated = compile_model(path)
     (tensor,) = generated.inputs
-    inputs = {tensor.name: np.random.default_rng(2).integers(-128, 128, (4,) + tensor.shape).astype(np.int8)}
+    inputs = {tensor.name: np.random.default_rng(2).integers(-128, 128, (samples,) + tensor.shape).astype(np.int8)}
     with QemuModel(generated, "qemu-cortex-m4") as model:
         outputs, report = model.run(inputs)
     reference = run_reference(path, inputs)

@@ -76,17 +76,6 @@ def _infer_fc(ctx):
 
 def _lower_fc(ctx, lc):
     x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "weights"), _quant(ctx, -1, "output")
-    weights = ctx.const(1).astype(np.int32)
-    outs, ins = weights.shape
-    if any(z != 0 for z in w_q.zero_points):
-        ctx.unsupported("int8 weights must be symmetric (zero point 0)")
-    bias = ctx.const(2) if ctx.has_input(2) else np.zeros(outs, np.int32)
-    if bias is None:
-        ctx.unsupported("the bias must be a constant")
-    input_offset = -x_q.zero_points[0]
-    folded = bias.astype(np.int64) + input_offset * weights.sum(axis=1)
-    if np.abs(folded).max(initial=0) >= 2 ** 31:
-        ctx.unsupported("folded bias overflows int32")
     in_scale = np.float32(x_q.scales[0])
     out_scale = float(np.float32(y_q.scales[0]))
     if w_q.per_channel:  # per-channel: double products, as TFLite's per-channel path
@@ -94,17 +83,34 @@ def _lower_fc(ctx, lc):
     else:  # per-tensor: the float product, then double (GetQuantizedConvolutionMultipler)
         reals = [float(np.float32(in_scale * np.float32(w_q.scales[0]))) / out_scale]
     multipliers, shifts = zip(*(quantize_multiplier(r) for r in reals))
+    return dense_s8_call(ctx, lc, ctx.const(1), multipliers, shifts, w_q.per_channel)
+
+
+def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
+    """An int8 matrix product on rows of the input: fully-connected layers, and 1x1
+    convolutions (each NHWC pixel is a row). The input offset is folded into the bias."""
+    x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "weights"), _quant(ctx, -1, "output")
+    weights = np.asarray(weights).reshape(len(weights), -1)
+    outs, ins = weights.shape
+    if any(z != 0 for z in w_q.zero_points):
+        ctx.unsupported("int8 weights must be symmetric (zero point 0)")
+    bias = ctx.const(2) if ctx.has_input(2) else np.zeros(outs, np.int32)
+    if bias is None:
+        ctx.unsupported("the bias must be a constant")
+    folded = bias.astype(np.int64) - x_q.zero_points[0] * weights.astype(np.int64).sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 2 ** 31:
+        ctx.unsupported("folded bias overflows int32")
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
-    rows = int(np.prod(ctx.shape(0))) // ins
     dsp = ins % 8 == 0  # the DSP kernel's weights, for cores with __ARM_FEATURE_DSP
     return Call("ops/fully_connected_s8.c.j2", dict(
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(ctx.const(1).astype(np.int8), "weights", guard=f"!{DSP_GUARD}" if dsp else None),
-        w_dsp=lc.weight(pack_fc_dsp(ctx.const(1)), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
+        w=lc.weight(weights.astype(np.int8), "weights", guard=f"!{DSP_GUARD}" if dsp else None),
+        w_dsp=lc.weight(pack_fc_dsp(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
         if dsp else None,
         bias=lc.weight(folded.astype(np.int32), "bias"),
-        multipliers=list(multipliers), shifts=list(shifts), per_channel=int(w_q.per_channel),
-        rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0], act_min=act_min, act_max=act_max,
+        multipliers=list(multipliers), shifts=list(shifts), per_channel=int(per_channel),
+        rows=int(np.prod(ctx.shape(0))) // ins, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
+        act_min=act_min, act_max=act_max,
     ))
 
 
@@ -180,6 +186,10 @@ def _lower_conv(ctx, lc):
     out_c = w[3] if depthwise else w[0]
     x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
     multipliers, shifts = _conv_multipliers(ctx, out_c)
+    pointwise = (not depthwise and w[1] == w[2] == 1 and w[3] == x[3] and (out_h, out_w) == (x[1], x[2])
+                 and pad_h == pad_w == 0)
+    if pointwise:  # a 1x1 convolution is a matrix product over the pixels
+        return dense_s8_call(ctx, lc, ctx.const(1), multipliers, shifts, True)
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     bias = ctx.const(2) if ctx.has_input(2) else None
     params = dict(
