@@ -201,13 +201,22 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
+    scratch = lc.scratch(ctx)
+    kernel = "eo_conv2d_s8"
+    if depthwise:
+        kernel = "eo_depthwise_conv2d_s8_acc" if scratch != "NULL" else "eo_depthwise_conv2d_s8"
     return Call("ops/conv_s8.c.j2", dict(
-        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", params=params,
+        kernel=kernel, scratch=scratch if kernel.endswith("_acc") else None, params=params,
         multipliers=list(multipliers), shifts=list(shifts),
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         w=lc.weight(ctx.const(1).astype(np.int8), "filter"),
         bias=lc.weight(bias.astype(np.int32), "bias") if bias is not None else "NULL",
     ))
+
+
+def _depthwise_scratch(ctx):
+    """int32 accumulators, one per output channel, for the channels-innermost kernel."""
+    return 4 * ctx.shape(1)[3]
 
 
 def _infer_pool(ctx):
@@ -255,7 +264,8 @@ def _lower_softmax(ctx, lc):
 
 OPS = OPS + (
     OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32")),
-    OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32")),
+    OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
+          scratch=_depthwise_scratch),
     OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),
 )

@@ -225,6 +225,55 @@ void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const
     }
 }
 
+void eo_depthwise_conv2d_s8_acc(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                const int32_t *bias, int8_t *y, int32_t *acc)
+{
+    const int32_t channels = p->out_c;
+    const int32_t multiplier = p->depth_multiplier;
+    int32_t b, oy, ox, ky, kx, c, ic, m;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                int8_t *yp = y + ((b * p->out_h + oy) * p->out_w + ox) * channels;
+                for (c = 0; c < channels; ++c) {
+                    acc[c] = bias ? bias[c] : 0;
+                }
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    if (iy < 0 || iy >= p->in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        const int8_t *xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                        const int8_t *wp = w + (ky * p->k_w + kx) * channels;
+                        if (ix < 0 || ix >= p->in_w) {
+                            continue;
+                        }
+                        /* channels innermost: contiguous in NHWC input, filter and accumulators */
+                        if (multiplier == 1) {
+                            for (c = 0; c < channels; ++c) {
+                                acc[c] += ((int32_t)xp[c] + p->input_offset) * (int32_t)wp[c];
+                            }
+                        } else {
+                            for (ic = 0, c = 0; ic < p->in_c; ++ic) {
+                                const int32_t v = (int32_t)xp[ic] + p->input_offset;
+                                for (m = 0; m < multiplier; ++m, ++c) {
+                                    acc[c] += v * (int32_t)wp[c];
+                                }
+                            }
+                        }
+                    }
+                }
+                for (c = 0; c < channels; ++c) {
+                    const int32_t v = eo_requantize(acc[c], p->multipliers[c], p->shifts[c]) + p->output_offset;
+                    yp[c] = (int8_t)eo_clamp(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
 void eo_avgpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y)
 {
     int32_t b, oy, ox, c, ky, kx;
