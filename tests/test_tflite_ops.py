@@ -1,0 +1,132 @@
+"""One test per supported TFLite op: small models written with tflite_builder, compared
+bit-exactly (int8) with the TFLM interpreter, per-tensor and per-channel."""
+import shutil
+
+import numpy as np
+import pytest
+import tflite
+
+from edgeopt.pipeline import compile_model
+from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.reference import compare, run_reference
+from tflite_builder import Op, T, build, options
+
+OPS = tflite.BuiltinOperator
+RNG = np.random.default_rng(11)
+
+
+def _run(tmp_path, tensors, ops, inputs, outputs, samples=6, target="host"):
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build(tensors, ops, inputs, outputs))
+    generated = compile_model(path)
+    feed = {}
+    for t in generated.inputs:
+        shape = (samples,) + t.shape
+        feed[t.name] = (RNG.integers(-128, 128, shape).astype(np.int8) if t.dtype == "int8"
+                        else RNG.uniform(-3, 3, shape).astype(np.float32))
+    if target == "host":
+        with HostModel.build(path, generated=generated) as model:
+            got = model.run(feed)
+    else:
+        from edgeopt.simulator.qemu import QemuModel
+
+        with QemuModel(generated, target) as model:
+            got = model.run(feed)[0]
+    expected = run_reference(path, feed)
+    for name, value in got.items():
+        if value.dtype == np.int8:
+            np.testing.assert_array_equal(value, expected[name])
+        else:
+            assert compare(value, expected[name], 1e-5, 1e-6).ok
+    return got
+
+
+def _weights(shape, channels, axis=0):
+    w = RNG.integers(-127, 128, shape).astype(np.int8)
+    scales = tuple(float(s) for s in RNG.uniform(0.004, 0.02, channels))
+    return w, scales, axis
+
+
+def _layer(kind, x_shape, w_shape, y_shape, per_channel, opts, x_q=(0.05, 3), y_q=(0.08, -4)):
+    channels = w_shape[0] if kind != "dw" else w_shape[3]
+    w, scales, axis = _weights(w_shape, channels if per_channel else 1, 0 if kind != "dw" else 3)
+    bias_scales = tuple(x_q[0] * s for s in scales)
+    bias = RNG.integers(-800, 800, channels).astype(np.int32)
+    return [T("x", "int8", x_shape, scales=(x_q[0],), zero_points=(x_q[1],)),
+            T("w", "int8", w_shape, w, scales=scales, zero_points=(0,) * len(scales), axis=axis),
+            T("b", "int32", (channels,), bias, scales=bias_scales if per_channel else bias_scales * channels,
+              zero_points=(0,) * channels),
+            T("y", "int8", y_shape, scales=(y_q[0],), zero_points=(y_q[1],))]
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("activation", [0, 1, 3])
+def test_fully_connected_int8(tmp_path, per_channel, activation):
+    tensors = _layer("fc", (2, 16), (6, 16), (2, 6), per_channel, None)
+    ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"],
+              options("FullyConnectedOptions", FusedActivationFunction=activation))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("case", [
+    dict(x=(1, 9, 9, 4), w=(8, 3, 3, 4), y=(1, 5, 5, 8), pad=0, stride=2, dil=1, act=1),
+    dict(x=(1, 9, 9, 4), w=(6, 3, 3, 4), y=(1, 5, 5, 6), pad=1, stride=1, dil=2, act=3),
+    dict(x=(1, 6, 6, 16), w=(8, 1, 1, 16), y=(1, 6, 6, 8), pad=0, stride=1, dil=1, act=0),  # 1x1
+], ids=["3x3_same_stride2", "3x3_valid_dilated", "1x1_pointwise"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_conv_2d_int8(tmp_path, case, per_channel):
+    tensors = _layer("conv", case["x"], case["w"], case["y"], per_channel, None)
+    ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["y"], options(
+        "Conv2DOptions", Padding=case["pad"], StrideW=case["stride"], StrideH=case["stride"],
+        FusedActivationFunction=case["act"], DilationWFactor=case["dil"], DilationHFactor=case["dil"]))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("case", [
+    dict(x=(1, 8, 8, 6), w=(1, 3, 3, 6), y=(1, 8, 8, 6), pad=0, stride=1, mult=1),
+    dict(x=(1, 9, 9, 3), w=(1, 3, 3, 6), y=(1, 4, 4, 6), pad=1, stride=2, mult=2),
+], ids=["same_dm1", "valid_stride2_dm2"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_depthwise_conv_2d_int8(tmp_path, case, per_channel):
+    tensors = _layer("dw", case["x"], case["w"], case["y"], per_channel, None)
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=case["stride"], StrideH=case["stride"],
+        DepthMultiplier=case["mult"], FusedActivationFunction=3, DilationWFactor=1, DilationHFactor=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
+def test_average_pool_2d_int8(tmp_path, pad, filter_size, stride, out):
+    q = dict(scales=(0.04,), zero_points=(-7,))
+    tensors = [T("x", "int8", (1, 9, 9, 5), **q), T("y", "int8", (1, out, out, 5), **q)]
+    ops = [Op(OPS.AVERAGE_POOL_2D, ["x"], ["y"], options(
+        "Pool2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FilterWidth=filter_size,
+        FilterHeight=filter_size, FusedActivationFunction=0))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.0625, 0.3])
+def test_softmax_int8(tmp_path, scale):
+    tensors = [T("x", "int8", (3, 10), scales=(scale,), zero_points=(5,)),
+               T("y", "int8", (3, 10), scales=(1 / 256,), zero_points=(-128,))]
+    ops = [Op(OPS.SOFTMAX, ["x"], ["y"], options("SoftmaxOptions", Beta=1.0))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def test_quantize_dequantize_and_reshape(tmp_path):
+    tensors = [T("x", "float32", (1, 12)), T("q", "int8", (1, 12), scales=(0.02,), zero_points=(-3,)),
+               T("s", "int32", (3,), np.array([1, 3, 4], np.int32)),
+               T("r", "int8", (1, 3, 4), scales=(0.02,), zero_points=(-3,)),
+               T("y", "float32", (1, 3, 4))]
+    ops = [Op(OPS.QUANTIZE, ["x"], ["q"]), Op(OPS.RESHAPE, ["q", "s"], ["r"]),
+           Op(OPS.DEQUANTIZE, ["r"], ["y"])]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path):
+    """The M4 build takes the DSP fully-connected kernel (inputs a multiple of 8)."""
+    tensors = _layer("fc", (3, 24), (7, 24), (3, 7), True, None)
+    ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions",
+                                                                   FusedActivationFunction=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
