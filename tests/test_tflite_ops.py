@@ -130,3 +130,42 @@ def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path):
     ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions",
                                                                    FusedActivationFunction=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
+
+
+@pytest.mark.parametrize("kind", ["ADD", "SUB", "MUL"])
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_add_sub_mul_int8(tmp_path, kind, broadcast):
+    b_shape = (1, 1, 1, 5) if broadcast else (1, 4, 4, 5)
+    tensors = [T("a", "int8", (1, 4, 4, 5), scales=(0.05,), zero_points=(-3,)),
+               T("b", "int8", b_shape, scales=(0.02,), zero_points=(6,)),
+               T("y", "int8", (1, 4, 4, 5), scales=(0.07,), zero_points=(2,))]
+    code = getattr(OPS, kind)
+    opts = options(f"{kind.capitalize()}Options", FusedActivationFunction=1 if kind == "ADD" else 0)
+    _run(tmp_path, tensors, [Op(code, ["a", "b"], ["y"], opts)], ["a", "b"], ["y"])
+
+
+@pytest.mark.parametrize("kind", ["RELU", "RELU6"])
+def test_relu_int8(tmp_path, kind):
+    tensors = [T("x", "int8", (2, 7), scales=(0.1,), zero_points=(-10,)),
+               T("y", "int8", (2, 7), scales=(0.04,), zero_points=(-128,))]
+    _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["x"], ["y"])], ["x"], ["y"])
+
+
+def test_concatenation_squeeze_expand_dims_int8(tmp_path):
+    q = dict(scales=(0.05,), zero_points=(1,))
+    tensors = [T("a", "int8", (1, 2, 3), **q), T("b", "int8", (1, 2, 5), **q), T("c", "int8", (1, 2, 8), **q),
+               T("axis", "int32", (1,), np.array([0], np.int32)),
+               T("e", "int8", (1, 1, 2, 8), **q), T("y", "int8", (2, 8), **q)]
+    ops = [Op(OPS.CONCATENATION, ["a", "b"], ["c"], options("ConcatenationOptions", Axis=2)),
+           Op(OPS.EXPAND_DIMS, ["c", "axis"], ["e"]),
+           Op(OPS.SQUEEZE, ["e"], ["y"], options("SqueezeOptions"))]
+    _run(tmp_path, tensors, ops, ["a", "b"], ["y"])
+
+
+def test_float_elementwise_and_activations(tmp_path):
+    tensors = [T("a", "float32", (1, 6)), T("b", "float32", (1, 6)), T("s", "float32", (1, 6)),
+               T("t", "float32", (1, 6)), T("y", "float32", (1, 6))]
+    ops = [Op(OPS.ADD, ["a", "b"], ["s"], options("AddOptions", FusedActivationFunction=3)),
+           Op(OPS.MUL, ["s", "b"], ["t"], options("MulOptions", FusedActivationFunction=0)),
+           Op(OPS.LOGISTIC, ["t"], ["y"])]
+    _run(tmp_path, tensors, ops, ["a", "b"], ["y"])

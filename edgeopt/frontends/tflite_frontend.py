@@ -243,7 +243,56 @@ def _softmax(op, ins, outs, tensors, name):
     return [Node(name, "QSoftmax", [ins[0]], [outs[0]], {"beta": options.Beta() if options else 1.0}, [name])]
 
 
+def _elementwise(kind):
+    def convert(op, ins, outs, tensors, name):
+        import tflite
+
+        options = _options(op, getattr(tflite, f"{kind.capitalize()}Options"))
+        code = options.FusedActivationFunction() if options else 0
+        if tensors[ins[0]].dtype == "int8":
+            return [Node(name, f"Q{kind.capitalize()}", ins[:2], outs[:1],
+                         {"fused_activation": _fused_int8(code)}, [name])]
+        if tensors[ins[0]].dtype != "float32":
+            raise UnsupportedError(f"{tensors[ins[0]].dtype} {kind.upper()} is not supported")
+        pre = f"{name}/pre_activation" if _FUSED.get(code) else outs[0]
+        return [Node(name, kind.capitalize(), ins[:2], [pre], {}, [name])] + _float_activation(code, name, pre, outs[0])
+    return convert
+
+
+def _activation(kind):
+    def convert(op, ins, outs, tensors, name):
+        if tensors[ins[0]].dtype == "int8":
+            if kind == "TANH" or kind == "LOGISTIC":
+                raise UnsupportedError(f"int8 {kind} is not supported yet")
+            return [Node(name, "QRelu", ins[:1], outs[:1], {"fused_activation": kind}, [name])]
+        op_type, attrs = {"RELU": ("Relu", {}), "RELU6": ("Clip", {"min": 0.0, "max": 6.0}),
+                          "TANH": ("Tanh", {}), "LOGISTIC": ("Sigmoid", {})}[kind]
+        return [Node(name, op_type, ins[:1], outs[:1], attrs, [name])]
+    return convert
+
+
+def _concatenation(op, ins, outs, tensors, name):
+    import tflite
+
+    options = _options(op, tflite.ConcatenationOptions)
+    axis, code = options.Axis(), options.FusedActivationFunction()
+    if code:
+        raise UnsupportedError("a fused activation on CONCATENATION is not supported")
+    op_type = "QConcat" if tensors[ins[0]].dtype == "int8" else "Concat"
+    return [Node(name, op_type, ins, outs[:1], {"axis": axis}, [name])]
+
+
 _CONVERTERS = {
+    "ADD": _elementwise("add"),
+    "SUB": _elementwise("sub"),
+    "MUL": _elementwise("mul"),
+    "RELU": _activation("RELU"),
+    "RELU6": _activation("RELU6"),
+    "TANH": _activation("TANH"),
+    "LOGISTIC": _activation("LOGISTIC"),
+    "CONCATENATION": _concatenation,
+    "SQUEEZE": lambda op, ins, outs, tensors, name: _reshape(op, ins[:1], outs, tensors, name),
+    "EXPAND_DIMS": lambda op, ins, outs, tensors, name: _reshape(op, ins[:1], outs, tensors, name),
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": lambda *args: _conv(*args, depthwise=True),
     "AVERAGE_POOL_2D": _average_pool,

@@ -269,3 +269,95 @@ OPS = OPS + (
     OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),
 )
+
+
+# ---- elementwise and data movement ----
+
+def _binary_multipliers(ctx):
+    """TFLite's ADD/SUB (left shift 20, float max of the input scales) or MUL parameters."""
+    a_q, b_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "input"), _quant(ctx, -1, "output")
+    s1, s2, so = (np.float32(q.scales[0]) for q in (a_q, b_q, y_q))
+    if ctx.node.op_type == "QMul":
+        out = quantize_multiplier(float(s1) * float(s2) / float(so))
+        return 0, (0, 0), (0, 0), out
+    twice_max = np.float32(2) * max(s1, s2)
+    first = quantize_multiplier(float(s1) / float(twice_max))
+    second = quantize_multiplier(float(s2) / float(twice_max))
+    out = quantize_multiplier(float(twice_max) / float(np.float32(1 << 20) * so))
+    return 20, first, second, out
+
+
+def _lower_binary_s8(ctx, lc):
+    from edgeopt.ops.registry import broadcast_strides, check_rank, collapse_dims
+
+    a_q, b_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "input"), _quant(ctx, -1, "output")
+    out = ctx.out_shape()
+    check_rank(out, "output")
+    dims, (a_strides, b_strides) = collapse_dims(
+        out, broadcast_strides(ctx.shape(0), out), broadcast_strides(ctx.shape(1), out))
+    left_shift, (m1, s1), (m2, s2), (mo, so) = _binary_multipliers(ctx)
+    act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
+    op = {"QAdd": "EO_BIN_ADD", "QSub": "EO_BIN_SUB", "QMul": "EO_BIN_MUL"}[ctx.node.op_type]
+    return Call("ops/binary_s8.c.j2", dict(
+        shape=dims, a_strides=a_strides, b_strides=b_strides, op=op,
+        in1_offset=-a_q.zero_points[0], in2_offset=-b_q.zero_points[0], out_offset=y_q.zero_points[0],
+        left_shift=left_shift, m1=m1, s1=s1, m2=m2, s2=s2, mo=mo, so=so, act_min=act_min, act_max=act_max,
+        a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]), y=lc.buffer(ctx.node.outputs[0])))
+
+
+def _infer_broadcast(ctx):
+    from edgeopt.ops.registry import broadcast_shapes
+
+    return [broadcast_shapes(ctx.shape(0), ctx.shape(1))]
+
+
+def _lower_relu_s8(ctx, lc):
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    if ctx.attr("fused_activation") == "RELU6":
+        # TFLM clamps RELU6 in the input's quantization and does not rescale
+        act_min, act_max = activation_range("RELU6", x_q.scales[0], x_q.zero_points[0])
+        return Call("ops/requantize_s8.c.j2", dict(
+            x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+            size=lc.size(ctx.node.outputs[0]), in_offset=0, multiplier=1 << 30, shift=1, out_offset=0,
+            act_min=act_min, act_max=act_max))
+    multiplier, shift = quantize_multiplier(float(np.float32(x_q.scales[0])) / float(np.float32(y_q.scales[0])))
+    act_min, act_max = activation_range(ctx.attr("fused_activation"), y_q.scales[0], y_q.zero_points[0])
+    return Call("ops/requantize_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        in_offset=-x_q.zero_points[0], multiplier=multiplier, shift=shift, out_offset=y_q.zero_points[0],
+        act_min=act_min, act_max=act_max))
+
+
+def _concat_axis(ctx):
+    from edgeopt.ops.registry import normalize_axis
+
+    return normalize_axis(int(ctx.attr("axis", 0)), len(ctx.shape(0)))
+
+
+def _infer_concat(ctx):
+    axis = _concat_axis(ctx)
+    shape = list(ctx.shape(0))
+    shape[axis] = sum(ctx.shape(i)[axis] for i in range(len(ctx.node.inputs)))
+    return [tuple(shape)]
+
+
+def _lower_concat_s8(ctx, lc):
+    y_q = _quant(ctx, -1, "output")
+    if any(_quant(ctx, i, "input") != y_q for i in range(len(ctx.node.inputs))):
+        ctx.unsupported("int8 concatenation needs the same quantization on every input and the output")
+    axis, out = _concat_axis(ctx), ctx.out_shape()
+    outer, inner = int(np.prod(out[:axis])), int(np.prod(out[axis + 1:]))
+    parts, offset = [], 0
+    for index, name in enumerate(ctx.node.inputs):
+        block = ctx.shape(index)[axis] * inner
+        parts.append(dict(x=lc.buffer(name), offset=offset, block=block))
+        offset += block
+    return Call("ops/concat_bytes.c.j2", dict(y=lc.buffer(ctx.node.outputs[0]), outer=outer,
+                                              y_stride=out[axis] * inner, parts=parts))
+
+
+OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("int8",))
+                  for op in ("QAdd", "QSub", "QMul")) + (
+    OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",)),
+    OpDef("QConcat", _infer_concat, None, _lower_concat_s8, dtypes=("int8",)),
+)

@@ -230,6 +230,20 @@ typedef struct {
 
 /* Output scale 1/256, zero point -128 (TFLite's int8 softmax). */
 void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y);
+typedef struct {
+    eo_broadcast_t shape;
+    eo_binary_op_t op; /* EO_BIN_ADD, EO_BIN_SUB or EO_BIN_MUL */
+    int32_t in1_offset, in2_offset, out_offset, left_shift;
+    int32_t in1_multiplier, in1_shift, in2_multiplier, in2_shift, out_multiplier, out_shift;
+    int32_t act_min, act_max;
+} eo_binary_s8_params_t;
+
+void eo_binary_s8(const eo_binary_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+/* y = clamp(requantize(x + in_offset) + out_offset): RELU/RELU6 and same-type rescaling */
+void eo_requantize_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t multiplier,
+                      int32_t shift, int32_t out_offset, int32_t act_min, int32_t act_max);
+/* outer blocks of `block` bytes from x (packed) to y with a stride of y_stride bytes */
+void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, int32_t y_stride);
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);
 void eo_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int32_t zero_point);
 
