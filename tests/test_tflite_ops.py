@@ -169,3 +169,30 @@ def test_float_elementwise_and_activations(tmp_path):
            Op(OPS.MUL, ["s", "b"], ["t"], options("MulOptions", FusedActivationFunction=0)),
            Op(OPS.LOGISTIC, ["t"], ["y"])]
     _run(tmp_path, tensors, ops, ["a", "b"], ["y"])
+
+
+@pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
+def test_max_pool_2d_int8(tmp_path, pad, filter_size, stride, out):
+    q = dict(scales=(0.04,), zero_points=(-7,))
+    tensors = [T("x", "int8", (1, 9, 9, 5), **q), T("y", "int8", (1, out, out, 5), **q)]
+    ops = [Op(OPS.MAX_POOL_2D, ["x"], ["y"], options(
+        "Pool2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FilterWidth=filter_size,
+        FilterHeight=filter_size, FusedActivationFunction=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def test_pad_int8(tmp_path):
+    q = dict(scales=(0.04,), zero_points=(-7,))
+    paddings = np.array([[0, 0], [1, 2], [0, 3], [0, 0]], np.int32)
+    tensors = [T("x", "int8", (1, 4, 5, 3), **q), T("p", "int32", (4, 2), paddings),
+               T("y", "int8", (1, 7, 8, 3), **q)]
+    _run(tmp_path, tensors, [Op(OPS.PAD, ["x", "p"], ["y"])], ["x"], ["y"])
+
+
+def test_int16_activations_are_rejected(run_cli, tmp_path):
+    tensors = [T("x", "int16", (1, 8), scales=(0.001,), zero_points=(0,)),
+               T("y", "int16", (1, 8), scales=(0.001,), zero_points=(0,))]
+    path = tmp_path / "int16.tflite"
+    path.write_bytes(build(tensors, [Op(OPS.RELU, ["x"], ["y"])], ["x"], ["y"]))
+    code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
+    assert code == 2 and "int16" in err and "Traceback" not in err

@@ -8,7 +8,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
-_TYPES = {"float32": 0, "int32": 2, "int8": 9}
+_TYPES = {"float32": 0, "int32": 2, "int16": 7, "int8": 9}
 
 
 @dataclass

@@ -224,15 +224,29 @@ def _conv(op, ins, outs, tensors, name, depthwise=False):
                  attrs, [name])]
 
 
-def _average_pool(op, ins, outs, tensors, name):
-    import tflite
+def _pool(kind):
+    def convert(op, ins, outs, tensors, name):
+        import tflite
 
-    _int8_only(tensors, ins, "AVERAGE_POOL_2D")
-    options = _options(op, tflite.Pool2DOptions)
-    attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(), stride_w=options.StrideW(),
-                 filter_h=options.FilterHeight(), filter_w=options.FilterWidth(),
-                 fused_activation=_fused_int8(options.FusedActivationFunction()))
-    return [Node(name, "QAveragePool2D", [ins[0]], [outs[0]], attrs, [name])]
+        _int8_only(tensors, ins, f"{kind}_POOL_2D")
+        options = _options(op, tflite.Pool2DOptions)
+        attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(),
+                     stride_w=options.StrideW(), filter_h=options.FilterHeight(),
+                     filter_w=options.FilterWidth(),
+                     fused_activation=_fused_int8(options.FusedActivationFunction()))
+        op_type = "QAveragePool2D" if kind == "AVERAGE" else "QMaxPool2D"
+        return [Node(name, op_type, [ins[0]], [outs[0]], attrs, [name])]
+    return convert
+
+
+def _pad(op, ins, outs, tensors, name):
+    _int8_only(tensors, ins, "PAD")
+    paddings = tensors[ins[1]].data
+    if paddings is None or (len(ins) > 2 and ins[2]):
+        raise UnsupportedError("PAD needs constant paddings and the default (zero point) value")
+    paddings = np.asarray(paddings).reshape(-1, 2)
+    pads = [int(v) for v in paddings[:, 0]] + [int(v) for v in paddings[:, 1]]
+    return [Node(name, "QPad", [ins[0]], [outs[0]], {"pads": pads}, [name])]
 
 
 def _softmax(op, ins, outs, tensors, name):
@@ -295,7 +309,9 @@ _CONVERTERS = {
     "EXPAND_DIMS": lambda op, ins, outs, tensors, name: _reshape(op, ins[:1], outs, tensors, name),
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": lambda *args: _conv(*args, depthwise=True),
-    "AVERAGE_POOL_2D": _average_pool,
+    "AVERAGE_POOL_2D": _pool("AVERAGE"),
+    "MAX_POOL_2D": _pool("MAX"),
+    "PAD": _pad,
     "SOFTMAX": _softmax,
     "FULLY_CONNECTED": _fully_connected,
     "RESHAPE": _reshape,

@@ -230,14 +230,15 @@ def _lower_pool(ctx, lc):
     x = ctx.shape(0)
     x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
     if x_q != y_q:
-        ctx.unsupported("int8 average pooling needs the same input and output quantization")
+        ctx.unsupported("int8 pooling needs the same input and output quantization")
     out_h, pad_h = same_padding(x[1], ctx.attr("filter_h"), ctx.attr("stride_h"), 1, ctx.attr("padding"))
     out_w, pad_w = same_padding(x[2], ctx.attr("filter_w"), ctx.attr("stride_w"), 1, ctx.attr("padding"))
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     params = dict(batch=x[0], in_h=x[1], in_w=x[2], channels=x[3], out_h=out_h, out_w=out_w,
                   k_h=ctx.attr("filter_h"), k_w=ctx.attr("filter_w"), stride_h=ctx.attr("stride_h"),
                   stride_w=ctx.attr("stride_w"), pad_h=pad_h, pad_w=pad_w, act_min=act_min, act_max=act_max)
-    return Call("ops/avgpool_s8.c.j2", dict(params=params, x=lc.buffer(ctx.node.inputs[0]),
+    kernel = "eo_maxpool_s8" if ctx.node.op_type == "QMaxPool2D" else "eo_avgpool_s8"
+    return Call("ops/avgpool_s8.c.j2", dict(kernel=kernel, params=params, x=lc.buffer(ctx.node.inputs[0]),
                                             y=lc.buffer(ctx.node.outputs[0])))
 
 
@@ -267,6 +268,7 @@ OPS = OPS + (
     OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
           scratch=_depthwise_scratch),
     OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
+    OpDef("QMaxPool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),
 )
 
@@ -361,3 +363,26 @@ OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("i
     OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",)),
     OpDef("QConcat", _infer_concat, None, _lower_concat_s8, dtypes=("int8",)),
 )
+
+
+def _lower_pad_s8(ctx, lc):
+    from edgeopt.ops.layout import _pads
+
+    begin, end, mode = _pads(ctx)
+    if mode != "constant" or any(p < 0 for p in begin + end):
+        ctx.unsupported("int8 PAD supports non-negative constant padding")
+    y_q = _quant(ctx, -1, "output")
+    return Call("ops/pad.c.j2", dict(
+        kernel="eo_pad_s8", x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+        in_shape=list(ctx.shape(0)), out_shape=list(ctx.out_shape()), begin=begin,
+        mode="EO_PAD_CONSTANT", value=float(y_q.zero_points[0])))
+
+
+def _infer_pad(ctx):
+    from edgeopt.ops.layout import _pads
+
+    begin, end, _ = _pads(ctx)
+    return [tuple(d + b + e for d, b, e in zip(ctx.shape(0), begin, end))]
+
+
+OPS = OPS + (OpDef("QPad", _infer_pad, None, _lower_pad_s8, dtypes=("int8",)),)

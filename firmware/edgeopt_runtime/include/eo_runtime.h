@@ -222,6 +222,9 @@ typedef struct {
 } eo_pool_s8_params_t;
 
 void eo_avgpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y);
+void eo_maxpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y);
+/* constant padding of int8 data; p->value holds the (integer) pad value */
+void eo_pad_s8(const int8_t *x, int8_t *y, const eo_pad_t *p);
 
 typedef struct {
     int32_t outer, depth;

@@ -302,6 +302,63 @@ void eo_avgpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y)
     }
 }
 
+void eo_maxpool_s8(const eo_pool_s8_params_t *p, const int8_t *x, int8_t *y)
+{
+    int32_t b, oy, ox, c, ky, kx;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (c = 0; c < p->channels; ++c) {
+                    int32_t best = -128;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
+                                const int32_t v = x[((b * p->in_h + iy) * p->in_w + ix) * p->channels + c];
+                                best = v > best ? v : best;
+                            }
+                        }
+                    }
+                    y[((b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
+                        (int8_t)eo_clamp(best, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void eo_pad_s8(const int8_t *x, int8_t *y, const eo_pad_t *p)
+{
+    int32_t index[EO_MAX_RANK] = {0};
+    int32_t in_strides[EO_MAX_RANK];
+    int32_t total = 1, axis, k;
+    const int8_t value = (int8_t)p->value;
+    for (axis = p->rank - 1, k = 1; axis >= 0; --axis) {
+        in_strides[axis] = k;
+        k *= p->in_shape[axis];
+        total *= p->out_shape[axis];
+    }
+    for (k = 0; k < total; ++k) {
+        int32_t offset = 0, inside = 1;
+        for (axis = 0; axis < p->rank; ++axis) {
+            const int32_t i = index[axis] - p->begin[axis];
+            if (i < 0 || i >= p->in_shape[axis]) {
+                inside = 0;
+                break;
+            }
+            offset += i * in_strides[axis];
+        }
+        y[k] = inside ? x[offset] : value;
+        for (axis = p->rank - 1; axis >= 0; --axis) {
+            if (++index[axis] < p->out_shape[axis]) {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+}
+
 /* ---- softmax: gemmlowp fixed point, as TFLite's reference int8 softmax ---- */
 
 static int32_t eo_shl_saturating(int32_t x, int32_t exponent)
