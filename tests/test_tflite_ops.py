@@ -196,3 +196,17 @@ def test_int16_activations_are_rejected(run_cli, tmp_path):
     path.write_bytes(build(tensors, [Op(OPS.RELU, ["x"], ["y"])], ["x"], ["y"]))
     code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
     assert code == 2 and "int16" in err and "Traceback" not in err
+
+
+def test_dynamic_batch_prelude_is_folded_away(tmp_path):
+    """What converters emit for a dynamic batch: SHAPE -> GATHER -> PACK feeding RESHAPE."""
+    q = dict(scales=(0.05,), zero_points=(0,))
+    tensors = [T("x", "int8", (1, 2, 3), **q), T("shape", "int32", (3,)),
+               T("zero", "int32", (), np.array(0, np.int32)), T("batch", "int32", ()),
+               T("six", "int32", (), np.array(6, np.int32)), T("target", "int32", (2,)),
+               T("y", "int8", (1, 6), **q)]
+    ops = [Op(OPS.SHAPE, ["x"], ["shape"], options("ShapeOptions", OutType=2)),
+           Op(OPS.GATHER, ["shape", "zero"], ["batch"], options("GatherOptions", Axis=0)),
+           Op(OPS.PACK, ["batch", "six"], ["target"], options("PackOptions", ValuesCount=2, Axis=0)),
+           Op(OPS.RESHAPE, ["x", "target"], ["y"])]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

@@ -145,7 +145,7 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
         if info.name in graph.inputs or graph.tensor(info.name).is_constant:
             src = lc.buffer(info.name)
             blocks.append(dict(comment=f"output {c_comment(info.name)} is not computed: copy it",
-                               code=f"eo_copy_f32({src}, {info.c_name}, {info.size});", trace=None))
+                               code=_copy_code(src, info.c_name, graph.tensor(info.name)), trace=None))
 
     problems = []
     for node in graph.nodes:
@@ -157,7 +157,7 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
             continue
         try:
             if opdef.alias:
-                code = f"eo_copy_f32({lc.buffer(node.inputs[0])}, {lc.buffer(out)}, {lc.size(out)});"
+                code = _copy_code(lc.buffer(node.inputs[0]), lc.buffer(out), graph.tensor(out))
             else:
                 call = opdef.lower(ctx, lc)
                 code = env.get_template(call.template).render(**call.args).strip()
@@ -204,6 +204,12 @@ def generate(graph, registry, name: str, options_text: str = "", extensions=()) 
     }
     return GeneratedModel(name, files, inputs, outputs, steps, plan.arena_bytes, plan.peak_bytes,
                           weight_bytes, parameters, layers)
+
+
+def _copy_code(src, dst, tensor):
+    if tensor.dtype == "float32":
+        return f"eo_copy_f32({src}, {dst}, {tensor.size});"
+    return f"eo_copy_blocks_bytes({src}, {dst}, 1, {tensor.nbytes}, {tensor.nbytes});"
 
 
 def _op_label(node):

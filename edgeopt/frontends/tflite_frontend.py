@@ -296,7 +296,28 @@ def _concatenation(op, ins, outs, tensors, name):
     return [Node(name, op_type, ins, outs[:1], {"axis": axis}, [name])]
 
 
+def _shape_arithmetic(op_type):
+    """The dynamic-batch prelude (SHAPE -> GATHER/STRIDED_SLICE -> PACK -> ...): folded at
+    compile time, or dropped when nothing needs it (RESHAPE uses its declared shape)."""
+    def convert(op, ins, outs, tensors, name):
+        import tflite
+
+        attrs = {}
+        if op_type == "Gather":
+            attrs["axis"] = _options(op, tflite.GatherOptions).Axis()
+        elif op_type == "Pack":
+            attrs["axis"] = _options(op, tflite.PackOptions).Axis()
+        elif op_type == "ReduceProd":
+            attrs["keepdims"] = int(_options(op, tflite.ReducerOptions).KeepDims())
+        return [Node(name, op_type, list(ins), outs[:1], attrs, [name])]
+    return convert
+
+
 _CONVERTERS = {
+    "SHAPE": _shape_arithmetic("Shape"),
+    "GATHER": _shape_arithmetic("Gather"),
+    "PACK": _shape_arithmetic("Pack"),
+    "REDUCE_PROD": _shape_arithmetic("ReduceProd"),
     "ADD": _elementwise("add"),
     "SUB": _elementwise("sub"),
     "MUL": _elementwise("mul"),

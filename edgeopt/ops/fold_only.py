@@ -79,7 +79,18 @@ def _elementwise(fn):
     return lambda ctx, values: [np.asarray(fn(*values))]
 
 
+def _pack(ctx, values):
+    return [np.stack(values, axis=int(ctx.attr("axis", 0)))]
+
+
+def _reduce_prod(ctx, values):
+    axes = tuple(int(a) for a in np.atleast_1d(values[1])) if len(values) > 1 else None
+    return [np.prod(values[0], axis=axes, keepdims=bool(ctx.attr("keepdims", 0)))]
+
+
 OPS = (
+    OpDef("Pack", _no_infer, _pack),
+    OpDef("ReduceProd", _no_infer, _reduce_prod),
     OpDef("Constant", _no_infer, _constant),
     OpDef("Shape", _no_infer, _shape),
     OpDef("Size", _no_infer, lambda ctx, values: [np.asarray(int(np.prod(ctx.shape(0))), np.int64)]),

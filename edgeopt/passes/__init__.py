@@ -7,6 +7,7 @@ from edgeopt.passes.plan_memory import MemoryPlan, plan_memory
 
 def optimize(graph, registry):
     """The standard pipeline up to (not including) lowering."""
+    graph.prune()  # drop what no output needs (e.g. a converter's unused shape arithmetic)
     infer_shapes(graph, registry)
     fold_batchnorm(graph)
     fuse_activations(graph)
