@@ -56,8 +56,13 @@ def run_tflite_reference(model_path, inputs: dict):
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         runtime = None
+    interpreter = None
     if runtime is not None:
-        interpreter = runtime.Interpreter.from_file(str(model_path))
+        try:
+            interpreter = runtime.Interpreter.from_file(str(model_path))
+        except RuntimeError:  # ops TFLM lacks (e.g. SHAPE): tflite-runtime below
+            interpreter = None
+    if interpreter is not None:
         input_names, output_names = _tflite_io_names(model_path)
         results = [[] for _ in output_names]
         for i in range(samples):
