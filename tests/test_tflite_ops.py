@@ -210,3 +210,44 @@ def test_dynamic_batch_prelude_is_folded_away(tmp_path):
            Op(OPS.PACK, ["batch", "six"], ["target"], options("PackOptions", ValuesCount=2, Axis=0)),
            Op(OPS.RESHAPE, ["x", "target"], ["y"])]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def _float_conv_tensors(x, w_shape, y, depthwise=False):
+    w = RNG.normal(0, 0.3, w_shape).astype(np.float32)
+    channels = w_shape[3] if depthwise else w_shape[0]
+    return [T("x", "float32", x), T("w", "float32", w_shape, w),
+            T("b", "float32", (channels,), RNG.normal(0, 0.1, channels).astype(np.float32)),
+            T("y", "float32", y)]
+
+
+def test_float_conv_depthwise_pools_and_transposes_cancel(tmp_path):
+    tensors = _float_conv_tensors((1, 9, 9, 3), (6, 3, 3, 3), (1, 5, 5, 6))
+    w2 = RNG.normal(0, 0.3, (1, 3, 3, 12)).astype(np.float32)
+    tensors += [T("w2", "float32", (1, 3, 3, 12), w2), T("b2", "float32", (12,), np.zeros(12, np.float32)),
+                T("z", "float32", (1, 5, 5, 12)), T("p", "float32", (1, 2, 2, 12)),
+                T("axes", "int32", (2,), np.array([1, 2], np.int32)), T("m", "float32", (1, 12))]
+    ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["y"], options(
+               "Conv2DOptions", Padding=0, StrideW=2, StrideH=2, FusedActivationFunction=3,
+               DilationWFactor=1, DilationHFactor=1)),
+           Op(OPS.DEPTHWISE_CONV_2D, ["y", "w2", "b2"], ["z"], options(
+               "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1, DepthMultiplier=2,
+               FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1)),
+           Op(OPS.MAX_POOL_2D, ["z"], ["p"], options(
+               "Pool2DOptions", Padding=1, StrideW=2, StrideH=2, FilterWidth=2, FilterHeight=2,
+               FusedActivationFunction=0)),
+           Op(OPS.MEAN, ["p", "axes"], ["m"], options("ReducerOptions", KeepDims=False))]
+    path = tmp_path / "float.tflite"
+    path.write_bytes(build(tensors, ops, ["x"], ["m"]))
+    layers = [op for op, _, _ in compile_model(path).layers]
+    assert layers.count("Transpose") == 2  # into NCHW and back once, not around every op
+    _run(tmp_path, tensors, ops, ["x"], ["m"])
+
+
+def test_float_average_pool_and_pad(tmp_path):
+    tensors = [T("x", "float32", (1, 6, 7, 2)), T("pads", "int32", (4, 2), np.array([[0, 0], [1, 1], [2, 0], [0, 0]], np.int32)),
+               T("q", "float32", (1, 8, 9, 2)), T("y", "float32", (1, 4, 5, 2))]
+    ops = [Op(OPS.PAD, ["x", "pads"], ["q"]),
+           Op(OPS.AVERAGE_POOL_2D, ["q"], ["y"], options(
+               "Pool2DOptions", Padding=0, StrideW=2, StrideH=2, FilterWidth=3, FilterHeight=3,
+               FusedActivationFunction=0))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

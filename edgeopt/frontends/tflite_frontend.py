@@ -209,11 +209,53 @@ def _fused_int8(code):
     return _FUSED_NAMES[code]
 
 
+_AUTO_PAD = {0: "SAME_UPPER", 1: "VALID"}  # TFLite SAME puts the extra pad at the end
+
+
+def _nchw(tensors, ops_before, name, x, nodes):
+    """Float NHWC tensors meet the NCHW float kernels through transposes; consecutive
+    pairs cancel (passes.cancel_transposes)."""
+    inside = f"{name}/nchw"
+    nodes.append(Node(f"{name}_to_nchw", "Transpose", [x], [inside], {"perm": [0, 3, 1, 2]}, [name]))
+    return inside
+
+
+def _float_nhwc(name, tensors, x, out, op_type, inputs_after_x, attrs, activation):
+    nodes = []
+    inside = _nchw(tensors, None, name, x, nodes)
+    result = f"{name}/nchw_out"
+    pre = f"{name}/pre_activation" if _FUSED.get(activation) else result
+    nodes.append(Node(name, op_type, [inside] + inputs_after_x, [pre], attrs, [name]))
+    nodes += _float_activation(activation, name, pre, result)
+    nodes.append(Node(f"{name}_to_nhwc", "Transpose", [result], [out], {"perm": [0, 2, 3, 1]}, [name]))
+    return nodes
+
+
+def _float_conv(op, ins, outs, tensors, name, depthwise, options):
+    w = tensors[ins[1]].data
+    if w is None:
+        raise UnsupportedError("the filter must be a constant")
+    in_c = tensors[ins[0]].shape[3]
+    if depthwise:  # [1, H, W, C*m] -> [C*m, 1, H, W], one group per input channel
+        weights, group = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None]), in_c
+    else:  # OHWI -> OIHW
+        weights, group = np.ascontiguousarray(w.transpose(0, 3, 1, 2)), in_c // w.shape[3]
+    w_name = f"{name}/oihw"
+    tensors[w_name] = Tensor(w_name, "float32", weights.shape, weights.astype(np.float32))
+    attrs = dict(strides=[options.StrideH(), options.StrideW()],
+                 dilations=[options.DilationHFactor(), options.DilationWFactor()],
+                 auto_pad=_AUTO_PAD[options.Padding()], group=group, kernel_shape=list(weights.shape[2:]))
+    extra = [w_name] + ([ins[2]] if len(ins) > 2 and ins[2] else [])
+    return _float_nhwc(name, tensors, ins[0], outs[0], "Conv", extra, attrs, options.FusedActivationFunction())
+
+
 def _conv(op, ins, outs, tensors, name, depthwise=False):
     import tflite
 
-    _int8_only(tensors, ins, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")
     options = _options(op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
+    if tensors[ins[0]].dtype == "float32":
+        return _float_conv(op, ins, outs, tensors, name, depthwise, options)
+    _int8_only(tensors, ins, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")
     if tensors[ins[1]].data is None:
         raise UnsupportedError("the filter must be a constant")
     attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(), stride_w=options.StrideW(),
@@ -228,8 +270,15 @@ def _pool(kind):
     def convert(op, ins, outs, tensors, name):
         import tflite
 
-        _int8_only(tensors, ins, f"{kind}_POOL_2D")
         options = _options(op, tflite.Pool2DOptions)
+        if tensors[ins[0]].dtype == "float32":
+            attrs = dict(kernel_shape=[options.FilterHeight(), options.FilterWidth()],
+                         strides=[options.StrideH(), options.StrideW()],
+                         auto_pad=_AUTO_PAD[options.Padding()])
+            op_type = "AveragePool" if kind == "AVERAGE" else "MaxPool"
+            return _float_nhwc(name, tensors, ins[0], outs[0], op_type, [], attrs,
+                               options.FusedActivationFunction())
+        _int8_only(tensors, ins, f"{kind}_POOL_2D")
         attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(),
                      stride_w=options.StrideW(), filter_h=options.FilterHeight(),
                      filter_w=options.FilterWidth(),
@@ -240,13 +289,28 @@ def _pool(kind):
 
 
 def _pad(op, ins, outs, tensors, name):
-    _int8_only(tensors, ins, "PAD")
     paddings = tensors[ins[1]].data
     if paddings is None or (len(ins) > 2 and ins[2]):
-        raise UnsupportedError("PAD needs constant paddings and the default (zero point) value")
+        raise UnsupportedError("PAD needs constant paddings and the default value")
     paddings = np.asarray(paddings).reshape(-1, 2)
     pads = [int(v) for v in paddings[:, 0]] + [int(v) for v in paddings[:, 1]]
+    if tensors[ins[0]].dtype == "float32":
+        return [Node(name, "Pad", [ins[0]], [outs[0]], {"pads": pads, "mode": "constant"}, [name])]
+    _int8_only(tensors, ins, "PAD")
     return [Node(name, "QPad", [ins[0]], [outs[0]], {"pads": pads}, [name])]
+
+
+def _mean(op, ins, outs, tensors, name):
+    import tflite
+
+    if tensors[ins[0]].dtype != "float32":
+        raise UnsupportedError("int8 MEAN is not supported yet (float32 is)")
+    axes = tensors[ins[1]].data
+    if axes is None:
+        raise UnsupportedError("MEAN needs constant axes")
+    options = _options(op, tflite.ReducerOptions)
+    attrs = {"axes": [int(a) for a in np.atleast_1d(axes)], "keepdims": int(options.KeepDims()) if options else 0}
+    return [Node(name, "ReduceMean", [ins[0]], [outs[0]], attrs, [name])]
 
 
 def _softmax(op, ins, outs, tensors, name):
@@ -333,6 +397,7 @@ _CONVERTERS = {
     "AVERAGE_POOL_2D": _pool("AVERAGE"),
     "MAX_POOL_2D": _pool("MAX"),
     "PAD": _pad,
+    "MEAN": _mean,
     "SOFTMAX": _softmax,
     "FULLY_CONNECTED": _fully_connected,
     "RESHAPE": _reshape,
