@@ -251,3 +251,12 @@ def test_float_average_pool_and_pad(tmp_path):
                "Pool2DOptions", Padding=0, StrideW=2, StrideH=2, FilterWidth=3, FilterHeight=3,
                FusedActivationFunction=0))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def test_float_softmax_leaky_relu_hard_swish(tmp_path):
+    tensors = [T("x", "float32", (2, 6)), T("a", "float32", (2, 6)), T("h", "float32", (2, 6)),
+               T("y", "float32", (2, 6))]
+    ops = [Op(OPS.LEAKY_RELU, ["x"], ["a"], options("LeakyReluOptions", Alpha=0.2)),
+           Op(OPS.HARD_SWISH, ["a"], ["h"]),
+           Op(OPS.SOFTMAX, ["h"], ["y"], options("SoftmaxOptions", Beta=1.0))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

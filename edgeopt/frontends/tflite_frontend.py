@@ -316,8 +316,12 @@ def _mean(op, ins, outs, tensors, name):
 def _softmax(op, ins, outs, tensors, name):
     import tflite
 
-    _int8_only(tensors, ins, "SOFTMAX")
     options = _options(op, tflite.SoftmaxOptions)
+    if tensors[ins[0]].dtype == "float32":
+        if options is not None and options.Beta() != 1.0:
+            raise UnsupportedError("float SOFTMAX with beta != 1 is not supported")
+        return [Node(name, "Softmax", [ins[0]], [outs[0]], {"axis": -1}, [name])]
+    _int8_only(tensors, ins, "SOFTMAX")
     return [Node(name, "QSoftmax", [ins[0]], [outs[0]], {"beta": options.Beta() if options else 1.0}, [name])]
 
 
@@ -340,12 +344,18 @@ def _elementwise(kind):
 def _activation(kind):
     def convert(op, ins, outs, tensors, name):
         if tensors[ins[0]].dtype == "int8":
-            if kind == "TANH" or kind == "LOGISTIC":
-                raise UnsupportedError(f"int8 {kind} is not supported yet")
+            if kind not in ("RELU", "RELU6"):
+                raise UnsupportedError(f"int8 {kind} is not supported yet (float32 is)")
             return [Node(name, "QRelu", ins[:1], outs[:1], {"fused_activation": kind}, [name])]
-        op_type, attrs = {"RELU": ("Relu", {}), "RELU6": ("Clip", {"min": 0.0, "max": 6.0}),
-                          "TANH": ("Tanh", {}), "LOGISTIC": ("Sigmoid", {})}[kind]
-        return [Node(name, op_type, ins[:1], outs[:1], attrs, [name])]
+        attrs = {}
+        if kind == "LEAKY_RELU":
+            import tflite
+
+            attrs["alpha"] = float(_options(op, tflite.LeakyReluOptions).Alpha())
+        op_type, fixed = {"RELU": ("Relu", {}), "RELU6": ("Clip", {"min": 0.0, "max": 6.0}),
+                          "TANH": ("Tanh", {}), "LOGISTIC": ("Sigmoid", {}),
+                          "LEAKY_RELU": ("LeakyRelu", {}), "HARD_SWISH": ("HardSwish", {})}[kind]
+        return [Node(name, op_type, ins[:1], outs[:1], {**fixed, **attrs}, [name])]
     return convert
 
 
@@ -389,6 +399,8 @@ _CONVERTERS = {
     "RELU6": _activation("RELU6"),
     "TANH": _activation("TANH"),
     "LOGISTIC": _activation("LOGISTIC"),
+    "LEAKY_RELU": _activation("LEAKY_RELU"),
+    "HARD_SWISH": _activation("HARD_SWISH"),
     "CONCATENATION": _concatenation,
     "SQUEEZE": lambda op, ins, outs, tensors, name: _reshape(op, ins[:1], outs, tensors, name),
     "EXPAND_DIMS": lambda op, ins, outs, tensors, name: _reshape(op, ins[:1], outs, tensors, name),
