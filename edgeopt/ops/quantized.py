@@ -201,12 +201,9 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
-    scratch = lc.scratch(ctx)
-    kernel = "eo_conv2d_s8"
-    if depthwise:
-        kernel = "eo_depthwise_conv2d_s8_acc" if scratch != "NULL" else "eo_depthwise_conv2d_s8"
     return Call("ops/conv_s8.c.j2", dict(
-        kernel=kernel, scratch=scratch if kernel.endswith("_acc") else None, params=params,
+        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8",
+        scratch=lc.scratch(ctx) if depthwise else None, params=params,
         multipliers=list(multipliers), shifts=list(shifts),
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         w=lc.weight(ctx.const(1).astype(np.int8), "filter"),
@@ -215,7 +212,7 @@ def _lower_conv(ctx, lc):
 
 
 def _depthwise_scratch(ctx):
-    """int32 accumulators, one per output channel, for the channels-innermost kernel."""
+    """int32 accumulators, one per output channel (the kernel runs channels innermost)."""
     return 4 * ctx.shape(1)[3]
 
 

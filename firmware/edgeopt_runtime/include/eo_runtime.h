@@ -208,12 +208,9 @@ typedef struct {
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);
-/* w: [k_h][k_w][out_c] */
+/* w: [k_h][k_w][out_c]; channels innermost, accumulating in acc[out_c] (scratch) */
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
-                            const int32_t *bias, int8_t *y);
-/* The same with channels innermost, accumulating in acc[out_c] (scratch). */
-void eo_depthwise_conv2d_s8_acc(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
-                                const int32_t *bias, int8_t *y, int32_t *acc);
+                            const int32_t *bias, int8_t *y, int32_t *acc);
 
 typedef struct {
     int32_t batch, in_h, in_w, channels, out_h, out_w;

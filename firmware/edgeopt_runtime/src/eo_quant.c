@@ -187,46 +187,7 @@ void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w
 }
 
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
-                            const int32_t *bias, int8_t *y)
-{
-    int32_t b, oy, ox, ic, m, ky, kx;
-    for (b = 0; b < p->batch; ++b) {
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                for (ic = 0; ic < p->in_c; ++ic) {
-                    for (m = 0; m < p->depth_multiplier; ++m) {
-                        const int32_t oc = ic * p->depth_multiplier + m;
-                        int32_t acc = 0;
-                        for (ky = 0; ky < p->k_h; ++ky) {
-                            const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                            if (iy < 0 || iy >= p->in_h) {
-                                continue;
-                            }
-                            for (kx = 0; kx < p->k_w; ++kx) {
-                                const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                                if (ix < 0 || ix >= p->in_w) {
-                                    continue;
-                                }
-                                acc += ((int32_t)x[((b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic] +
-                                        p->input_offset) *
-                                       (int32_t)w[(ky * p->k_w + kx) * p->out_c + oc];
-                            }
-                        }
-                        if (bias) {
-                            acc += bias[oc];
-                        }
-                        acc = eo_requantize(acc, p->multipliers[oc], p->shifts[oc]) + p->output_offset;
-                        y[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                            (int8_t)eo_clamp(acc, p->act_min, p->act_max);
-                    }
-                }
-            }
-        }
-    }
-}
-
-void eo_depthwise_conv2d_s8_acc(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
-                                const int32_t *bias, int8_t *y, int32_t *acc)
+                            const int32_t *bias, int8_t *y, int32_t *acc)
 {
     const int32_t channels = p->out_c;
     const int32_t multiplier = p->depth_multiplier;
