@@ -260,3 +260,11 @@ def test_float_softmax_leaky_relu_hard_swish(tmp_path):
            Op(OPS.HARD_SWISH, ["a"], ["h"]),
            Op(OPS.SOFTMAX, ["h"], ["y"], options("SoftmaxOptions", Beta=1.0))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3])
+def test_leaky_relu_int8(tmp_path, alpha):
+    tensors = [T("x", "int8", (3, 9), scales=(0.06,), zero_points=(-4,)),
+               T("y", "int8", (3, 9), scales=(0.05,), zero_points=(3,))]
+    ops = [Op(OPS.LEAKY_RELU, ["x"], ["y"], options("LeakyReluOptions", Alpha=alpha))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

@@ -344,6 +344,11 @@ def _elementwise(kind):
 def _activation(kind):
     def convert(op, ins, outs, tensors, name):
         if tensors[ins[0]].dtype == "int8":
+            if kind == "LEAKY_RELU":
+                import tflite
+
+                alpha = float(_options(op, tflite.LeakyReluOptions).Alpha())
+                return [Node(name, "QLeakyRelu", ins[:1], outs[:1], {"alpha": alpha}, [name])]
             if kind not in ("RELU", "RELU6"):
                 raise UnsupportedError(f"int8 {kind} is not supported yet (float32 is)")
             return [Node(name, "QRelu", ins[:1], outs[:1], {"fused_activation": kind}, [name])]

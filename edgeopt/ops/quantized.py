@@ -383,3 +383,17 @@ def _infer_pad(ctx):
 
 
 OPS = OPS + (OpDef("QPad", _infer_pad, None, _lower_pad_s8, dtypes=("int8",)),)
+
+
+def _lower_leaky_relu_s8(ctx, lc):
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_scale, y_scale = np.float32(x_q.scales[0]), np.float32(y_q.scales[0])
+    # float arithmetic, as TFLM's LeakyReluPrepare
+    identity = quantize_multiplier(float(x_scale / y_scale))
+    alpha = quantize_multiplier(float(x_scale * np.float32(ctx.attr("alpha", 0.2)) / y_scale))
+    return Call("ops/leaky_relu_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        in_offset=-x_q.zero_points[0], identity=identity, alpha=alpha, out_offset=y_q.zero_points[0]))
+
+
+OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes=("int8",)),)

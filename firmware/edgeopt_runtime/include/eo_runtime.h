@@ -242,6 +242,9 @@ void eo_binary_s8(const eo_binary_s8_params_t *p, const int8_t *a, const int8_t 
 /* y = clamp(requantize(x + in_offset) + out_offset): RELU/RELU6 and same-type rescaling */
 void eo_requantize_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t multiplier,
                       int32_t shift, int32_t out_offset, int32_t act_min, int32_t act_max);
+/* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
+void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
+                      int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);
 /* outer blocks of `block` bytes from x (packed) to y with a stride of y_stride bytes */
 void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, int32_t y_stride);
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);

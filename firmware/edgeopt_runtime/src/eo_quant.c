@@ -488,6 +488,17 @@ void eo_requantize_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, 
     }
 }
 
+void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
+                      int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t v = (int32_t)x[i] + in_offset;
+        const int32_t r = v >= 0 ? eo_requantize(v, identity_m, identity_s) : eo_requantize(v, alpha_m, alpha_s);
+        y[i] = (int8_t)eo_clamp(r + out_offset, -128, 127);
+    }
+}
+
 void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, int32_t y_stride)
 {
     int32_t o;
