@@ -268,3 +268,10 @@ def test_leaky_relu_int8(tmp_path, alpha):
                T("y", "int8", (3, 9), scales=(0.05,), zero_points=(3,))]
     ops = [Op(OPS.LEAKY_RELU, ["x"], ["y"], options("LeakyReluOptions", Alpha=alpha))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("scale", [0.02, 0.1, 0.5])
+def test_logistic_int8(tmp_path, scale):
+    tensors = [T("x", "int8", (4, 64), scales=(scale,), zero_points=(3,)),
+               T("y", "int8", (4, 64), scales=(1 / 256,), zero_points=(-128,))]
+    _run(tmp_path, tensors, [Op(OPS.LOGISTIC, ["x"], ["y"])], ["x"], ["y"])

@@ -242,6 +242,9 @@ void eo_binary_s8(const eo_binary_s8_params_t *p, const int8_t *a, const int8_t 
 /* y = clamp(requantize(x + in_offset) + out_offset): RELU/RELU6 and same-type rescaling */
 void eo_requantize_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t multiplier,
                       int32_t shift, int32_t out_offset, int32_t act_min, int32_t act_max);
+/* TFLM's int8 LOGISTIC (gemmlowp fixed point; output scale 1/256, zero point -128) */
+void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
+                    int32_t multiplier, int32_t left_shift);
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);

@@ -349,18 +349,20 @@ static int32_t eo_exp_quarter(int32_t a)
     return constant_term + eo_rounding_doubling_high_mul(constant_term, x + poly);
 }
 
-/* exp(a) for a <= 0 given in Q5.26; result in Q0.31 */
-static int32_t eo_exp_negative(int32_t a)
+/* exp(a) for a <= 0 given with `integer_bits` integer bits (Q5.26 for softmax, Q4.27 for
+ * logistic); result in Q0.31 (gemmlowp's exp_on_negative_values) */
+static int32_t eo_exp_negative(int32_t a, int32_t integer_bits)
 {
     static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308,
                                            39332535, 720401, 242};
-    const int32_t quarter = 1 << 24;
+    const int32_t fractional = 31 - integer_bits;
+    const int32_t quarter = 1 << (fractional - 2);
     const int32_t a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter;
     const int32_t remainder = a_mod_quarter_minus_quarter - a;
-    int32_t result = eo_exp_quarter(eo_shl_saturating(a_mod_quarter_minus_quarter, 5));
+    int32_t result = eo_exp_quarter(eo_shl_saturating(a_mod_quarter_minus_quarter, integer_bits));
     int32_t k;
-    for (k = 0; k < 7; ++k) { /* exp(-2^(k-2)) for each set bit of the remainder */
-        if (remainder & (1 << (24 + k))) {
+    for (k = 0; k < 7 && k - 2 < integer_bits; ++k) { /* exp(-2^(k-2)) per set remainder bit */
+        if (remainder & (1 << (fractional - 2 + k))) {
             result = eo_rounding_doubling_high_mul(result, multipliers[k]);
         }
     }
@@ -410,7 +412,7 @@ void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y)
             if (diff >= p->diff_min) {
                 const int32_t scaled = eo_rounding_doubling_high_mul(
                     (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                sum += eo_rounding_divide_by_pot(eo_exp_negative(scaled), 12); /* Q12.19 */
+                sum += eo_rounding_divide_by_pot(eo_exp_negative(scaled, 5), 12); /* Q12.19 */
             }
         }
         headroom = eo_count_leading_zeros((uint32_t)sum);
@@ -423,7 +425,7 @@ void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y)
             if (diff >= p->diff_min) {
                 const int32_t scaled = eo_rounding_doubling_high_mul(
                     (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                const int32_t e = eo_exp_negative(scaled);
+                const int32_t e = eo_exp_negative(scaled, 5);
                 v = eo_rounding_divide_by_pot(eo_rounding_doubling_high_mul(scale, e),
                                               bits_over_unit + 31 - 8) - 128;
             }
@@ -504,5 +506,31 @@ void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, 
     int32_t o;
     for (o = 0; o < outer; ++o) {
         memcpy((uint8_t *)y + (int64_t)o * y_stride, (const uint8_t *)x + (int64_t)o * block, (size_t)block);
+    }
+}
+
+void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
+                    int32_t multiplier, int32_t left_shift)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t input = (int32_t)x[i] - in_zero_point;
+        int32_t out;
+        if (input <= -radius) {
+            out = -128;
+        } else if (input >= radius) {
+            out = 127;
+        } else {
+            const int32_t q4 = eo_requantize(input, multiplier, left_shift); /* Q4.27 */
+            int32_t q0;
+            if (q4 == 0) {
+                q0 = 1 << 30; /* one half */
+            } else {
+                const int32_t positive = eo_reciprocal_one_plus(eo_exp_negative(q4 > 0 ? -q4 : q4, 4));
+                q0 = q4 > 0 ? positive : INT32_MAX - positive;
+            }
+            out = eo_clamp(eo_rounding_divide_by_pot(q0, 23) - 128, -128, 127);
+        }
+        y[i] = (int8_t)out;
     }
 }
