@@ -275,3 +275,10 @@ def test_logistic_int8(tmp_path, scale):
     tensors = [T("x", "int8", (4, 64), scales=(scale,), zero_points=(3,)),
                T("y", "int8", (4, 64), scales=(1 / 256,), zero_points=(-128,))]
     _run(tmp_path, tensors, [Op(OPS.LOGISTIC, ["x"], ["y"])], ["x"], ["y"])
+
+
+@pytest.mark.parametrize("scale", [0.02, 0.1, 0.5])
+def test_tanh_int8(tmp_path, scale):
+    tensors = [T("x", "int8", (4, 64), scales=(scale,), zero_points=(-2,)),
+               T("y", "int8", (4, 64), scales=(1 / 128,), zero_points=(0,))]
+    _run(tmp_path, tensors, [Op(OPS.TANH, ["x"], ["y"])], ["x"], ["y"])

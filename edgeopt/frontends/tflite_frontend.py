@@ -349,8 +349,8 @@ def _activation(kind):
 
                 alpha = float(_options(op, tflite.LeakyReluOptions).Alpha())
                 return [Node(name, "QLeakyRelu", ins[:1], outs[:1], {"alpha": alpha}, [name])]
-            if kind == "LOGISTIC":
-                return [Node(name, "QLogistic", ins[:1], outs[:1], {}, [name])]
+            if kind in ("LOGISTIC", "TANH"):
+                return [Node(name, "QLogistic" if kind == "LOGISTIC" else "QTanh", ins[:1], outs[:1], {}, [name])]
             if kind not in ("RELU", "RELU6"):
                 raise UnsupportedError(f"int8 {kind} is not supported yet (float32 is)")
             return [Node(name, "QRelu", ins[:1], outs[:1], {"fused_activation": kind}, [name])]

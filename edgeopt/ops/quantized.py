@@ -401,15 +401,18 @@ OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes
 
 def _lower_logistic_s8(ctx, lc):
     x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
-    if y_q.zero_points[0] != -128:
-        ctx.unsupported("int8 LOGISTIC needs output zero point -128 (scale 1/256)")
+    tanh = ctx.node.op_type == "QTanh"
+    if y_q.zero_points[0] != (0 if tanh else -128):
+        ctx.unsupported("int8 TANH needs output zero point 0 (scale 1/128)" if tanh else
+                        "int8 LOGISTIC needs output zero point -128 (scale 1/256)")
     # TFLM's prepare: frexp of scale * 2^27 without QuantizeMultiplier's adjustments
     fraction, left_shift = math.frexp(float(np.float32(x_q.scales[0])) * (1 << (31 - 4)))
     multiplier = round_half_away(fraction * (1 << 31))
     radius = int(math.floor(((1 << 4) - 1) * (1 << (31 - 4)) / (1 << left_shift)))
     return Call("ops/logistic_s8.c.j2", dict(
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        function="eo_tanh_s8" if tanh else "eo_logistic_s8", x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
         zero_point=x_q.zero_points[0], radius=radius, multiplier=multiplier, shift=left_shift))
 
 
-OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)),)
+OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)),
+             OpDef("QTanh", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)))

@@ -245,6 +245,9 @@ void eo_requantize_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, 
 /* TFLM's int8 LOGISTIC (gemmlowp fixed point; output scale 1/256, zero point -128) */
 void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
                     int32_t multiplier, int32_t left_shift);
+/* TFLM's int8 TANH (output scale 1/128, zero point 0) */
+void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
+                int32_t multiplier, int32_t left_shift);
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);

@@ -369,8 +369,8 @@ static int32_t eo_exp_negative(int32_t a, int32_t integer_bits)
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out (Newton-Raphson in Q2.29) */
-static int32_t eo_reciprocal_one_plus(int32_t a)
+/* 2 / (1 + x) for x in [0, 1), Q0.31 in, Q2.29 out (gemmlowp's Newton-Raphson) */
+static int32_t eo_two_over_one_plus(int32_t a)
 {
     const int64_t sum = (int64_t)a + INT32_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
@@ -381,7 +381,13 @@ static int32_t eo_reciprocal_one_plus(int32_t a)
         const int32_t one_minus = (1 << 29) - product;
         x = x + eo_shl_saturating(eo_rounding_doubling_high_mul(x, one_minus), 2);
     }
-    return eo_shl_saturating(x, 1);
+    return x;
+}
+
+/* 1 / (1 + x), Q0.31 in and out */
+static int32_t eo_reciprocal_one_plus(int32_t a)
+{
+    return eo_shl_saturating(eo_two_over_one_plus(a), 1);
 }
 
 static int32_t eo_count_leading_zeros(uint32_t v)
@@ -530,6 +536,32 @@ void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point
                 q0 = q4 > 0 ? positive : INT32_MAX - positive;
             }
             out = eo_clamp(eo_rounding_divide_by_pot(q0, 23) - 128, -128, 127);
+        }
+        y[i] = (int8_t)out;
+    }
+}
+
+void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
+                int32_t multiplier, int32_t left_shift)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t input = (int32_t)x[i] - in_zero_point;
+        int32_t out;
+        if (input <= -radius) {
+            out = -128;
+        } else if (input >= radius) {
+            out = 127;
+        } else {
+            const int32_t q4 = eo_requantize(input, multiplier, left_shift); /* Q4.27 */
+            int32_t q0 = 0;
+            if (q4 != 0) {
+                /* tanh|a| = (1 - e) / (1 + e), e = exp(-2|a|): the raw Q4.27 read as Q5.26 is 2a */
+                const int32_t e = eo_exp_negative(q4 > 0 ? -q4 : q4, 5);
+                const int32_t t = eo_shl_saturating(eo_two_over_one_plus(e) - (1 << 29), 2);
+                q0 = q4 > 0 ? t : -t;
+            }
+            out = eo_clamp(eo_rounding_divide_by_pot(q0, 24), -128, 127);
         }
         y[i] = (int8_t)out;
     }
