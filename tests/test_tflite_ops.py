@@ -282,3 +282,9 @@ def test_tanh_int8(tmp_path, scale):
     tensors = [T("x", "int8", (4, 64), scales=(scale,), zero_points=(-2,)),
                T("y", "int8", (4, 64), scales=(1 / 128,), zero_points=(0,))]
     _run(tmp_path, tensors, [Op(OPS.TANH, ["x"], ["y"])], ["x"], ["y"])
+
+
+def test_quantize_int8_to_int8(tmp_path):
+    tensors = [T("x", "int8", (2, 30), scales=(0.07,), zero_points=(5,)),
+               T("y", "int8", (2, 30), scales=(0.03,), zero_points=(-9,))]
+    _run(tmp_path, tensors, [Op(OPS.QUANTIZE, ["x"], ["y"])], ["x"], ["y"])

@@ -183,9 +183,11 @@ def _reshape(op, ins, outs, tensors, name):
 
 
 def _quantize(op, ins, outs, tensors, name):
+    if tensors[ins[0]].dtype == "int8" and tensors[outs[0]].dtype == "int8":  # requantization
+        return [Node(name, "QRequantize", [ins[0]], [outs[0]], {}, [name])]
     if tensors[ins[0]].dtype != "float32" or tensors[outs[0]].dtype != "int8":
         raise UnsupportedError(f"QUANTIZE {tensors[ins[0]].dtype} -> {tensors[outs[0]].dtype} is not "
-                               "supported (float32 -> int8 is)")
+                               "supported (float32 -> int8 and int8 -> int8 are)")
     return [Node(name, "QQuantize", [ins[0]], [outs[0]], {}, [name])]
 
 

@@ -416,3 +416,15 @@ def _lower_logistic_s8(ctx, lc):
 
 OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)),
              OpDef("QTanh", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)))
+
+
+def _lower_requantize_s8(ctx, lc):
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    multiplier, shift = quantize_multiplier(float(np.float32(x_q.scales[0])) / float(np.float32(y_q.scales[0])))
+    return Call("ops/requantize_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        in_offset=-x_q.zero_points[0], multiplier=multiplier, shift=shift, out_offset=y_q.zero_points[0],
+        act_min=INT8_RANGE[0], act_max=INT8_RANGE[1]))
+
+
+OPS = OPS + (OpDef("QRequantize", _same_shape, None, _lower_requantize_s8, dtypes=("int8",)),)
