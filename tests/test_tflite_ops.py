@@ -288,3 +288,16 @@ def test_quantize_int8_to_int8(tmp_path):
     tensors = [T("x", "int8", (2, 30), scales=(0.07,), zero_points=(5,)),
                T("y", "int8", (2, 30), scales=(0.03,), zero_points=(-9,))]
     _run(tmp_path, tensors, [Op(OPS.QUANTIZE, ["x"], ["y"])], ["x"], ["y"])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("pad,stride", [(0, 1), (0, 2), (1, 1)], ids=["same", "same_stride2", "valid"])
+def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride):
+    """On the M4 a 3x3 convolution runs as im2col + the DSP fully-connected kernel, with
+    zero-point padding."""
+    out = {0: (7 + stride - 1) // stride, 1: (7 - 3 + stride) // stride}[pad]
+    tensors = _layer("conv", (1, 7, 7, 16), (12, 3, 3, 16), (1, out, out, 12), True, None)
+    ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["y"], options(
+        "Conv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FusedActivationFunction=1,
+        DilationWFactor=1, DilationHFactor=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")

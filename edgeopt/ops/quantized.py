@@ -201,19 +201,40 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
+    dsp = None
+    if _dsp_conv(ctx):  # the DSP variant: im2col per row + the fully-connected kernel
+        weights = ctx.const(1).reshape(out_c, -1)
+        folded = (bias.astype(np.int64) if bias is not None else np.zeros(out_c, np.int64)) \
+            - x_q.zero_points[0] * weights.astype(np.int64).sum(axis=1)
+        dsp = dict(w=lc.weight(pack_fc_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
+                   bias=lc.weight(folded.astype(np.int32), "bias_dsp", guard=DSP_GUARD, variant=True),
+                   patch=lc.scratch(ctx))
+    guard = f"!{DSP_GUARD}" if dsp else None
     return Call("ops/conv_s8.c.j2", dict(
-        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8",
+        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", dsp=dsp,
         scratch=lc.scratch(ctx) if depthwise else None, params=params,
         multipliers=list(multipliers), shifts=list(shifts),
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(ctx.const(1).astype(np.int8), "filter"),
-        bias=lc.weight(bias.astype(np.int32), "bias") if bias is not None else "NULL",
+        w=lc.weight(ctx.const(1).astype(np.int8), "filter", guard=guard),
+        bias=(lc.weight(bias.astype(np.int32), "bias", guard=guard) if bias is not None else "NULL"),
     ))
 
 
-def _depthwise_scratch(ctx):
-    """int32 accumulators, one per output channel (the kernel runs channels innermost)."""
-    return 4 * ctx.shape(1)[3]
+def _dsp_conv(ctx):
+    """Regular convolutions whose patches (taps x channels) suit the DSP kernel."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    return (ctx.node.op_type == "QConv2D" and w[3] == x[3] and (w[1] * w[2] * w[3]) % 8 == 0
+            and not (w[1] == w[2] == 1))
+
+
+def _conv_scratch(ctx):
+    """Depthwise: int32 accumulators per channel; DSP convolutions: one row of patches."""
+    if ctx.node.op_type == "QDepthwiseConv2D":
+        return 4 * ctx.shape(1)[3]
+    if _dsp_conv(ctx):
+        w = ctx.shape(1)
+        return _conv_geometry(ctx)[1] * w[1] * w[2] * w[3]
+    return 0
 
 
 def _infer_pool(ctx):
@@ -261,9 +282,9 @@ def _lower_softmax(ctx, lc):
 
 
 OPS = OPS + (
-    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32")),
+    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch),
     OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
-          scratch=_depthwise_scratch),
+          scratch=_conv_scratch),
     OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QMaxPool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),

@@ -208,6 +208,11 @@ typedef struct {
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);
+/* DSP cores: im2col per output row + eo_fully_connected_s8_dsp (groups 1, multiple of 8
+ * taps x in_c); w packed as for it, bias with the input offset folded, patch scratch of
+ * out_w * k_h * k_w * in_c bytes. */
+void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const int32_t *bias, int8_t *y, int8_t *patch);
 /* w: [k_h][k_w][out_c]; channels innermost, accumulating in acc[out_c] (scratch) */
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                             const int32_t *bias, int8_t *y, int32_t *acc);

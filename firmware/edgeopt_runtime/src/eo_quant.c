@@ -119,6 +119,45 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
         }
     }
 }
+/* A convolution as im2col over one output row + the DSP fully-connected kernel: each pixel's
+ * patch (taps x in_c, NHWC order) is a row; padding taps hold the input zero point, so the
+ * folded input offset makes them contribute zero. patch: out_w * k_h * k_w * in_c bytes. */
+void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const int32_t *bias, int8_t *y, int8_t *patch)
+{
+    const int32_t taps_c = p->k_h * p->k_w * p->in_c;
+    const int8_t zero_point = (int8_t)(-p->input_offset);
+    eo_fc_s8_params_t fc;
+    int32_t b, oy, ox, ky, kx;
+    fc.rows = p->out_w;
+    fc.outs = p->out_c;
+    fc.ins = taps_c;
+    fc.output_offset = p->output_offset;
+    fc.act_min = p->act_min;
+    fc.act_max = p->act_max;
+    fc.per_channel = 1;
+    fc.multipliers = p->multipliers;
+    fc.shifts = p->shifts;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                int8_t *row = patch + ox * taps_c;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    for (kx = 0; kx < p->k_w; ++kx, row += p->in_c) {
+                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                            memset(row, zero_point, (size_t)p->in_c);
+                        } else {
+                            memcpy(row, x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+                        }
+                    }
+                }
+            }
+            eo_fully_connected_s8_dsp(&fc, patch, w, bias, y + ((b * p->out_h + oy) * p->out_w) * p->out_c);
+        }
+    }
+}
 #endif
 
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point)
