@@ -554,8 +554,10 @@ void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, 
     }
 }
 
-void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
-                    int32_t multiplier, int32_t left_shift)
+/* LOGISTIC and TANH share TFLM's frame: inputs beyond the radius saturate, the rest go to
+ * Q4.27 and through gemmlowp's fixed-point function, then to int8. */
+static void eo_q4_activation_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point,
+                                int32_t radius, int32_t multiplier, int32_t left_shift, int32_t tanh)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
@@ -568,40 +570,31 @@ void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point
         } else {
             const int32_t q4 = eo_requantize(input, multiplier, left_shift); /* Q4.27 */
             int32_t q0;
-            if (q4 == 0) {
-                q0 = 1 << 30; /* one half */
+            if (tanh) {
+                /* tanh|a| = (1 - e) / (1 + e), e = exp(-2|a|): the raw Q4.27 read as Q5.26 is 2a */
+                const int32_t e = eo_exp_negative(q4 > 0 ? -q4 : q4, 5);
+                const int32_t t = eo_shl_saturating(eo_two_over_one_plus(e) - (1 << 29), 2);
+                q0 = q4 == 0 ? 0 : (q4 > 0 ? t : -t);
+                out = eo_rounding_divide_by_pot(q0, 24); /* output scale 1/128, zero point 0 */
             } else {
                 const int32_t positive = eo_reciprocal_one_plus(eo_exp_negative(q4 > 0 ? -q4 : q4, 4));
-                q0 = q4 > 0 ? positive : INT32_MAX - positive;
+                q0 = q4 == 0 ? 1 << 30 : (q4 > 0 ? positive : INT32_MAX - positive);
+                out = eo_rounding_divide_by_pot(q0, 23) - 128; /* scale 1/256, zero point -128 */
             }
-            out = eo_clamp(eo_rounding_divide_by_pot(q0, 23) - 128, -128, 127);
+            out = eo_clamp(out, -128, 127);
         }
         y[i] = (int8_t)out;
     }
 }
 
+void eo_logistic_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
+                    int32_t multiplier, int32_t left_shift)
+{
+    eo_q4_activation_s8(x, y, n, in_zero_point, radius, multiplier, left_shift, 0);
+}
+
 void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t radius,
                 int32_t multiplier, int32_t left_shift)
 {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        const int32_t input = (int32_t)x[i] - in_zero_point;
-        int32_t out;
-        if (input <= -radius) {
-            out = -128;
-        } else if (input >= radius) {
-            out = 127;
-        } else {
-            const int32_t q4 = eo_requantize(input, multiplier, left_shift); /* Q4.27 */
-            int32_t q0 = 0;
-            if (q4 != 0) {
-                /* tanh|a| = (1 - e) / (1 + e), e = exp(-2|a|): the raw Q4.27 read as Q5.26 is 2a */
-                const int32_t e = eo_exp_negative(q4 > 0 ? -q4 : q4, 5);
-                const int32_t t = eo_shl_saturating(eo_two_over_one_plus(e) - (1 << 29), 2);
-                q0 = q4 > 0 ? t : -t;
-            }
-            out = eo_clamp(eo_rounding_divide_by_pot(q0, 24), -128, 127);
-        }
-        y[i] = (int8_t)out;
-    }
+    eo_q4_activation_s8(x, y, n, in_zero_point, radius, multiplier, left_shift, 1);
 }
