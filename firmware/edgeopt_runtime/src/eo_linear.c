@@ -124,7 +124,6 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
                           int32_t y_col_stride)
 {
     const int32_t blocked = outs - outs % EO_DENSE_BLOCK;
-    const float *tail = w + blocked * ins;
     int32_t r, o, i;
     for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
         const float *wo = w + o * ins;
@@ -143,7 +142,7 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
         const float *xr = x + r * ins;
         float *yr = y + r * y_row_stride;
         for (o = blocked; o + 4 <= outs; o += 4) {
-            const float *w0 = tail + (o - blocked) * ins;
+            const float *w0 = w + o * ins; /* plain rows follow the blocks */
             const float *w1 = w0 + ins;
             const float *w2 = w1 + ins;
             const float *w3 = w2 + ins;
@@ -164,26 +163,24 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
             yr[(o + 3) * y_col_stride] = s3;
         }
         for (; o < outs; ++o) {
-            yr[o * y_col_stride] = eo_dot(xr, tail + (o - blocked) * ins, ins, bias ? bias[o] : 0.0f);
+            yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
 
-/* The small-code path for layers applied to one or a few rows (Gemm, MatMul). */
+/* The small-code path for layers applied to one or a few rows (Gemm, MatMul). The tail
+ * rows follow the blocks, so output o's plain row starts at w + o * ins. */
 void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
                   int32_t rows, int32_t outs, int32_t ins)
 {
     const int32_t blocked = outs - outs % EO_DENSE_BLOCK;
-    const float *tail = w + blocked * ins;
     int32_t r, o;
-    for (r = 0; r < rows; ++r) {
-        const float *xr = x + r * ins;
-        float *yr = y + r * outs;
+    for (r = 0; r < rows; ++r, x += ins, y += outs) {
         for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
-            eo_dense_block8(xr, w + o * ins, bias ? bias + o : NULL, yr + o, 1, ins);
+            eo_dense_block8(x, w + o * ins, bias ? bias + o : NULL, y + o, 1, ins);
         }
         for (; o < outs; ++o) {
-            yr[o] = eo_dot(xr, tail + (o - blocked) * ins, ins, bias ? bias[o] : 0.0f);
+            y[o] = eo_dot(x, w + o * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
