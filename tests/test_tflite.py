@@ -17,38 +17,55 @@ needs_models = pytest.mark.skipif(not MODELS.is_dir(), reason="shared/models/tfl
 needs_qemu = pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 
 
-def _every_int8_input(generated):
-    (tensor,) = generated.inputs
-    return {tensor.name: np.arange(-128, 128, dtype=np.int8).reshape((256,) + tensor.shape)}
-
-
-@needs_models
-def test_hello_world_int8_is_bit_exact_on_every_input():
-    path = MODELS / "hello_world_int8.tflite"
+def _assert_bit_exact(model, target, inputs_for):
+    """Run a TFLM model on the host or an emulated core and compare every output exactly."""
+    path = MODELS / f"{model}.tflite"
     generated = compile_model(path)
-    inputs = _every_int8_input(generated)
-    with HostModel.build(path, generated=generated) as model:
-        outputs = model.run(inputs)
+    inputs = inputs_for(generated)
+    if target == "host":
+        with HostModel.build(path, generated=generated) as host:
+            outputs = host.run(inputs)
+    else:
+        from edgeopt.simulator.qemu import QemuModel
+
+        with QemuModel(generated, target) as emulated:
+            outputs = emulated.run(inputs)[0]
     reference = run_reference(path, inputs)
     for name, value in outputs.items():
         assert value.dtype == np.int8
         np.testing.assert_array_equal(value, reference[name])
 
 
-@needs_models
-@needs_qemu
-@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m4"])
-def test_hello_world_int8_is_bit_exact_on_cortex_m(target):
-    from edgeopt.simulator.qemu import QemuModel
+def _random_int8(samples, seed):
+    def make(generated):
+        (tensor,) = generated.inputs
+        rng = np.random.default_rng(seed)
+        return {tensor.name: rng.integers(-128, 128, (samples,) + tensor.shape).astype(np.int8)}
+    return make
 
-    path = MODELS / "hello_world_int8.tflite"
-    generated = compile_model(path)
-    inputs = _every_int8_input(generated)
-    with QemuModel(generated, target) as model:
-        outputs, _ = model.run(inputs)
-    reference = run_reference(path, inputs)
-    for name, value in outputs.items():
-        np.testing.assert_array_equal(value, reference[name])
+
+def _every_int8_input(generated):
+    (tensor,) = generated.inputs
+    return {tensor.name: np.arange(-128, 128, dtype=np.int8).reshape((256,) + tensor.shape)}
+
+
+TARGETS = ["host", pytest.param("qemu-cortex-m3", marks=needs_qemu),
+           pytest.param("qemu-cortex-m4", marks=needs_qemu)]
+
+
+@needs_models
+@pytest.mark.parametrize("target", TARGETS)
+def test_hello_world_int8_is_bit_exact_on_every_input(target):
+    _assert_bit_exact("hello_world_int8", target, _every_int8_input)
+
+
+@needs_models
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+@pytest.mark.parametrize("model", ["micro_speech_quantized", "person_detect"])
+def test_tflm_models_are_bit_exact(model, target):
+    """On the M4 the DSP kernels run (fully-connected, 1x1 and regular convolutions)."""
+    samples = 1 if model == "person_detect" and target != "host" else 4
+    _assert_bit_exact(model, target, _random_int8(samples, seed=1))
 
 
 @needs_models
@@ -157,42 +174,9 @@ def test_quantize_multiplier_matches_tflite_rules():
 
 
 @needs_models
-@pytest.mark.parametrize("model,samples", [("micro_speech_quantized", 8), ("person_detect", 2)])
-def test_tflm_models_are_bit_exact(model, samples):
-    path = MODELS / f"{model}.tflite"
-    generated = compile_model(path)
-    (tensor,) = generated.inputs
-    inputs = {tensor.name: np.random.default_rng(1).integers(-128, 128, (samples,) + tensor.shape).astype(np.int8)}
-    with HostModel.build(path, generated=generated) as host:
-        outputs = host.run(inputs)
-    reference = run_reference(path, inputs)
-    for name, value in outputs.items():
-        np.testing.assert_array_equal(value, reference[name])
-
-
-@needs_models
 def test_arena_is_smaller_than_tflm():
     # TFLM's arenas for these models (tflite-micro interpreter): 7,584 B and 85,264 B
     for model, tflm_arena in (("micro_speech_quantized", 7584), ("person_detect", 85264)):
         generated = compile_model(MODELS / f"{model}.tflite")
         assert generated.arena_bytes <= 0.8 * tflm_arena
         assert generated.arena_bytes <= generated.peak_bytes
-
-
-@needs_models
-@needs_qemu
-@pytest.mark.parametrize("model,samples", [("micro_speech_quantized", 4), ("person_detect", 1)])
-def test_tflm_models_are_bit_exact_on_cortex_m4(model, samples):
-    """On the M4 the DSP kernels run (fully-connected and 1x1 convolutions)."""
-    from edgeopt.simulator.qemu import QemuModel
-
-    path = MODELS / f"{model}.tflite"
-    generated = compile_model(path)
-    (tensor,) = generated.inputs
-    inputs = {tensor.name: np.random.default_rng(2).integers(-128, 128, (samples,) + tensor.shape).astype(np.int8)}
-    with QemuModel(generated, "qemu-cortex-m4") as model:
-        outputs, report = model.run(inputs)
-    reference = run_reference(path, inputs)
-    for name, value in outputs.items():
-        np.testing.assert_array_equal(value, reference[name])
-    assert report["instructions_per_inference"]["min"] > 0

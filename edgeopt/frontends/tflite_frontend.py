@@ -214,17 +214,11 @@ def _fused_int8(code):
 _AUTO_PAD = {0: "SAME_UPPER", 1: "VALID"}  # TFLite SAME puts the extra pad at the end
 
 
-def _nchw(tensors, ops_before, name, x, nodes):
+def _float_nhwc(name, x, out, op_type, inputs_after_x, attrs, activation):
     """Float NHWC tensors meet the NCHW float kernels through transposes; consecutive
     pairs cancel (passes.cancel_transposes)."""
     inside = f"{name}/nchw"
-    nodes.append(Node(f"{name}_to_nchw", "Transpose", [x], [inside], {"perm": [0, 3, 1, 2]}, [name]))
-    return inside
-
-
-def _float_nhwc(name, tensors, x, out, op_type, inputs_after_x, attrs, activation):
-    nodes = []
-    inside = _nchw(tensors, None, name, x, nodes)
+    nodes = [Node(f"{name}_to_nchw", "Transpose", [x], [inside], {"perm": [0, 3, 1, 2]}, [name])]
     result = f"{name}/nchw_out"
     pre = f"{name}/pre_activation" if _FUSED.get(activation) else result
     nodes.append(Node(name, op_type, [inside] + inputs_after_x, [pre], attrs, [name]))
@@ -248,7 +242,7 @@ def _float_conv(op, ins, outs, tensors, name, depthwise, options):
                  dilations=[options.DilationHFactor(), options.DilationWFactor()],
                  auto_pad=_AUTO_PAD[options.Padding()], group=group, kernel_shape=list(weights.shape[2:]))
     extra = [w_name] + ([ins[2]] if len(ins) > 2 and ins[2] else [])
-    return _float_nhwc(name, tensors, ins[0], outs[0], "Conv", extra, attrs, options.FusedActivationFunction())
+    return _float_nhwc(name, ins[0], outs[0], "Conv", extra, attrs, options.FusedActivationFunction())
 
 
 def _conv(op, ins, outs, tensors, name, depthwise=False):
@@ -278,7 +272,7 @@ def _pool(kind):
                          strides=[options.StrideH(), options.StrideW()],
                          auto_pad=_AUTO_PAD[options.Padding()])
             op_type = "AveragePool" if kind == "AVERAGE" else "MaxPool"
-            return _float_nhwc(name, tensors, ins[0], outs[0], op_type, [], attrs,
+            return _float_nhwc(name, ins[0], outs[0], op_type, [], attrs,
                                options.FusedActivationFunction())
         _int8_only(tensors, ins, f"{kind}_POOL_2D")
         attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(),

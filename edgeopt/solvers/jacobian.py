@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeopt.codegen.literals import f32
 from edgeopt.errors import UnsupportedError, unsupported_summary
 from edgeopt.ops.linear import dense_form, pack_dense
 from edgeopt.ops.registry import NodeUnsupported, OpContext
@@ -36,12 +37,6 @@ class _TensorContext:
 
     def activation_call(self, node):
         return type(self._lc).activation_call(self, node)
-
-
-def _f32(value):
-    from edgeopt.codegen.literals import f32
-
-    return f32(value)
 
 
 def jacobian_extension(prefix: str, method: str = "exact", suffix: str = "", first_input: int = 0):
@@ -160,7 +155,7 @@ def _activation_tangent(fused, value, tangent, rows, size):
         raise NodeUnsupported(f"no derivative rule for {function[3:-4]}")
     alpha, beta = (list(params) + [0.0, 0.0])[:2]
     return (f"eo_activation_tangent_f32({kind}, {value}, {tangent}, {rows}, {size}, "
-            f"{_f32(alpha)}, {_f32(beta)});")
+            f"{f32(alpha)}, {f32(beta)});")
 
 
 def _tangent_rule(ctx, lc, tangents, tangent, rows, size):
