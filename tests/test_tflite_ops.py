@@ -284,6 +284,48 @@ def test_tanh_int8(tmp_path, scale):
     _run(tmp_path, tensors, [Op(OPS.TANH, ["x"], ["y"])], ["x"], ["y"])
 
 
+@pytest.mark.parametrize("x_q,y_q", [((0.05, 3), (0.03, -4)), ((0.002, 7), (0.001, -3)),
+                                     ((0.3, 5), (0.2, -128))], ids=["mid", "small_scale", "large_scale"])
+def test_hard_swish_int8(tmp_path, x_q, y_q):
+    """Every int8 input value, through gemmlowp's int16 fixed point with saturation."""
+    tensors = [T("x", "int8", (4, 64), scales=(x_q[0],), zero_points=(x_q[1],)),
+               T("y", "int8", (4, 64), scales=(y_q[0],), zero_points=(y_q[1],))]
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build(tensors, [Op(OPS.HARD_SWISH, ["x"], ["y"])], ["x"], ["y"]))
+    every_value = {"x": np.arange(-128, 128).astype(np.int8).reshape(1, 4, 64)}
+    with HostModel.build(path) as model:
+        np.testing.assert_array_equal(model.run(every_value)["y"], run_reference(path, every_value)["y"])
+
+
+@pytest.mark.parametrize("shape,axes,keep,x_q,y_q", [
+    ((1, 5, 7, 8), [1, 2], True, (0.05, 3), (0.03, -4)),  # global average pooling
+    ((1, 5, 7, 8), [2, 1], False, (0.05, 3), (0.05, 3)),  # same quantization in and out
+    ((2, 6, 10), [-1], True, (0.05, 3), (0.02, -4)),
+    ((3, 6, 10), [0, 2], False, (0.1, -3), (0.02, 10)),  # non-adjacent axes
+    ((4, 50), [1], False, (0.5, -128), (0.001, 0)),  # saturation
+], ids=["hw_keep", "hw_same_q", "last_keep", "outer_inner", "saturating"])
+def test_mean_int8(tmp_path, shape, axes, keep, x_q, y_q):
+    out = tuple(1 if i in [a % len(shape) for a in axes] else d for i, d in enumerate(shape))
+    if not keep:
+        out = tuple(d for i, d in enumerate(shape) if i not in [a % len(shape) for a in axes])
+    tensors = [T("x", "int8", shape, scales=(x_q[0],), zero_points=(x_q[1],)),
+               T("axes", "int32", (len(axes),), np.array(axes, np.int32)),
+               T("y", "int8", out, scales=(y_q[0],), zero_points=(y_q[1],))]
+    ops = [Op(OPS.MEAN, ["x", "axes"], ["y"], options("ReducerOptions", KeepDims=keep))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+def test_hard_swish_and_mean_int8_on_cortex_m3(tmp_path):
+    tensors = [T("x", "int8", (1, 4, 4, 16), scales=(0.05,), zero_points=(3,)),
+               T("h", "int8", (1, 4, 4, 16), scales=(0.03,), zero_points=(-20,)),
+               T("axes", "int32", (2,), np.array([1, 2], np.int32)),
+               T("y", "int8", (1, 16), scales=(0.01,), zero_points=(-5,))]
+    ops = [Op(OPS.HARD_SWISH, ["x"], ["h"]),
+           Op(OPS.MEAN, ["h", "axes"], ["y"], options("ReducerOptions", KeepDims=False))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m3")
+
+
 def test_quantize_int8_to_int8(tmp_path):
     tensors = [T("x", "int8", (2, 30), scales=(0.07,), zero_points=(5,)),
                T("y", "int8", (2, 30), scales=(0.03,), zero_points=(-9,))]

@@ -299,13 +299,15 @@ def _pad(op, ins, outs, tensors, name):
 def _mean(op, ins, outs, tensors, name):
     import tflite
 
-    if tensors[ins[0]].dtype != "float32":
-        raise UnsupportedError("int8 MEAN is not supported yet (float32 is)")
     axes = tensors[ins[1]].data
     if axes is None:
         raise UnsupportedError("MEAN needs constant axes")
     options = _options(op, tflite.ReducerOptions)
     attrs = {"axes": [int(a) for a in np.atleast_1d(axes)], "keepdims": int(options.KeepDims()) if options else 0}
+    if tensors[ins[0]].dtype == "int8":
+        return [Node(name, "QMean", [ins[0]], [outs[0]], attrs, [name])]
+    if tensors[ins[0]].dtype != "float32":
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} MEAN is not supported")
     return [Node(name, "ReduceMean", [ins[0]], [outs[0]], attrs, [name])]
 
 
@@ -345,10 +347,9 @@ def _activation(kind):
 
                 alpha = float(_options(op, tflite.LeakyReluOptions).Alpha())
                 return [Node(name, "QLeakyRelu", ins[:1], outs[:1], {"alpha": alpha}, [name])]
-            if kind in ("LOGISTIC", "TANH"):
-                return [Node(name, "QLogistic" if kind == "LOGISTIC" else "QTanh", ins[:1], outs[:1], {}, [name])]
-            if kind not in ("RELU", "RELU6"):
-                raise UnsupportedError(f"int8 {kind} is not supported yet (float32 is)")
+            if kind in ("LOGISTIC", "TANH", "HARD_SWISH"):
+                op_type = {"LOGISTIC": "QLogistic", "TANH": "QTanh", "HARD_SWISH": "QHardSwish"}[kind]
+                return [Node(name, op_type, ins[:1], outs[:1], {}, [name])]
             return [Node(name, "QRelu", ins[:1], outs[:1], {"fused_activation": kind}, [name])]
         attrs = {}
         if kind == "LEAKY_RELU":

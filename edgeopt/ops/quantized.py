@@ -449,3 +449,66 @@ def _lower_requantize_s8(ctx, lc):
 
 
 OPS = OPS + (OpDef("QRequantize", _same_shape, None, _lower_requantize_s8, dtypes=("int8",)),)
+
+
+def _mean_axes(ctx):
+    from edgeopt.ops.registry import normalize_axis
+
+    rank = len(ctx.shape(0))
+    return sorted({normalize_axis(int(a), rank, "axes entry") for a in ctx.attr("axes")})
+
+
+def _infer_mean(ctx):
+    from edgeopt.ops.reduce import _out_shape
+
+    return [_out_shape(ctx.shape(0), _mean_axes(ctx), ctx.attr("keepdims", 0))]
+
+
+def _lower_mean_s8(ctx, lc):
+    """TFLM folds 1/count into the input/output multiplier: the largest power of two
+    under count (at most 32, and what the shift allows) moves into the multiplier."""
+    from edgeopt.ops.reduce import reduce_geometry
+
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    geometry = reduce_geometry(ctx, _mean_axes(ctx))
+    count = geometry["reduced_count"]
+    multiplier, shift = quantize_multiplier(float(np.float32(x_q.scales[0])) / float(np.float32(y_q.scales[0])))
+    moved = min(count.bit_length() - 1, 32, 31 + shift)
+    params = dict(in_zero_point=x_q.zero_points[0], out_zero_point=y_q.zero_points[0],
+                  multiplier=(multiplier << moved) // count, shift=shift - moved)
+    return Call("ops/mean_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), sums=lc.scratch(ctx),
+        params=params, **geometry))
+
+
+def _mean_scratch(ctx):
+    return 4 * int(np.prod(ctx.out_shape()))
+
+
+def _q15_multiplier(real):
+    """QuantizeMultiplier, then TFLite's DownScaleInt32ToInt16Multiplier."""
+    multiplier, exponent = quantize_multiplier(real)
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return 32767, exponent
+    return (multiplier + (1 << 15)) >> 16, exponent
+
+
+def _lower_hard_swish_s8(ctx, lc):
+    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    hires_scale = np.float32(1 / 128) * np.float32(x_q.scales[0])  # float, as TFLM's prepare
+    out_multiplier, out_exponent = _q15_multiplier(float(hires_scale / np.float32(y_q.scales[0])))
+    reluish_multiplier, reluish_exponent = _q15_multiplier(float(hires_scale / np.float32(3 / 32768)))
+    if out_exponent > 0:
+        ctx.unsupported("int8 HARD_SWISH needs an output scale of at least input scale / 128")
+    if reluish_exponent > 30:
+        ctx.unsupported("int8 HARD_SWISH input scale is too large")
+    params = dict(in_zero_point=x_q.zero_points[0], out_zero_point=y_q.zero_points[0],
+                  reluish_multiplier=reluish_multiplier, reluish_exponent=reluish_exponent,
+                  out_multiplier=out_multiplier, out_exponent=out_exponent)
+    return Call("ops/hard_swish_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        params=params))
+
+
+OPS = OPS + (OpDef("QMean", _infer_mean, None, _lower_mean_s8, dtypes=("int8",), scratch=_mean_scratch),
+             OpDef("QHardSwish", _same_shape, None, _lower_hard_swish_s8, dtypes=("int8",)))

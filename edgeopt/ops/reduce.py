@@ -39,19 +39,22 @@ def _evaluate(ctx, values):
     return [np.asarray(fn(values[0], axis=tuple(axes), keepdims=bool(ctx.attr("keepdims", 1))))]
 
 
-def reduce_call(ctx, lc, kernel_op, axes):
+def reduce_geometry(ctx, axes) -> dict:
+    """The kernels' eo_reduce_t: input shape, output strides (0 on reduced axes), counts."""
     shape = tuple(ctx.shape(0))
     check_rank(shape, "input")
     if not shape:
         shape, axes = (1,), [0]
     kept = contiguous_strides(_out_shape(shape, axes, True))
-    out_strides = [0 if a in axes else s for a, s in enumerate(kept)]
+    return dict(shape=list(shape), out_strides=[0 if a in axes else s for a, s in enumerate(kept)],
+                out_size=int(np.prod(_out_shape(shape, axes, True))),
+                reduced_count=int(np.prod([shape[a] for a in axes])))
+
+
+def reduce_call(ctx, lc, kernel_op, axes):
     return Call("ops/reduce.c.j2", dict(
         op=kernel_op, x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        shape=list(shape), out_strides=out_strides,
-        out_size=int(np.prod(_out_shape(shape, axes, True))),
-        reduced_count=int(np.prod([shape[a] for a in axes])),
-    ))
+        **reduce_geometry(ctx, axes)))
 
 
 def _lower(ctx, lc):

@@ -141,6 +141,14 @@ typedef struct {
 } eo_reduce_t;
 
 void eo_reduce_f32(eo_reduce_op_t op, const float *x, float *y, const eo_reduce_t *r);
+typedef struct {
+    int32_t in_zero_point, out_zero_point;
+    int32_t multiplier, shift; /* input scale / (output scale * count) */
+} eo_mean_s8_params_t;
+
+/* int8 MEAN; sums: r->out_size int32 of scratch */
+void eo_mean_s8(const eo_reduce_t *r, const int8_t *x, int8_t *y, int32_t *sums,
+                const eo_mean_s8_params_t *p);
 
 /* Softmax over the middle axis of [outer][n][inner]; log != 0 gives LogSoftmax. */
 void eo_softmax_f32(const float *x, float *y, int32_t outer, int32_t n, int32_t inner, int32_t log);
@@ -256,6 +264,14 @@ void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, in
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);
+typedef struct {
+    int32_t in_zero_point, out_zero_point;
+    int32_t reluish_multiplier, reluish_exponent; /* int16 fixed point */
+    int32_t out_multiplier, out_exponent;         /* int16 fixed point, exponent <= 0 */
+} eo_hard_swish_s8_params_t;
+
+/* TFLM's int8 HARD_SWISH (int16 fixed point, as gemmlowp) */
+void eo_hard_swish_s8(const eo_hard_swish_s8_params_t *p, const int8_t *x, int8_t *y, int32_t n);
 /* outer blocks of `block` bytes from x (packed) to y with a stride of y_stride bytes */
 void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, int32_t y_stride);
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);

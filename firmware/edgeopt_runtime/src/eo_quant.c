@@ -598,3 +598,52 @@ void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, in
 {
     eo_q4_activation_s8(x, y, n, in_zero_point, radius, multiplier, left_shift, 1);
 }
+
+/* int16 fixed point (Q15) products as gemmlowp's: rounded (SQRDMULH) and truncated (SQDMULH) */
+static int32_t eo_q15_rounding_high_mul(int32_t a, int32_t b)
+{
+    const int32_t ab = a * b;
+    if (a == INT16_MIN && b == INT16_MIN) {
+        return INT16_MAX;
+    }
+    return (ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15);
+}
+
+static int32_t eo_q15_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT16_MIN && b == INT16_MIN) {
+        return INT16_MAX;
+    }
+    return (a * b) / (1 << 15);
+}
+
+static int32_t eo_q15_shl_saturating(int32_t x, int32_t amount)
+{
+    const int64_t v = (int64_t)x * ((int64_t)1 << amount);
+    return v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : (int32_t)v);
+}
+
+void eo_hard_swish_s8(const eo_hard_swish_s8_params_t *p, const int8_t *x, int8_t *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t hires = ((int32_t)x[i] - p->in_zero_point) * (1 << 7);
+        const int32_t preshift = eo_q15_rounding_high_mul(hires, p->out_multiplier);
+        /* relu6(x + 3) / 6 as Q15 in [0, 1]: rescale to [-1, 1] saturating, then shift up */
+        int32_t reluish = hires;
+        int32_t v;
+        if (p->reluish_exponent > 0) {
+            reluish = eo_q15_shl_saturating(reluish, p->reluish_exponent - 1);
+        }
+        reluish = eo_q15_rounding_high_mul(reluish, p->reluish_multiplier);
+        if (p->reluish_exponent > 0) {
+            reluish = eo_q15_shl_saturating(reluish, 1);
+        } else if (p->reluish_exponent < 0) {
+            reluish = eo_rounding_divide_by_pot(reluish, -p->reluish_exponent);
+        }
+        reluish = (reluish + (1 << 15)) >> 1;
+        v = eo_rounding_divide_by_pot(eo_q15_high_mul(reluish, preshift), -p->out_exponent) +
+            p->out_zero_point;
+        y[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+}
