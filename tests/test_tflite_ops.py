@@ -124,9 +124,11 @@ def test_quantize_dequantize_and_reshape(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
-def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path):
-    """The M4 build takes the DSP fully-connected kernel (inputs a multiple of 8)."""
-    tensors = _layer("fc", (3, 24), (7, 24), (3, 7), True, None)
+@pytest.mark.parametrize("rows,per_channel", [(1, True), (3, True), (3, False)])
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel):
+    """The M4 build takes the DSP kernels (inputs a multiple of 8): one row on the fly, several
+    rows in pairs (an odd count repeats the last); an odd output count pads a zero row."""
+    tensors = _layer("fc", (rows, 24), (7, 24), (rows, 7), per_channel, None)
     ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions",
                                                                    FusedActivationFunction=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")

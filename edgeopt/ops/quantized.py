@@ -58,13 +58,39 @@ DSP_GUARD = "defined(__ARM_FEATURE_DSP)"
 def pack_fc_dsp(weights):
     """int8 [outs][ins] -> eo_fully_connected_s8_dsp's int16 layout: per block of 4 outputs
     (zero rows pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7}."""
+    return _pack_blocks(weights, rows=4, inputs=8)
+
+
+def pack_pairs_dsp(weights):
+    """int8 [outs][ins] -> eo_matmul_s8_dsp's int16 layout: per pair of outputs (a zero row
+    pads an odd count) and per 4 inputs, each row's {w0, w2, w1, w3}."""
+    return _pack_blocks(weights, rows=2, inputs=4)
+
+
+def _pack_blocks(weights, rows, inputs):
     weights = np.asarray(weights, np.int16)
     outs, ins = weights.shape
-    padded = np.zeros((-(-outs // 4) * 4, ins), np.int16)
+    padded = np.zeros((-(-outs // rows) * rows, ins), np.int16)
     padded[:outs] = weights
-    order = np.array([0, 2, 1, 3, 4, 6, 5, 7])
-    blocks = padded.reshape(-1, 4, ins // 8, 8)[..., order]  # block, row, group, 8
+    order = np.array([0, 2, 1, 3, 4, 6, 5, 7])[:inputs]
+    blocks = padded.reshape(-1, rows, ins // inputs, inputs)[..., order]  # block, row, group, inputs
     return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def dsp_accumulators_fit(weights, folded_bias) -> bool:
+    """The DSP kernels requantize with SMMULR on 2 * acc: every |acc| must stay below 2^30."""
+    weights = np.asarray(weights, np.int64).reshape(len(folded_bias), -1)
+    worst = np.abs(np.asarray(folded_bias, np.int64)) + 128 * np.abs(weights).sum(axis=1)
+    return bool(worst.max(initial=0) < 2 ** 30)
+
+
+def dense_dsp_kernel(ins, rows):
+    """The DSP kernel for an int8 matrix product, or None: one row (fully-connected layers)
+    converts the inputs on the fly for four outputs; several rows (1x1 convolutions) expand
+    each pair of rows once and share every weight load between them."""
+    if ins % 8:
+        return None
+    return "eo_fully_connected_s8_dsp" if rows == 1 else "eo_matmul_s8_dsp"
 
 
 def _infer_fc(ctx):
@@ -101,17 +127,31 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
     if np.abs(folded).max(initial=0) >= 2 ** 31:
         ctx.unsupported("folded bias overflows int32")
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
-    dsp = ins % 8 == 0  # the DSP kernel's weights, for cores with __ARM_FEATURE_DSP
+    rows = int(np.prod(ctx.shape(0))) // ins
+    dsp = dense_dsp_kernel(ins, rows) if dsp_accumulators_fit(weights, folded) else None
+    if dsp == "eo_matmul_s8_dsp" and not per_channel:  # that kernel reads them per output
+        multipliers, shifts, per_channel = multipliers * outs, shifts * outs, True
+    pack = pack_fc_dsp if dsp == "eo_fully_connected_s8_dsp" else pack_pairs_dsp
     return Call("ops/fully_connected_s8.c.j2", dict(
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         w=lc.weight(weights.astype(np.int8), "weights", guard=f"!{DSP_GUARD}" if dsp else None),
-        w_dsp=lc.weight(pack_fc_dsp(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
-        if dsp else None,
+        dsp=dsp, w_dsp=lc.weight(pack(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
+        if dsp else None, pair=lc.scratch(ctx),
         bias=lc.weight(folded.astype(np.int32), "bias"),
         multipliers=list(multipliers), shifts=list(shifts), per_channel=int(per_channel),
-        rows=int(np.prod(ctx.shape(0))) // ins, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
+        rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max,
     ))
+
+
+def dense_scratch(ins, rows):
+    """eo_matmul_s8_dsp's two expanded rows"""
+    return 4 * ins if dense_dsp_kernel(ins, rows) == "eo_matmul_s8_dsp" else 0
+
+
+def _fc_scratch(ctx):
+    ins = ctx.shape(1)[1]
+    return dense_scratch(ins, int(np.prod(ctx.shape(0))) // ins)
 
 
 def _lower_quantize(ctx, lc):
@@ -133,7 +173,7 @@ def _same_shape(ctx):
 
 
 OPS = (
-    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32")),
+    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch),
     OpDef("QQuantize", _same_shape, None, _lower_quantize, dtypes=("float32", "int8")),
     OpDef("QDequantize", _same_shape, None, _lower_dequantize, dtypes=("float32", "int8")),
 )
@@ -186,9 +226,7 @@ def _lower_conv(ctx, lc):
     out_c = w[3] if depthwise else w[0]
     x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
     multipliers, shifts = _conv_multipliers(ctx, out_c)
-    pointwise = (not depthwise and w[1] == w[2] == 1 and w[3] == x[3] and (out_h, out_w) == (x[1], x[2])
-                 and pad_h == pad_w == 0)
-    if pointwise:  # a 1x1 convolution is a matrix product over the pixels
+    if _pointwise(ctx):  # a 1x1 convolution is a matrix product over the pixels
         return dense_s8_call(ctx, lc, ctx.const(1), multipliers, shifts, True)
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     bias = ctx.const(2) if ctx.has_input(2) else None
@@ -201,14 +239,7 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
-    dsp = None
-    if _dsp_conv(ctx):  # the DSP variant: im2col per row + the fully-connected kernel
-        weights = ctx.const(1).reshape(out_c, -1)
-        folded = (bias.astype(np.int64) if bias is not None else np.zeros(out_c, np.int64)) \
-            - x_q.zero_points[0] * weights.astype(np.int64).sum(axis=1)
-        dsp = dict(w=lc.weight(pack_fc_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
-                   bias=lc.weight(folded.astype(np.int32), "bias_dsp", guard=DSP_GUARD, variant=True),
-                   patch=lc.scratch(ctx))
+    dsp = _lower_conv_dsp(ctx, lc, bias) if _dsp_conv(ctx) else None
     guard = f"!{DSP_GUARD}" if dsp else None
     return Call("ops/conv_s8.c.j2", dict(
         kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", dsp=dsp,
@@ -220,21 +251,42 @@ def _lower_conv(ctx, lc):
     ))
 
 
-def _dsp_conv(ctx):
-    """Regular convolutions whose patches (taps x channels) suit the DSP kernel."""
+def _lower_conv_dsp(ctx, lc, bias):
+    """im2col + the DSP matrix product: pair-packed weights, the input offset in the bias."""
+    weights = ctx.const(1).reshape(ctx.shape(1)[0], -1)
+    folded = (bias.astype(np.int64) if bias is not None else np.zeros(len(weights), np.int64)) \
+        - _quant(ctx, 0, "input").zero_points[0] * weights.astype(np.int64).sum(axis=1)
+    if not dsp_accumulators_fit(weights, folded):
+        return None
+    return dict(w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
+                bias=lc.weight(folded.astype(np.int32), "bias_dsp", guard=DSP_GUARD, variant=True),
+                pair=lc.scratch(ctx))
+
+
+def _pointwise(ctx):
     x, w = ctx.shape(0), ctx.shape(1)
-    return (ctx.node.op_type == "QConv2D" and w[3] == x[3] and (w[1] * w[2] * w[3]) % 8 == 0
-            and not (w[1] == w[2] == 1))
+    out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
+    return (ctx.node.op_type == "QConv2D" and w[1] == w[2] == 1 and w[3] == x[3]
+            and (out_h, out_w) == (x[1], x[2]) and pad_h == pad_w == 0)
+
+
+def _dsp_conv(ctx):
+    """Regular convolutions whose patches suit the DSP kernel: whole groups of 4 channels
+    per tap, whole groups of 8 per patch."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    return (ctx.node.op_type == "QConv2D" and w[3] == x[3] and x[3] % 4 == 0
+            and (w[1] * w[2] * w[3]) % 8 == 0 and not _pointwise(ctx))
 
 
 def _conv_scratch(ctx):
-    """Depthwise: int32 accumulators per channel; DSP convolutions: one row of patches."""
+    """Depthwise: int32 accumulators per channel; DSP convolutions: two expanded patches."""
     if ctx.node.op_type == "QDepthwiseConv2D":
         return 4 * ctx.shape(1)[3]
-    if _dsp_conv(ctx):
-        w = ctx.shape(1)
-        return _conv_geometry(ctx)[1] * w[1] * w[2] * w[3]
-    return 0
+    w = ctx.shape(1)
+    if _pointwise(ctx):
+        x = ctx.shape(0)
+        return dense_scratch(x[3], x[0] * x[1] * x[2])
+    return 4 * w[1] * w[2] * w[3] if _dsp_conv(ctx) else 0
 
 
 def _infer_pool(ctx):

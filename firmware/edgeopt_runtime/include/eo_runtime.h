@@ -201,6 +201,12 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
  * {w[k], w[k+2], w[k+1], w[k+3], w[k+4], w[k+6], w[k+5], w[k+7]}. */
 void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
                                const int32_t *bias, int8_t *y);
+/* Cores with the DSP extension, several rows (1x1 convolutions): two rows x two outputs per
+ * pass. w: int16, per pair of outputs (the last padded with a zero row) and per 4 inputs
+ * k..k+3, for each output of the pair: {w[k], w[k+2], w[k+1], w[k+3]}. pair: 4 * ins bytes
+ * of scratch. The compiler picks the DSP kernels only when every |acc| < 2^30. */
+void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const int32_t *bias, int8_t *y, uint32_t *pair);
 /* NHWC convolutions; per-output-channel multipliers/shifts; bias may be NULL. */
 typedef struct {
     int32_t batch, in_h, in_w, in_c;
@@ -216,11 +222,11 @@ typedef struct {
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);
-/* DSP cores: im2col per output row + eo_fully_connected_s8_dsp (groups 1, multiple of 8
- * taps x in_c); w packed as for it, bias with the input offset folded, patch scratch of
- * out_w * k_h * k_w * in_c bytes. */
+/* DSP cores: im2col two pixels at a time into the eo_matmul_s8_dsp layout (groups 1, in_c a
+ * multiple of 4, k_h * k_w * in_c of 8); w and bias as for it; pair: 4 * k_h * k_w * in_c
+ * bytes of scratch. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, int8_t *patch);
+                      const int32_t *bias, int8_t *y, uint32_t *pair);
 /* w: [k_h][k_w][out_c]; channels innermost, accumulating in acc[out_c] (scratch) */
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                             const int32_t *bias, int8_t *y, int32_t *acc);

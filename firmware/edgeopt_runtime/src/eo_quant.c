@@ -74,16 +74,31 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
         acc = __smlad(x13b, (int32_t)w3_, acc);                                            \
     } while (0)
 
+/* eo_requantize for the DSP kernels. For shift < 0 and |acc| < 2^30 (which the compiler
+ * guarantees before choosing them) TFLite's rounding doubling high product is one SMMULR of
+ * 2 * acc, and its rounding right shift adds the sign, then half, then shifts. */
+static inline int32_t eo_requantize_dsp(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    int32_t high;
+    if (shift >= 0) {
+        return eo_requantize(acc, multiplier, shift);
+    }
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(multiplier));
+    return (high + (high >> 31) + (1 << (-shift - 1))) >> -shift;
+}
+
+static inline int8_t eo_output_s8(const eo_fc_s8_params_t *p, int32_t acc, int32_t c)
+{
+    const int32_t v = eo_requantize_dsp(acc, p->multipliers[c], p->shifts[c]) + p->output_offset;
+    return (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
+}
+
 static void eo_fc_store(const eo_fc_s8_params_t *p, const int32_t *bias, int8_t *yr, int32_t o,
                         int32_t acc)
 {
-    const int32_t c = p->per_channel ? o : 0;
-    int32_t v;
-    if (o >= p->outs) {
-        return; /* a zero padding row of the last block */
+    if (o < p->outs) { /* else a zero padding row of the last block */
+        yr[o] = eo_output_s8(p, acc + bias[o], p->per_channel ? o : 0);
     }
-    v = eo_requantize(acc + bias[o], p->multipliers[c], p->shifts[c]) + p->output_offset;
-    yr[o] = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
 }
 
 /* Cortex-M4/M7/M33: four outputs x eight inputs per pass with SMLAD on int16 pairs. The
@@ -119,43 +134,137 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
         }
     }
 }
-/* A convolution as im2col over one output row + the DSP fully-connected kernel: each pixel's
- * patch (taps x in_c, NHWC order) is a row; padding taps hold the input zero point, so the
- * folded input offset makes them contribute zero. patch: out_w * k_h * k_w * in_c bytes. */
-void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, int8_t *patch)
+
+/* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
+static inline void eo_expand4(uint32_t *dst, uint32_t v)
 {
-    const int32_t taps_c = p->k_h * p->k_w * p->in_c;
-    const int8_t zero_point = (int8_t)(-p->input_offset);
+    uint32_t odd;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(v));
+    dst[0] = (uint32_t)__sxtb16((int32_t)v);
+    dst[1] = odd;
+}
+
+/* acc_a += row a's next 4 products, acc_b += row b's, against one output's 4 weights */
+#define EO_PAIR_STEP(acc_a, acc_b)                                                          \
+    do {                                                                                    \
+        uint32_t w0_, w1_;                                                                  \
+        EO_LDRD(w0_, w1_, wp);                                                              \
+        acc_a = __smlad((int32_t)xa0, (int32_t)w0_, acc_a);                                 \
+        acc_a = __smlad((int32_t)xa1, (int32_t)w1_, acc_a);                                 \
+        acc_b = __smlad((int32_t)xb0, (int32_t)w0_, acc_b);                                 \
+        acc_b = __smlad((int32_t)xb1, (int32_t)w1_, acc_b);                                 \
+    } while (0)
+
+typedef struct {
+    int32_t offset, low, high;
+} eo_output_range_t;
+
+/* One output channel of two rows: requantize, offset, clamp, store */
+static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t acc1, int32_t multiplier,
+                                 int32_t shift, const eo_output_range_t *r)
+{
+    const int32_t v0 = eo_requantize_dsp(acc0, multiplier, shift) + r->offset;
+    const int32_t v1 = eo_requantize_dsp(acc1, multiplier, shift) + r->offset;
+    *y0 = (int8_t)(v0 < r->low ? r->low : (v0 > r->high ? r->high : v0));
+    *y1 = (int8_t)(v1 < r->low ? r->low : (v1 > r->high ? r->high : v1));
+}
+
+/* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
+ * row 0's two words then row 1's (eo_expand4); y1 == y0 when row 1 repeats row 0. */
+static void eo_matmul_pair_dsp(const eo_fc_s8_params_t *p, const uint32_t *rows, const int16_t *w,
+                               const int32_t *bias, int8_t *y0, int8_t *y1)
+{
+    /* locals: the int8 stores may alias anything, so fields would be reloaded after each */
+    const int32_t outs = p->outs;
+    const int32_t *multipliers = p->multipliers, *shifts = p->shifts;
+    const eo_output_range_t range = {p->output_offset, p->act_min, p->act_max};
+    const uint32_t *wp = (const uint32_t *)(const void *)w;
+    const uint32_t *end = rows + p->ins;
+    int32_t o;
+    for (o = 0; o < outs; o += 2) {
+        const uint32_t *xp = rows;
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+        do {
+            uint32_t xa0, xa1, xb0, xb1;
+            EO_LDRD(xa0, xa1, xp);
+            EO_LDRD(xb0, xb1, xp);
+            EO_PAIR_STEP(a00, a10);
+            EO_PAIR_STEP(a01, a11);
+            EO_LDRD(xa0, xa1, xp);
+            EO_LDRD(xb0, xb1, xp);
+            EO_PAIR_STEP(a00, a10);
+            EO_PAIR_STEP(a01, a11);
+        } while (xp < end);
+        eo_store_pair(y0 + o, y1 + o, a00 + bias[o], a10 + bias[o], multipliers[o], shifts[o], &range);
+        if (o + 1 < outs) {
+            eo_store_pair(y0 + o + 1, y1 + o + 1, a01 + bias[o + 1], a11 + bias[o + 1],
+                          multipliers[o + 1], shifts[o + 1], &range);
+        }
+    }
+}
+
+void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const int32_t *bias, int8_t *y, uint32_t *pair)
+{
+    int32_t r, i;
+    for (r = 0; r < p->rows; r += 2) {
+        const int8_t *x0 = x + r * p->ins;
+        const int8_t *x1 = r + 1 < p->rows ? x0 + p->ins : x0;
+        for (i = 0; i < p->ins; i += 4) {
+            uint32_t v0, v1;
+            memcpy(&v0, x0 + i, 4);
+            memcpy(&v1, x1 + i, 4);
+            eo_expand4(pair + i, v0);
+            eo_expand4(pair + i + 2, v1);
+        }
+        eo_matmul_pair_dsp(p, pair, w, bias, y + r * p->outs, y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+    }
+}
+
+/* A convolution as im2col + the pair kernel, two output pixels at a time, written straight
+ * into the kernel's int16 layout; padding taps hold the input zero point, so the folded
+ * input offset makes them contribute zero. pair: 4 * k_h * k_w * in_c bytes. */
+void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const int32_t *bias, int8_t *y, uint32_t *pair)
+{
+    const int32_t pixels = p->batch * p->out_h * p->out_w;
+    const uint8_t zero_point = (uint8_t)(-p->input_offset);
+    const uint32_t padding = zero_point * 0x01010101u;
     eo_fc_s8_params_t fc;
-    int32_t b, oy, ox, ky, kx;
-    fc.rows = p->out_w;
+    int32_t pixel, half, ky, kx, c;
+    fc.rows = 2;
     fc.outs = p->out_c;
-    fc.ins = taps_c;
+    fc.ins = p->k_h * p->k_w * p->in_c;
     fc.output_offset = p->output_offset;
     fc.act_min = p->act_min;
     fc.act_max = p->act_max;
     fc.per_channel = 1;
     fc.multipliers = p->multipliers;
     fc.shifts = p->shifts;
-    for (b = 0; b < p->batch; ++b) {
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                int8_t *row = patch + ox * taps_c;
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                    for (kx = 0; kx < p->k_w; ++kx, row += p->in_c) {
-                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                            memset(row, zero_point, (size_t)p->in_c);
-                        } else {
-                            memcpy(row, x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+    for (pixel = 0; pixel < pixels; pixel += 2) {
+        for (half = 0; half < 2; ++half) {
+            const int32_t at = pixel + half < pixels ? pixel + half : pixel;
+            const int32_t b = at / (p->out_h * p->out_w);
+            const int32_t oy = at / p->out_w % p->out_h, ox = at % p->out_w;
+            uint32_t *dst = pair + 2 * half;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                    const int8_t *src = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                    const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                    for (c = 0; c < p->in_c; c += 4, dst += 4) {
+                        uint32_t v = padding;
+                        if (inside) {
+                            memcpy(&v, src + c, 4);
                         }
+                        eo_expand4(dst, v);
                     }
                 }
             }
-            eo_fully_connected_s8_dsp(&fc, patch, w, bias, y + ((b * p->out_h + oy) * p->out_w) * p->out_c);
         }
+        eo_matmul_pair_dsp(&fc, pair, w, bias, y + pixel * p->out_c,
+                           y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
     }
 }
 #endif
