@@ -124,11 +124,14 @@ def test_quantize_dequantize_and_reshape(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
-@pytest.mark.parametrize("rows,per_channel", [(1, True), (3, True), (3, False)])
-def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel):
+@pytest.mark.parametrize("rows,per_channel,y_scale", [
+    (1, True, 0.08), (3, True, 0.08), (3, False, 0.08), (1, True, 0.0006), (4, True, 0.0006),
+], ids=["one_row", "odd_rows", "per_tensor", "one_row_left_shifts", "rows_left_shifts"])
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel, y_scale):
     """The M4 build takes the DSP kernels (inputs a multiple of 8): one row on the fly, several
-    rows in pairs (an odd count repeats the last); an odd output count pads a zero row."""
-    tensors = _layer("fc", (rows, 24), (7, 24), (rows, 7), per_channel, None)
+    rows in pairs (an odd count repeats the last); an odd output count pads a zero row. A
+    small output scale gives some channels a multiplier >= 0.5 (a left shift)."""
+    tensors = _layer("fc", (rows, 24), (7, 24), (rows, 7), per_channel, None, y_q=(y_scale, 1))
     ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions",
                                                                    FusedActivationFunction=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")

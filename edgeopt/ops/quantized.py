@@ -84,6 +84,15 @@ def dsp_accumulators_fit(weights, folded_bias) -> bool:
     return bool(worst.max(initial=0) < 2 ** 30)
 
 
+def dsp_channels(folded_bias, multipliers, shifts):
+    """eo_channel_s8_t per output: bias, multiplier, right shift, its rounding constant."""
+    rows = []
+    for bias, multiplier, shift in zip(folded_bias, multipliers, shifts):
+        right = -int(shift)
+        rows.append((int(bias), int(multiplier), right, 1 << (right - 1) if right > 0 else 0))
+    return np.array(rows, np.int32).reshape(-1, 4)
+
+
 def dense_dsp_kernel(ins, rows):
     """The DSP kernel for an int8 matrix product, or None: one row (fully-connected layers)
     converts the inputs on the fly for four outputs; several rows (1x1 convolutions) expand
@@ -129,15 +138,18 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     rows = int(np.prod(ctx.shape(0))) // ins
     dsp = dense_dsp_kernel(ins, rows) if dsp_accumulators_fit(weights, folded) else None
-    if dsp == "eo_matmul_s8_dsp" and not per_channel:  # that kernel reads them per output
-        multipliers, shifts, per_channel = multipliers * outs, shifts * outs, True
-    pack = pack_fc_dsp if dsp == "eo_fully_connected_s8_dsp" else pack_pairs_dsp
+    portable = f"!{DSP_GUARD}" if dsp else None
+    if dsp:
+        per_output = (multipliers, shifts) if per_channel else (multipliers * outs, shifts * outs)
+        pack = pack_fc_dsp if dsp == "eo_fully_connected_s8_dsp" else pack_pairs_dsp
+        dsp = dict(kernel=dsp, pair=lc.scratch(ctx) if dsp == "eo_matmul_s8_dsp" else None,
+                   w=lc.weight(pack(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8),
+                   channels=lc.weight(dsp_channels(folded, *per_output), "channels_dsp",
+                                      guard=DSP_GUARD, variant=True))
     return Call("ops/fully_connected_s8.c.j2", dict(
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(weights.astype(np.int8), "weights", guard=f"!{DSP_GUARD}" if dsp else None),
-        dsp=dsp, w_dsp=lc.weight(pack(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8)
-        if dsp else None, pair=lc.scratch(ctx),
-        bias=lc.weight(folded.astype(np.int32), "bias"),
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), dsp=dsp,
+        w=lc.weight(weights.astype(np.int8), "weights", guard=portable),
+        bias=lc.weight(folded.astype(np.int32), "bias", guard=portable),
         multipliers=list(multipliers), shifts=list(shifts), per_channel=int(per_channel),
         rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max,
@@ -239,7 +251,7 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
-    dsp = _lower_conv_dsp(ctx, lc, bias) if _dsp_conv(ctx) else None
+    dsp = _lower_conv_dsp(ctx, lc, bias, multipliers, shifts) if _dsp_conv(ctx) else None
     guard = f"!{DSP_GUARD}" if dsp else None
     return Call("ops/conv_s8.c.j2", dict(
         kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", dsp=dsp,
@@ -251,7 +263,7 @@ def _lower_conv(ctx, lc):
     ))
 
 
-def _lower_conv_dsp(ctx, lc, bias):
+def _lower_conv_dsp(ctx, lc, bias, multipliers, shifts):
     """im2col + the DSP matrix product: pair-packed weights, the input offset in the bias."""
     weights = ctx.const(1).reshape(ctx.shape(1)[0], -1)
     folded = (bias.astype(np.int64) if bias is not None else np.zeros(len(weights), np.int64)) \
@@ -259,7 +271,8 @@ def _lower_conv_dsp(ctx, lc, bias):
     if not dsp_accumulators_fit(weights, folded):
         return None
     return dict(w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
-                bias=lc.weight(folded.astype(np.int32), "bias_dsp", guard=DSP_GUARD, variant=True),
+                channels=lc.weight(dsp_channels(folded, multipliers, shifts), "channels_dsp",
+                                   guard=DSP_GUARD, variant=True),
                 pair=lc.scratch(ctx))
 
 

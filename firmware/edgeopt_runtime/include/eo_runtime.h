@@ -196,17 +196,24 @@ typedef struct {
 /* w: [outs][ins] int8 (zero point 0); bias: per output, with input_offset * sum(w) folded in. */
 void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y);
+/* Per output channel of the DSP matrix products: the bias (input offset folded in) and
+ * the requantization as the right shift (<= 0: TFLite's left shift, negated) with its
+ * rounding constant 2^(right_shift - 1). */
+typedef struct {
+    int32_t bias, multiplier, right_shift, round;
+} eo_channel_s8_t;
+
 /* Cores with the DSP extension, ins a multiple of 8. w: int16, per block of 4 outputs (the
  * last block padded with zero rows) and per 8 inputs k..k+7, for each row of the block:
  * {w[k], w[k+2], w[k+1], w[k+3], w[k+4], w[k+6], w[k+5], w[k+7]}. */
 void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const int32_t *bias, int8_t *y);
+                               const eo_channel_s8_t *channels, int8_t *y);
 /* Cores with the DSP extension, several rows (1x1 convolutions): two rows x two outputs per
  * pass. w: int16, per pair of outputs (the last padded with a zero row) and per 4 inputs
  * k..k+3, for each output of the pair: {w[k], w[k+2], w[k+1], w[k+3]}. pair: 4 * ins bytes
  * of scratch. The compiler picks the DSP kernels only when every |acc| < 2^30. */
 void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, uint32_t *pair);
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
 /* NHWC convolutions; per-output-channel multipliers/shifts; bias may be NULL. */
 typedef struct {
     int32_t batch, in_h, in_w, in_c;
@@ -223,10 +230,10 @@ typedef struct {
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);
 /* DSP cores: im2col two pixels at a time into the eo_matmul_s8_dsp layout (groups 1, in_c a
- * multiple of 4, k_h * k_w * in_c of 8); w and bias as for it; pair: 4 * k_h * k_w * in_c
+ * multiple of 4, k_h * k_w * in_c of 8); w and channels as for it; pair: 4 * k_h * k_w * in_c
  * bytes of scratch. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, uint32_t *pair);
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
 /* w: [k_h][k_w][out_c]; channels innermost, accumulating in acc[out_c] (scratch) */
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                             const int32_t *bias, int8_t *y, int32_t *acc);

@@ -74,37 +74,35 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
         acc = __smlad(x13b, (int32_t)w3_, acc);                                            \
     } while (0)
 
-/* eo_requantize for the DSP kernels. For shift < 0 and |acc| < 2^30 (which the compiler
- * guarantees before choosing them) TFLite's rounding doubling high product is one SMMULR of
- * 2 * acc, and its rounding right shift adds the sign, then half, then shifts. */
-static inline int32_t eo_requantize_dsp(int32_t acc, int32_t multiplier, int32_t shift)
+/* The DSP kernels' requantization, with the channel's constants precomputed by the
+ * compiler. For a right shift and |acc| < 2^30 (the compiler picks these kernels only then)
+ * TFLite's rounding doubling high product is one SMMULR of 2 * acc, and its rounding right
+ * shift adds the sign, then half, then shifts. */
+static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c)
 {
     int32_t high;
-    if (shift >= 0) {
-        return eo_requantize(acc, multiplier, shift);
+    if (c->right_shift <= 0) {
+        return eo_requantize(acc, c->multiplier, -c->right_shift);
     }
-    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(multiplier));
-    return (high + (high >> 31) + (1 << (-shift - 1))) >> -shift;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(c->multiplier));
+    return (high + (high >> 31) + c->round) >> c->right_shift;
 }
 
-static inline int8_t eo_output_s8(const eo_fc_s8_params_t *p, int32_t acc, int32_t c)
+static void eo_fc_store(const eo_fc_s8_params_t *p, const eo_channel_s8_t *channels, int8_t *yr,
+                        int32_t o, int32_t acc)
 {
-    const int32_t v = eo_requantize_dsp(acc, p->multipliers[c], p->shifts[c]) + p->output_offset;
-    return (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
-}
-
-static void eo_fc_store(const eo_fc_s8_params_t *p, const int32_t *bias, int8_t *yr, int32_t o,
-                        int32_t acc)
-{
-    if (o < p->outs) { /* else a zero padding row of the last block */
-        yr[o] = eo_output_s8(p, acc + bias[o], p->per_channel ? o : 0);
+    int32_t v;
+    if (o >= p->outs) {
+        return; /* a zero padding row of the last block */
     }
+    v = eo_requantize_channel(acc + channels[o].bias, channels + o) + p->output_offset;
+    yr[o] = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
 }
 
 /* Cortex-M4/M7/M33: four outputs x eight inputs per pass with SMLAD on int16 pairs. The
  * weights are pre-arranged by the compiler (see eo_runtime.h), so one LDRD brings four. */
 void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const int32_t *bias, int8_t *y)
+                               const eo_channel_s8_t *channels, int8_t *y)
 {
     const int32_t blocks = (p->outs + 3) / 4;
     int32_t r, b, i;
@@ -127,10 +125,10 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 EO_FC_ROW(a2);
                 EO_FC_ROW(a3);
             }
-            eo_fc_store(p, bias, y + r * p->outs, 4 * b, a0);
-            eo_fc_store(p, bias, y + r * p->outs, 4 * b + 1, a1);
-            eo_fc_store(p, bias, y + r * p->outs, 4 * b + 2, a2);
-            eo_fc_store(p, bias, y + r * p->outs, 4 * b + 3, a3);
+            eo_fc_store(p, channels, y + r * p->outs, 4 * b, a0);
+            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 1, a1);
+            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 2, a2);
+            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 3, a3);
         }
     }
 }
@@ -155,56 +153,85 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
         acc_b = __smlad((int32_t)xb1, (int32_t)w1_, acc_b);                                 \
     } while (0)
 
+/* Eight inputs of both rows against both outputs */
+#define EO_PAIR_EIGHT()                                                                     \
+    do {                                                                                    \
+        uint32_t xa0, xa1, xb0, xb1;                                                        \
+        EO_LDRD(xa0, xa1, xp);                                                              \
+        EO_LDRD(xb0, xb1, xp);                                                              \
+        EO_PAIR_STEP(a00, a10);                                                             \
+        EO_PAIR_STEP(a01, a11);                                                             \
+        EO_LDRD(xa0, xa1, xp);                                                              \
+        EO_LDRD(xb0, xb1, xp);                                                              \
+        EO_PAIR_STEP(a00, a10);                                                             \
+        EO_PAIR_STEP(a01, a11);                                                             \
+    } while (0)
+
+/* Output offset and activation range, each as two int16 lanes (one per row) */
 typedef struct {
     int32_t offset, low, high;
 } eo_output_range_t;
 
-/* One output channel of two rows: requantize, offset, clamp, store */
-static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t acc1, int32_t multiplier,
-                                 int32_t shift, const eo_output_range_t *r)
+/* SSAT to 16 bits (GCC 12's __ssat trips -Wsign-conversion inside its own macro) */
+static inline int32_t eo_saturate16(int32_t v)
 {
-    const int32_t v0 = eo_requantize_dsp(acc0, multiplier, shift) + r->offset;
-    const int32_t v1 = eo_requantize_dsp(acc1, multiplier, shift) + r->offset;
-    *y0 = (int8_t)(v0 < r->low ? r->low : (v0 > r->high ? r->high : v0));
-    *y1 = (int8_t)(v1 < r->low ? r->low : (v1 > r->high ? r->high : v1));
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* One output channel of two rows: requantize, then offset and clamp both rows as int16
+ * lanes (saturating to int16 leaves every clamped int8 result unchanged), store. */
+static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t acc1,
+                                 const eo_channel_s8_t *c, const eo_output_range_t *r)
+{
+    const int32_t v0 = eo_saturate16(eo_requantize_channel(acc0 + c->bias, c));
+    const int32_t v1 = eo_saturate16(eo_requantize_channel(acc1 + c->bias, c));
+    int32_t lanes;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lanes) : "r"(v0), "r"(v1));
+    lanes = (int32_t)__qadd16((int16x2_t)lanes, (int16x2_t)r->offset); /* saturating */
+    (void)__ssub16((int16x2_t)lanes, (int16x2_t)r->low); /* lanes >= low sets GE */
+    lanes = (int32_t)__sel((uint8x4_t)lanes, (uint8x4_t)r->low);
+    (void)__ssub16((int16x2_t)r->high, (int16x2_t)lanes); /* high >= lanes sets GE */
+    lanes = (int32_t)__sel((uint8x4_t)lanes, (uint8x4_t)r->high);
+    *y0 = (int8_t)lanes;
+    *y1 = (int8_t)(lanes >> 16);
+}
+
+static int32_t eo_lanes(int32_t value)
+{
+    return (value & 0xFFFF) | (int32_t)((uint32_t)value << 16);
 }
 
 /* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
  * row 0's two words then row 1's (eo_expand4); y1 == y0 when row 1 repeats row 0. */
 static void eo_matmul_pair_dsp(const eo_fc_s8_params_t *p, const uint32_t *rows, const int16_t *w,
-                               const int32_t *bias, int8_t *y0, int8_t *y1)
+                               const eo_channel_s8_t *channels, int8_t *y0, int8_t *y1)
 {
-    /* locals: the int8 stores may alias anything, so fields would be reloaded after each */
-    const int32_t outs = p->outs;
-    const int32_t *multipliers = p->multipliers, *shifts = p->shifts;
-    const eo_output_range_t range = {p->output_offset, p->act_min, p->act_max};
+    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    const eo_channel_s8_t *c, *channels_end = channels + p->outs;
     const uint32_t *wp = (const uint32_t *)(const void *)w;
     const uint32_t *end = rows + p->ins;
-    int32_t o;
-    for (o = 0; o < outs; o += 2) {
+    const int32_t odd_eights = (p->ins / 8) & 1;
+    for (c = channels; c < channels_end; c += 2, y0 += 2, y1 += 2) {
         const uint32_t *xp = rows;
         int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
-        do {
-            uint32_t xa0, xa1, xb0, xb1;
-            EO_LDRD(xa0, xa1, xp);
-            EO_LDRD(xb0, xb1, xp);
-            EO_PAIR_STEP(a00, a10);
-            EO_PAIR_STEP(a01, a11);
-            EO_LDRD(xa0, xa1, xp);
-            EO_LDRD(xb0, xb1, xp);
-            EO_PAIR_STEP(a00, a10);
-            EO_PAIR_STEP(a01, a11);
-        } while (xp < end);
-        eo_store_pair(y0 + o, y1 + o, a00 + bias[o], a10 + bias[o], multipliers[o], shifts[o], &range);
-        if (o + 1 < outs) {
-            eo_store_pair(y0 + o + 1, y1 + o + 1, a01 + bias[o + 1], a11 + bias[o + 1],
-                          multipliers[o + 1], shifts[o + 1], &range);
+        if (odd_eights) {
+            EO_PAIR_EIGHT();
+        }
+        while (xp < end) { /* sixteen inputs per turn */
+            EO_PAIR_EIGHT();
+            EO_PAIR_EIGHT();
+        }
+        eo_store_pair(y0, y1, a00, a10, c, &range);
+        if (c + 1 < channels_end) {
+            eo_store_pair(y0 + 1, y1 + 1, a01, a11, c + 1, &range);
         }
     }
 }
 
 void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, uint32_t *pair)
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
 {
     int32_t r, i;
     for (r = 0; r < p->rows; r += 2) {
@@ -217,7 +244,7 @@ void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t
             eo_expand4(pair + i, v0);
             eo_expand4(pair + i + 2, v1);
         }
-        eo_matmul_pair_dsp(p, pair, w, bias, y + r * p->outs, y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+        eo_matmul_pair_dsp(p, pair, w, channels, y + r * p->outs, y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
     }
 }
 
@@ -225,7 +252,7 @@ void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t
  * into the kernel's int16 layout; padding taps hold the input zero point, so the folded
  * input offset makes them contribute zero. pair: 4 * k_h * k_w * in_c bytes. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const int32_t *bias, int8_t *y, uint32_t *pair)
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
 {
     const int32_t pixels = p->batch * p->out_h * p->out_w;
     const uint8_t zero_point = (uint8_t)(-p->input_offset);
@@ -263,7 +290,7 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
                 }
             }
         }
-        eo_matmul_pair_dsp(&fc, pair, w, bias, y + pixel * p->out_c,
+        eo_matmul_pair_dsp(&fc, pair, w, channels, y + pixel * p->out_c,
                            y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
     }
 }

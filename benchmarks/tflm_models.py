@@ -1,0 +1,59 @@
+"""The TFLM example models side by side with TFLM itself: static arena against the arena the
+tflite-micro interpreter allocates, and Cortex-M4 instructions per inference under QEMU.
+
+    python benchmarks/tflm_models.py [--target qemu-cortex-m4]
+"""
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt.pipeline import compile_model
+from edgeopt.simulator.qemu import QemuModel
+
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
+
+
+def tflm_arena_bytes(path):
+    """The total of TFLM's RecordingMicroAllocator report (printed by the C++ side to fd 2)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(str(path))
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            interpreter.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        report = captured.read()
+    return int(re.search(r"Arena allocation total (\d+) bytes", report).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", default="qemu-cortex-m4")
+    args = parser.parse_args()
+    print(f"{'model':<24} {'edgeopt arena':>14} {'TFLM arena':>11} {'ratio':>6} {'instructions':>13} "
+          f"{'flash':>9}")
+    rng = np.random.default_rng(0)
+    for name in ("micro_speech_quantized", "person_detect"):
+        path = MODELS / f"{name}.tflite"
+        generated = compile_model(path)
+        tflm = tflm_arena_bytes(path)
+        inputs = {t.name: rng.integers(-128, 128, (1,) + t.shape).astype(np.int8) for t in generated.inputs}
+        with QemuModel(generated, args.target) as emulated:
+            report = emulated.run(inputs)[1]
+        print(f"{name:<24} {generated.arena_bytes:>14,} {tflm:>11,} {generated.arena_bytes / tflm:>6.2f} "
+              f"{report['instructions_per_inference']['median']:>13,} {report['flash_bytes']:>9,}")
+
+
+if __name__ == "__main__":
+    main()
