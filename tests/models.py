@@ -89,6 +89,15 @@ def mlp(seed=0, sizes=(4, 64, 64, 6), activation="Tanh"):
     return b.model([("x", ["batch", sizes[0]])], [x])
 
 
+def odd_dense(seed=0):
+    """Dense layers off the kernels' fast shapes: 7 and 19 inputs (not multiples of 4),
+    19 outputs (two blocks of 8 and three plain rows), three rows, a MatMul without bias."""
+    b = GraphBuilder(seed)
+    x = b.node("Tanh", [b.linear("x", 7, 19)])
+    w = b.const((b.rng.standard_normal((19, 10)) / np.sqrt(19)).astype(np.float32), "weight")
+    return b.model([("x", [3, 7])], [b.node("MatMul", [x, w])])
+
+
 def cnn1d(seed=0, length=64, channels=3, classes=4):
     b = GraphBuilder(seed)
     x = b.node("Relu", [b.conv("x", channels, 8, (5,), pads=[2, 2])])

@@ -7,7 +7,7 @@ from edgeopt.pipeline import compile_model
 from edgeopt.simulator.host import HostModel
 from edgeopt.simulator.reference import compare, run_reference
 
-BUILDERS = [models.mlp, models.cnn1d, models.lenet, models.depthwise_separable,
+BUILDERS = [models.mlp, models.odd_dense, models.cnn1d, models.lenet, models.depthwise_separable,
             models.with_local_function]
 
 

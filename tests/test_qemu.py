@@ -27,7 +27,8 @@ def _run(tmp_path, builder, target, samples=4, generated=None):
 
 
 @pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7"])
-@pytest.mark.parametrize("builder", [models.mlp, models.cnn1d, models.depthwise_separable],
+@pytest.mark.parametrize("builder", [models.mlp, models.odd_dense, models.cnn1d,
+                                     models.depthwise_separable],
                          ids=lambda b: b.__name__)
 def test_matches_onnxruntime(tmp_path, builder, target):
     path, generated, inputs, outputs, report = _run(tmp_path, builder, target)

