@@ -12,7 +12,7 @@ from edgeopt.errors import ToolchainError
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-Wconversion"]
 # Contracting a*b+c into FMA is what the Cortex-M builds do too; it stays within tolerance.
 # -O3 lets GCC vectorize the kernels' contiguous inner loops on the host.
-HOST_OPT_FLAGS = ["-O3", "-ffp-contract=fast"]
+HOST_OPT_FLAGS = ["-O3", "-ffp-contract=fast", "-march=native"]
 
 
 def host_cc() -> str:

@@ -323,6 +323,32 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
         }                                                                                    \
     } while (0)
 
+/* The window of output (od, oh, ow) lies inside the input: no per-tap bounds checks */
+static int eo_pool_inside(const eo_pool_params_t *p, int32_t od, int32_t oh, int32_t ow)
+{
+    const int32_t id = od * p->stride_d - p->pad_d, ih = oh * p->stride_h - p->pad_h;
+    const int32_t iw = ow * p->stride_w - p->pad_w;
+    return id >= 0 && id + (p->k_d - 1) * p->dil_d < p->in_d && ih >= 0 &&
+           ih + (p->k_h - 1) * p->dil_h < p->in_h && iw >= 0 && iw + (p->k_w - 1) * p->dil_w < p->in_w;
+}
+
+/* body(offset) for every tap of a window that lies inside the input */
+#define EO_POOL_INSIDE(p, od, oh, ow, body)                                                  \
+    do {                                                                                     \
+        const int32_t base_ = (((od) * (p)->stride_d - (p)->pad_d) * (p)->in_h +             \
+                               (oh) * (p)->stride_h - (p)->pad_h) * (p)->in_w +              \
+                              (ow) * (p)->stride_w - (p)->pad_w;                             \
+        int32_t kd_, kh_, kw_;                                                               \
+        for (kd_ = 0; kd_ < (p)->k_d; ++kd_) {                                               \
+            for (kh_ = 0; kh_ < (p)->k_h; ++kh_) {                                           \
+                const int32_t row_ = base_ + (kd_ * (p)->dil_d * (p)->in_h + kh_ * (p)->dil_h) * (p)->in_w; \
+                for (kw_ = 0; kw_ < (p)->k_w; ++kw_) {                                       \
+                    body((row_ + kw_ * (p)->dil_w));                                         \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+
 #define EO_POOL_MAX(at) (best = xp[at] > best ? xp[at] : best)
 #define EO_POOL_SUM(at) (sum += xp[at])
 
@@ -337,7 +363,11 @@ void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y)
                 for (ow = 0; ow < p->out_w; ++ow) {
                     float best = -INFINITY;
                     int32_t padded = 0, valid = 0;
-                    EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_MAX);
+                    if (eo_pool_inside(p, od, oh, ow)) {
+                        EO_POOL_INSIDE(p, od, oh, ow, EO_POOL_MAX);
+                    } else {
+                        EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_MAX);
+                    }
                     (void)padded;
                     (void)valid;
                     *y++ = best;
@@ -359,7 +389,12 @@ void eo_avgpool_f32(const eo_pool_params_t *p, const float *x, float *y)
                     float sum = 0.0f;
                     int32_t padded = 0, valid = 0;
                     int32_t count;
-                    EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_SUM);
+                    if (eo_pool_inside(p, od, oh, ow)) {
+                        EO_POOL_INSIDE(p, od, oh, ow, EO_POOL_SUM);
+                        padded = valid = p->k_d * p->k_h * p->k_w;
+                    } else {
+                        EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_SUM);
+                    }
                     count = p->count_include_pad ? padded : valid;
                     *y++ = count > 0 ? sum / (float)count : 0.0f;
                 }

@@ -1,5 +1,6 @@
 /* Dense (weights packed by the compiler, see eo_runtime.h) and general strided GEMM. */
 #include <stddef.h>
+#include <string.h>
 
 #include "eo_runtime.h"
 
@@ -11,11 +12,36 @@
 #endif
 
 
+#if defined(__GNUC__) && defined(__AVX__)
+#define EO_AVX 1
+/* x86 hosts (the simulator): a block's eight accumulators as one AVX register, which
+ * compilers do not find on their own (it vectorizes across outputs, not a reduction). */
+typedef float eo_f32x8 __attribute__((vector_size(32)));
+
+static eo_f32x8 eo_load8(const float *p)
+{
+    eo_f32x8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void eo_store8(float *y, int32_t stride, eo_f32x8 v)
+{
+    int32_t j;
+    for (j = 0; j < EO_DENSE_BLOCK; ++j) {
+        y[j * stride] = v[j];
+    }
+}
+
+#else
+#define EO_AVX 0
+#endif
+
 /* sum + a . b, b read with a stride */
 EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32_t b_stride, float sum)
 {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
+    int32_t i = 0;
+    for (; i < n; ++i) {
         sum += a[i] * b[i * b_stride];
     }
     return sum;
@@ -42,6 +68,67 @@ static const float eo_no_bias[EO_DENSE_BLOCK];
  * Four inputs per turn amortize the loop overhead; ins is a multiple of 4 (eo_dense_f32
  * adds the odd ones), the outputs are contiguous and there is a bias (eo_no_bias if the
  * layer has none): all of this keeps it small (flash matters on microcontrollers). */
+#if EO_AVX
+static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
+                            float *restrict y, int32_t ins)
+{
+    eo_f32x8 s = eo_load8(bias);
+    int32_t i;
+    for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
+        s += xr[i] * eo_load8(wp);
+    }
+    eo_store8(y, 1, s);
+}
+
+static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
+                              const float *restrict wp, const float *bias, float *restrict y0,
+                              float *restrict y1, int32_t y_col_stride, int32_t ins)
+{
+    eo_f32x8 s = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    eo_f32x8 t;
+    int32_t i;
+    if (bias) {
+        s = eo_load8(bias);
+    }
+    t = s;
+    for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
+        const eo_f32x8 w8 = eo_load8(wp);
+        s += x0[i] * w8;
+        t += x1[i] * w8;
+    }
+    eo_store8(y0, y_col_stride, s);
+    eo_store8(y1, y_col_stride, t);
+}
+
+/* The outs % 8 plain rows of a layer as one zero-padded block (transposed on the stack), so
+ * few-channel convolutions get the vector kernel too; only the valid outputs are stored. */
+#define EO_AVX_TAIL_INS 1024
+
+static void eo_dense_tail_avx(const float *x, const float *w, const float *bias, float *y, int32_t rows,
+                              int32_t count, int32_t ins, int32_t y_row_stride, int32_t y_col_stride)
+{
+    float block[EO_AVX_TAIL_INS * EO_DENSE_BLOCK];
+    float block_bias[EO_DENSE_BLOCK] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    float out0[EO_DENSE_BLOCK], out1[EO_DENSE_BLOCK];
+    int32_t i, j, r;
+    for (i = 0; i < ins; ++i) {
+        for (j = 0; j < EO_DENSE_BLOCK; ++j) {
+            block[i * EO_DENSE_BLOCK + j] = j < count ? w[j * ins + i] : 0.0f;
+        }
+    }
+    for (j = 0; bias && j < count; ++j) {
+        block_bias[j] = bias[j];
+    }
+    for (r = 0; r < rows; r += 2) {
+        const int32_t second = r + 1 < rows ? r + 1 : r;
+        eo_dense_block8x2(x + r * ins, x + second * ins, block, block_bias, out0, out1, 1, ins);
+        for (j = 0; j < count; ++j) {
+            y[r * y_row_stride + j * y_col_stride] = out0[j];
+            y[second * y_row_stride + j * y_col_stride] = out1[j];
+        }
+    }
+}
+#else
 EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                                         float *restrict y, int32_t ins)
 {
@@ -106,6 +193,8 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
     y1[7 * y_col_stride] = t7;
 }
 
+#endif /* AVX */
+
 void eo_dense_strided_f32(const float *x, const float *w, const float *bias, float *y,
                           int32_t rows, int32_t outs, int32_t ins, int32_t y_row_stride,
                           int32_t y_col_stride)
@@ -122,6 +211,13 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
                               yo + second * y_row_stride, y_col_stride, ins);
         }
     }
+#if EO_AVX
+    if (blocked < outs && ins <= EO_AVX_TAIL_INS) {
+        eo_dense_tail_avx(x, w + blocked * ins, bias ? bias + blocked : NULL, y + blocked * y_col_stride,
+                          rows, outs - blocked, ins, y_row_stride, y_col_stride);
+        return;
+    }
+#endif
     /* The remaining outs % 8 rows: four per pass, then one by one. */
     for (r = 0; r < rows; ++r) {
         const float *xr = x + r * ins;
