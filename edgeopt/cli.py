@@ -202,12 +202,13 @@ def _write_project(args, generated):
 
     _, board = board_info(args.board)
     vectors = None
-    if board["emulated"]:  # on-target tests compare with onnxruntime on seeded inputs
+    if board["emulated"]:  # on-target tests compare with the reference on seeded inputs
         rng = np.random.default_rng(0)
-        inputs = {t.name: rng.standard_normal((4,) + t.shape).astype(np.float32) for t in generated.inputs}
+        inputs = {t.name: rng.integers(-128, 128, (4,) + t.shape).astype(np.int8) if t.dtype == "int8"
+                  else rng.standard_normal((4,) + t.shape).astype(np.float32) for t in generated.inputs}
         reference = run_reference(args.model, inputs)
-        vectors = (np.concatenate([inputs[t.name].reshape(4, -1) for t in generated.inputs], axis=1),
-                   np.concatenate([reference[t.name].reshape(4, -1) for t in generated.outputs], axis=1))
+        vectors = ([inputs[t.name].reshape(4, -1) for t in generated.inputs],
+                   [reference[t.name].reshape(4, -1) for t in generated.outputs])
     budget = write_project(generated, args.platformio, args.board, vectors, source=Path(args.model).name)
     if board["emulated"]:
         from edgeopt.platformio.offline import prepare_offline

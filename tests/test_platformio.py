@@ -1,6 +1,7 @@
 """Generated PlatformIO projects: offline pio run / pio test on the emulated boards,
 real-board environments, and the memory budget check."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -9,6 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import models
 from edgeopt.platformio.offline import core_dir, prepare_offline, run_pio
+
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"  # beside the checkout
 
 needs_tools = pytest.mark.skipif(
     not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
@@ -39,8 +42,26 @@ def test_emulated_board_builds_and_passes_on_target_tests(run_cli, tmp_path, boa
     run_pio(["run", "-d", str(project)])
     assert (project / ".pio" / "build" / board / "firmware.elf").is_file()
     result = run_pio(["test", "-d", str(project)])
-    assert "test_outputs_match_onnxruntime" in result.stdout and "PASSED" in result.stdout
+    assert "test_outputs_match_reference" in result.stdout and "PASSED" in result.stdout
     assert "2 succeeded" in result.stdout
+
+
+@needs_tools
+@pytest.mark.skipif(not MODELS.is_dir(), reason="shared/models/tflm not found")
+def test_int8_tflite_project_passes_bit_exact_on_target_tests(run_cli, tmp_path):
+    """int8 inputs and outputs: typed buffers, and on-target outputs equal to TFLM's."""
+    model = MODELS / "micro_speech_quantized.tflite"
+    project = tmp_path / "fw"
+    code, _, err = run_cli("compile", model, "--platformio", project, "--board", "qemu_cortex_m4", "--name", "kws")
+    assert code == 0, err
+    test_main = (project / "test" / "test_kws" / "test_main.c").read_text()
+    assert "static const int8_t output0_expected" in test_main and "output0[i] == output0_expected" in test_main
+    result = run_pio(["test", "-d", str(project)])
+    assert "test_outputs_match_reference" in result.stdout and "2 succeeded" in result.stdout
+    real = tmp_path / "real"
+    code, _, err = run_cli("compile", model, "--platformio", real, "--board", "nucleo_f446re", "--name", "kws")
+    assert code == 0, err
+    assert "static int8_t input0[1960];" in (real / "src" / "main.cpp").read_text()
 
 
 @needs_tools
@@ -48,12 +69,12 @@ def test_failing_on_target_test_is_reported(run_cli, tmp_path):
     project, _ = _compile(run_cli, tmp_path, models.mlp, "qemu_cortex_m4")
     test_main = project / "test" / "test_net" / "test_main.c"
     text = test_main.read_text()
-    start = text.index("eo_expected[EO_SAMPLES]")
+    start = text.index("output0_expected[EO_SAMPLES]")
     row = text.index("{", text.index("{", start) + 1)
     test_main.write_text(text[:row + 1] + "1000.0f + " + text[row + 1:])  # corrupt one expectation
     result = run_pio(["test", "-d", str(project)], check=False)
     assert result.returncode != 0
-    assert "test_outputs_match_onnxruntime" in result.stdout and "FAILED" in result.stdout
+    assert "test_outputs_match_reference" in result.stdout and "FAILED" in result.stdout
 
 
 @needs_tools

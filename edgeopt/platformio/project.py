@@ -34,7 +34,7 @@ def board_info(name: str) -> tuple:
 
 
 def check_budget(generated, board_id: str, board: dict) -> dict:
-    io_bytes = 4 * (sum(t.size for t in generated.inputs) + sum(t.size for t in generated.outputs))
+    io_bytes = sum(t.size * _C_TYPES[t.dtype][1] for t in generated.inputs + generated.outputs)
     flash = generated.weight_bytes + CODE_ALLOWANCE
     ram = generated.arena_bytes + io_bytes + STACK_ALLOWANCE
     problems = []
@@ -52,28 +52,30 @@ def check_budget(generated, board_id: str, board: dict) -> dict:
     return dict(flash_bytes=flash, ram_bytes=ram)
 
 
-def _offsets(tensors):
-    rows, offset = [], 0
-    for tensor in tensors:
-        rows.append(dict(offset=offset, size=tensor.size))
-        offset += tensor.size
-    return rows, max(offset, 1)
+_C_TYPES = {"float32": ("float", 4), "int8": ("int8_t", 1)}  # C type, bytes
 
 
-def _rows(array):
-    return [", ".join(f32(v) for v in row) for row in np.asarray(array, np.float32)]
+def _buffers(tensors, prefix):
+    """One static buffer per model input/output, typed as the model's."""
+    return [dict(name=f"{prefix}{i}", ctype=_C_TYPES[t.dtype][0], size=t.size, exact=t.dtype != "float32")
+            for i, t in enumerate(tensors)]
+
+
+def _rows(samples, buffer):
+    """Per sample, the C initializer of one buffer."""
+    if buffer["exact"]:
+        return [", ".join(str(int(v)) for v in row) for row in samples]
+    return [", ".join(f32(v) for v in row) for row in np.asarray(samples, np.float32)]
 
 
 def project_files(generated, board_id: str, board: dict, vectors=None, source="model",
                   rtol=1e-4, atol=1e-5) -> dict:
-    """{relative path: text} of the project. vectors = (inputs (N, in), expected (N, out))
-    flattened per sample, for the on-target tests of emulated boards."""
+    """{relative path: text} of the project. vectors = (inputs, expected): per model input
+    and output, its (N, size) samples, for the on-target tests of emulated boards."""
     env = make_environment()
-    inputs, input_floats = _offsets(generated.inputs)
-    outputs, output_floats = _offsets(generated.outputs)
     context = dict(version=__version__, source=source, board=board, env_name=board_id,
-                   prefix=generated.name, inputs=inputs, outputs=outputs,
-                   input_floats=input_floats, output_floats=output_floats)
+                   prefix=generated.name, inputs=_buffers(generated.inputs, "input"),
+                   outputs=_buffers(generated.outputs, "output"))
     files = {}
     name = generated.name
     for file_name, text in generated.files.items():
@@ -107,16 +109,17 @@ def project_files(generated, board_id: str, board: dict, vectors=None, source="m
     files[f"test/test_{name}/eo_test.h"] = (platformio_dir / "eo_test.h").read_text()
     if vectors is not None:
         sample_inputs, expected = vectors
+        for buffer, samples in zip(context["inputs"], sample_inputs):
+            buffer["rows"] = _rows(samples, buffer)
+        for buffer, samples in zip(context["outputs"], expected):
+            buffer["rows"] = _rows(samples, buffer)
         files[f"test/test_{name}/test_main.c"] = env.get_template("project/test_main.c.j2").render(
-            samples=len(sample_inputs), input_rows=_rows(sample_inputs),
-            expected_rows=_rows(expected), rtol=rtol, atol=atol, **context)
+            samples=len(sample_inputs[0]), rtol=rtol, atol=atol, **context)
     return files
 
 
 def write_project(generated, out_dir, board_name: str, vectors=None, source="model") -> dict:
     board_id, board = board_info(board_name)
-    if any(t.dtype != "float32" for t in generated.inputs + generated.outputs):
-        raise EdgeoptError("PlatformIO projects support float32 model inputs and outputs so far")
     budget = check_budget(generated, board_id, board)
     write_files(project_files(generated, board_id, board, vectors, source), out_dir)
     return dict(board=board_id, **budget)

@@ -78,7 +78,7 @@ static void eo_test_fail(const char *file, int32_t line, const char *name, const
         const float e_ = (expected), a_ = (actual);                                         \
         const float d_ = e_ > a_ ? e_ - a_ : a_ - e_;                                       \
         const float m_ = e_ < 0.0f ? -e_ : e_;                                              \
-        EO_TEST_ASSERT(d_ <= (atol) + (rtol) * m_, name, "output differs from onnxruntime"); \
+        EO_TEST_ASSERT(d_ <= (atol) + (rtol) * m_, name, "output differs from the reference"); \
     } while (0)
 
 static int eo_test_end(void)
