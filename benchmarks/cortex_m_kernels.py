@@ -77,22 +77,29 @@ def int8_fc_instructions(target):
     return (counts[0] - counts[1]) / (4000 * 4)
 
 
-def int8_conv_instructions(target, kernel, channels=64, size=8):
-    """Instructions per MAC of one int8 CONV_2D layer (TFLite, per-channel) on the target."""
+def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False):
+    """Instructions per MAC of one int8 CONV_2D (or DEPTHWISE_CONV_2D) layer (TFLite,
+    per-channel) on the target."""
     import tflite
     from tflite_builder import Op, T, build, options
 
     rng = np.random.default_rng(0)
-    w = rng.integers(-127, 128, (channels, kernel, kernel, channels)).astype(np.int8)
+    shape = (1, kernel, kernel, channels) if depthwise else (channels, kernel, kernel, channels)
+    w = rng.integers(-127, 128, shape).astype(np.int8)
     scales = tuple(float(v) for v in rng.uniform(0.004, 0.02, channels))
     tensors = [T("x", "int8", (1, size, size, channels), scales=(0.05,), zero_points=(3,)),
-               T("w", "int8", w.shape, w, scales=scales, zero_points=(0,) * channels),
+               T("w", "int8", w.shape, w, scales=scales, zero_points=(0,) * channels, axis=3 if depthwise else 0),
                T("b", "int32", (channels,), np.zeros(channels, np.int32),
                  scales=tuple(0.05 * v for v in scales), zero_points=(0,) * channels),
                T("y", "int8", (1, size, size, channels), scales=(0.1,), zero_points=(-2,))]
-    ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "w", "b"], ["y"], options(
-        "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=1,
-        DilationWFactor=1, DilationHFactor=1))]
+    if depthwise:
+        ops = [Op(tflite.BuiltinOperator.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+            "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1, DepthMultiplier=1,
+            FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1))]
+    else:
+        ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "w", "b"], ["y"], options(
+            "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=1,
+            DilationWFactor=1, DilationHFactor=1))]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "conv.tflite"
         path.write_bytes(build(tensors, ops, ["x"], ["y"]))
@@ -100,7 +107,7 @@ def int8_conv_instructions(target, kernel, channels=64, size=8):
         inputs = {"x": rng.integers(-128, 128, (1, 1, size, size, channels)).astype(np.int8)}
         with QemuModel(generated, target) as emulated:
             count = emulated.run(inputs)[1]["instructions_per_inference"]["median"]
-    return count / (size * size * channels * channels * kernel * kernel)
+    return count / (size * size * channels * (1 if depthwise else channels) * kernel * kernel)
 
 
 def main():
@@ -120,6 +127,8 @@ def main():
         per_mac = int8_conv_instructions(args.target, kernel)
         label = f"int8 conv {kernel}x{kernel} 64->64 @8x8"
         print(f"{label:<26} {64 * kernel * kernel:>11} {8 * 8 * 64 * 64 * kernel * kernel:>9,} {'':>13} {per_mac:>10.2f}")
+    per_mac = int8_conv_instructions(args.target, 3, depthwise=True)
+    print(f"{'int8 depthwise 3x3 64 @8x8':<26} {9:>11} {8 * 8 * 64 * 9:>9,} {'':>13} {per_mac:>10.2f}")
 
 
 if __name__ == "__main__":

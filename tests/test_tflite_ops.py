@@ -95,6 +95,21 @@ def test_depthwise_conv_2d_int8(tmp_path, case, per_channel):
     _run(tmp_path, tensors, ops, ["x"], ["y"])
 
 
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("pad,stride,dilation,y_scale", [(0, 1, 1, 0.08), (0, 2, 1, 0.08), (1, 1, 2, 0.08),
+                                                         (0, 1, 1, 0.0004)],
+                         ids=["same", "same_stride2", "valid_dilated", "left_shifts"])
+def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dilation, y_scale):
+    """Depth multiplier 1 and channels a multiple of 4 take the DSP kernel on the M4, with
+    the border taps left out per pixel."""
+    size = {0: (9 + stride - 1) // stride, 1: 9 - 2 * dilation}[pad]
+    tensors = _layer("dw", (1, 9, 9, 12), (1, 3, 3, 12), (1, size, size, 12), True, None, y_q=(y_scale, -3))
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, DepthMultiplier=1,
+        FusedActivationFunction=1, DilationWFactor=dilation, DilationHFactor=dilation))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
+
+
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
 def test_average_pool_2d_int8(tmp_path, pad, filter_size, stride, out):
     q = dict(scales=(0.04,), zero_points=(-7,))

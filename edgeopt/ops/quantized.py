@@ -251,7 +251,11 @@ def _lower_conv(ctx, lc):
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
     )
-    dsp = _lower_conv_dsp(ctx, lc, bias, multipliers, shifts) if _dsp_conv(ctx) else None
+    dsp = None
+    if _dsp_conv(ctx):
+        dsp = _lower_conv_dsp(ctx, lc, bias, multipliers, shifts)
+    elif _dsp_depthwise(ctx):
+        dsp = _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts)
     guard = f"!{DSP_GUARD}" if dsp else None
     return Call("ops/conv_s8.c.j2", dict(
         kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", dsp=dsp,
@@ -270,10 +274,31 @@ def _lower_conv_dsp(ctx, lc, bias, multipliers, shifts):
         - _quant(ctx, 0, "input").zero_points[0] * weights.astype(np.int64).sum(axis=1)
     if not dsp_accumulators_fit(weights, folded):
         return None
-    return dict(w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
+    return dict(kernel="eo_conv2d_s8_dsp",
+                w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
                 channels=lc.weight(dsp_channels(folded, multipliers, shifts), "channels_dsp",
                                    guard=DSP_GUARD, variant=True),
                 pair=lc.scratch(ctx))
+
+
+def _dsp_depthwise(ctx):
+    x, w = ctx.shape(0), ctx.shape(1)
+    return (ctx.node.op_type == "QDepthwiseConv2D" and w[3] == x[3] and x[3] % 4 == 0
+            and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS)
+
+
+DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
+
+
+def _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts):
+    """Depthwise on DSP cores: int16 weights per tap in the channel order {0, 2, 1, 3}."""
+    taps = ctx.const(1).reshape(-1, ctx.shape(1)[3])  # [k_h * k_w][channels]
+    packed = taps.reshape(len(taps), -1, 4)[..., [0, 2, 1, 3]].astype(np.int16).reshape(-1)
+    plain_bias = bias.astype(np.int64) if bias is not None else np.zeros(taps.shape[1], np.int64)
+    return dict(kernel="eo_depthwise_conv2d_s8_dsp",
+                w=lc.weight(packed, "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
+                channels=lc.weight(dsp_channels(plain_bias, multipliers, shifts), "channels_dsp",
+                                   guard=DSP_GUARD, variant=True), pair=None)
 
 
 def _pointwise(ctx):

@@ -133,13 +133,22 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
     }
 }
 
+/* SXTB16 of the bytes 1 and 3: {x1, x3} */
+static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
+{
+    int16x2_t odd;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(v));
+    return odd;
+}
+
+/* Two words from an 8-byte aligned address */
+#define EO_LDRD_AT(lo, hi, ptr) __asm__("ldrd %0, %1, [%2]" : "=&r"(lo), "=&r"(hi) : "r"(ptr) : "memory")
+
 /* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
 static inline void eo_expand4(uint32_t *dst, uint32_t v)
 {
-    uint32_t odd;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(v));
     dst[0] = (uint32_t)__sxtb16((int32_t)v);
-    dst[1] = odd;
+    dst[1] = (uint32_t)eo_sxtb16_ror8(v);
 }
 
 /* acc_a += row a's next 4 products, acc_b += row b's, against one output's 4 weights */
@@ -180,13 +189,14 @@ static inline int32_t eo_saturate16(int32_t v)
     return r;
 }
 
-/* One output channel of two rows: requantize, then offset and clamp both rows as int16
- * lanes (saturating to int16 leaves every clamped int8 result unchanged), store. */
+/* Two outputs (two rows of one channel, or two channels): requantize, then offset and clamp
+ * both as int16 lanes (saturating to int16 leaves every clamped int8 result unchanged). */
 static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t acc1,
-                                 const eo_channel_s8_t *c, const eo_output_range_t *r)
+                                 const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                                 const eo_output_range_t *r)
 {
-    const int32_t v0 = eo_saturate16(eo_requantize_channel(acc0 + c->bias, c));
-    const int32_t v1 = eo_saturate16(eo_requantize_channel(acc1 + c->bias, c));
+    const int32_t v0 = eo_saturate16(eo_requantize_channel(acc0 + c0->bias, c0));
+    const int32_t v1 = eo_saturate16(eo_requantize_channel(acc1 + c1->bias, c1));
     int32_t lanes;
     __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lanes) : "r"(v0), "r"(v1));
     lanes = (int32_t)__qadd16((int16x2_t)lanes, (int16x2_t)r->offset); /* saturating */
@@ -223,9 +233,9 @@ static void eo_matmul_pair_dsp(const eo_fc_s8_params_t *p, const uint32_t *rows,
             EO_PAIR_EIGHT();
             EO_PAIR_EIGHT();
         }
-        eo_store_pair(y0, y1, a00, a10, c, &range);
+        eo_store_pair(y0, y1, a00, a10, c, c, &range);
         if (c + 1 < channels_end) {
-            eo_store_pair(y0 + 1, y1 + 1, a01, a11, c + 1, &range);
+            eo_store_pair(y0 + 1, y1 + 1, a01, a11, c + 1, c + 1, &range);
         }
     }
 }
@@ -245,6 +255,56 @@ void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t
             eo_expand4(pair + i + 2, v1);
         }
         eo_matmul_pair_dsp(p, pair, w, channels, y + r * p->outs, y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+    }
+}
+
+/* Depthwise convolutions on DSP cores (depth multiplier 1, channels a multiple of 4): per
+ * output pixel the taps inside the input are listed once, then four channels at a time
+ * accumulate in registers over those taps: one word of inputs (SXTB16 into the channel
+ * pairs {0, 2} and {1, 3}, plus the input offset with SADD16) against the compiler's int16
+ * weights {w0, w2, w1, w3} of that tap, SMLABB/SMLATT per channel. */
+void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                                const eo_channel_s8_t *channels, int8_t *y)
+{
+    int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
+    const int32_t count = p->out_c;
+    const int16x2_t offset = eo_lanes(p->input_offset);
+    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    int32_t b, oy, ox, ky, kx, c, t;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                int8_t *yp = y + ((b * p->out_h + oy) * p->out_w + ox) * count;
+                int32_t taps = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    for (kx = 0; iy >= 0 && iy < p->in_h && kx < p->k_w; ++kx) {
+                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        if (ix >= 0 && ix < p->in_w) {
+                            x_at[taps] = ((b * p->in_h + iy) * p->in_w + ix) * count;
+                            w_at[taps++] = (ky * p->k_w + kx) * count;
+                        }
+                    }
+                }
+                for (c = 0; c < count; c += 4) {
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    for (t = 0; t < taps; ++t) {
+                        uint32_t v, w02, w13;
+                        int16x2_t even, odd;
+                        memcpy(&v, x + x_at[t] + c, 4);
+                        EO_LDRD_AT(w02, w13, w + w_at[t] + c);
+                        even = __sadd16(__sxtb16((int8x4_t)v), offset);
+                        odd = __sadd16(eo_sxtb16_ror8(v), offset);
+                        a0 = __smlabb(even, (int16x2_t)w02, a0);
+                        a2 = __smlatt(even, (int16x2_t)w02, a2);
+                        a1 = __smlabb(odd, (int16x2_t)w13, a1);
+                        a3 = __smlatt(odd, (int16x2_t)w13, a3);
+                    }
+                    eo_store_pair(yp + c, yp + c + 1, a0, a1, channels + c, channels + c + 1, &range);
+                    eo_store_pair(yp + c + 2, yp + c + 3, a2, a3, channels + c + 2, channels + c + 3, &range);
+                }
+            }
+        }
     }
 }
 
