@@ -215,14 +215,15 @@ static int32_t eo_lanes(int32_t value)
 
 /* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
  * row 0's two words then row 1's (eo_expand4); y1 == y0 when row 1 repeats row 0. */
-static void eo_matmul_pair_dsp(const eo_fc_s8_params_t *p, const uint32_t *rows, const int16_t *w,
-                               const eo_channel_s8_t *channels, int8_t *y0, int8_t *y1)
+static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, int32_t ins,
+                               const uint32_t *rows, const int16_t *w, const eo_channel_s8_t *channels,
+                               int8_t *y0, int8_t *y1)
 {
-    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
-    const eo_channel_s8_t *c, *channels_end = channels + p->outs;
+    const eo_output_range_t range = *output; /* a local copy: the int8 stores may alias *output */
+    const eo_channel_s8_t *c, *channels_end = channels + outs;
     const uint32_t *wp = (const uint32_t *)(const void *)w;
-    const uint32_t *end = rows + p->ins;
-    const int32_t odd_eights = (p->ins / 8) & 1;
+    const uint32_t *end = rows + ins;
+    const int32_t odd_eights = (ins / 8) & 1;
     for (c = channels; c < channels_end; c += 2, y0 += 2, y1 += 2) {
         const uint32_t *xp = rows;
         int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
@@ -243,6 +244,7 @@ static void eo_matmul_pair_dsp(const eo_fc_s8_params_t *p, const uint32_t *rows,
 void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
 {
+    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
     int32_t r, i;
     for (r = 0; r < p->rows; r += 2) {
         const int8_t *x0 = x + r * p->ins;
@@ -254,7 +256,8 @@ void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t
             eo_expand4(pair + i, v0);
             eo_expand4(pair + i + 2, v1);
         }
-        eo_matmul_pair_dsp(p, pair, w, channels, y + r * p->outs, y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+        eo_matmul_pair_dsp(&range, p->outs, p->ins, pair, w, channels, y + r * p->outs,
+                           y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
     }
 }
 
@@ -317,17 +320,8 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
     const int32_t pixels = p->batch * p->out_h * p->out_w;
     const uint8_t zero_point = (uint8_t)(-p->input_offset);
     const uint32_t padding = zero_point * 0x01010101u;
-    eo_fc_s8_params_t fc;
+    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
     int32_t pixel, half, ky, kx, c;
-    fc.rows = 2;
-    fc.outs = p->out_c;
-    fc.ins = p->k_h * p->k_w * p->in_c;
-    fc.output_offset = p->output_offset;
-    fc.act_min = p->act_min;
-    fc.act_max = p->act_max;
-    fc.per_channel = 1;
-    fc.multipliers = p->multipliers;
-    fc.shifts = p->shifts;
     for (pixel = 0; pixel < pixels; pixel += 2) {
         for (half = 0; half < 2; ++half) {
             const int32_t at = pixel + half < pixels ? pixel + half : pixel;
@@ -350,8 +344,8 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
                 }
             }
         }
-        eo_matmul_pair_dsp(&fc, pair, w, channels, y + pixel * p->out_c,
-                           y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
+        eo_matmul_pair_dsp(&range, p->out_c, p->k_h * p->k_w * p->in_c, pair, w, channels,
+                           y + pixel * p->out_c, y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
     }
 }
 #endif
