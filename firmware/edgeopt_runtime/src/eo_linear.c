@@ -11,7 +11,6 @@
 #define EO_NOINLINE
 #endif
 
-
 #if defined(__GNUC__) && defined(__AVX__)
 #define EO_AVX 1
 /* x86 hosts (the simulator): a block's eight accumulators as one AVX register, which
@@ -40,8 +39,8 @@ static void eo_store8(float *y, int32_t stride, eo_f32x8 v)
 /* sum + a . b, b read with a stride */
 EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32_t b_stride, float sum)
 {
-    int32_t i = 0;
-    for (; i < n; ++i) {
+    int32_t i;
+    for (i = 0; i < n; ++i) {
         sum += a[i] * b[i * b_stride];
     }
     return sum;
@@ -63,12 +62,8 @@ EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32
 /* The bias of layers without one */
 static const float eo_no_bias[EO_DENSE_BLOCK];
 
-/* Eight outputs per pass over packed weights: every loaded input feeds eight
- * accumulators and the weights stream from one pointer (vldr with immediate offsets).
- * Four inputs per turn amortize the loop overhead; ins is a multiple of 4 (eo_dense_f32
- * adds the odd ones), the outputs are contiguous and there is a bias (eo_no_bias if the
- * layer has none): all of this keeps it small (flash matters on microcontrollers). */
 #if EO_AVX
+/* The blocks with the eight accumulators in one vector (same contracts as below) */
 static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                             float *restrict y, int32_t ins)
 {
@@ -100,8 +95,9 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
     eo_store8(y1, y_col_stride, t);
 }
 
-/* The outs % 8 plain rows of a layer as one zero-padded block (transposed on the stack), so
- * few-channel convolutions get the vector kernel too; only the valid outputs are stored. */
+/* The outs % 8 plain rows of a layer as one zero-padded block (transposed on the stack: a
+ * host-only path), so few-channel convolutions get the vector kernel too; only the valid
+ * outputs are stored. */
 #define EO_AVX_TAIL_INS 1024
 
 static void eo_dense_tail_avx(const float *x, const float *w, const float *bias, float *y, int32_t rows,
@@ -129,6 +125,11 @@ static void eo_dense_tail_avx(const float *x, const float *w, const float *bias,
     }
 }
 #else
+/* Eight outputs per pass over packed weights: every loaded input feeds eight
+ * accumulators and the weights stream from one pointer (vldr with immediate offsets).
+ * Four inputs per turn amortize the loop overhead; ins is a multiple of 4 (eo_dense_f32
+ * adds the odd ones), the outputs are contiguous and there is a bias (eo_no_bias if the
+ * layer has none): all of this keeps it small (flash matters on microcontrollers). */
 EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                                         float *restrict y, int32_t ins)
 {
