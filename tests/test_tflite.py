@@ -60,10 +60,12 @@ def test_hello_world_int8_is_bit_exact_on_every_input(target):
 
 
 @needs_models
-@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu),
+                                    pytest.param("qemu-cortex-m33", marks=needs_qemu)])
 @pytest.mark.parametrize("model", ["micro_speech_quantized", "person_detect"])
 def test_tflm_models_are_bit_exact(model, target):
-    """On the M4 the DSP kernels run (fully-connected, 1x1 and regular convolutions)."""
+    """On the M4 and M33 the DSP kernels run (fully-connected, 1x1, regular and depthwise
+    convolutions)."""
     samples = 1 if model == "person_detect" and target != "host" else 4
     _assert_bit_exact(model, target, _random_int8(samples, seed=1))
 

@@ -22,7 +22,6 @@ INSTALL_HINT = ("install it with: apt-get install -y --no-install-recommends "
 
 # Under -icount shift=10 every instruction takes 2**10 ns; the timer ticks at 25 MHz.
 ICOUNT_SHIFT = 10
-TIMER_NS_PER_TICK = 40
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,9 @@ class Target:
     core: str
     cpu_flags: tuple
     fpu: str
+    linker_script: str = "mps2.ld"
+    board_flags: tuple = ()  # the harness's memory map where it differs from AN385/386/500
+    timer_ns_per_tick: int = 40  # CMSDK TIMER0 at the board's 25 MHz system clock
 
 
 TARGETS = {t.name: t for t in (
@@ -41,6 +43,9 @@ TARGETS = {t.name: t for t in (
            ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "fpv4-sp-d16"),
     Target("qemu-cortex-m7", "mps2-an500", "Cortex-M7",
            ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), "fpv5-d16"),
+    Target("qemu-cortex-m33", "mps2-an505", "Cortex-M33",
+           ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), "fpv5-sp-d16",
+           "mps2_an505.ld", ("-DEO_TIMER0_BASE=0x50000000u",), 50),  # 20 MHz system clock
 )}
 
 OPT_FLAGS = ("-O2", "-ffp-contract=fast", "-ffunction-sections", "-fdata-sections")
@@ -79,9 +84,9 @@ def build_firmware(generated, target: Target, workdir: Path, warning_flags=STRIC
     sources = [*(workdir / n for n in sorted(generated.files) if n.endswith(".c")),
                workdir / "eo_main.c", board / "eo_qemu.c", *sorted((runtime / "src").glob("*.c"))]
     elf = workdir / "firmware.elf"
-    run_compiler([cc, *warning_flags, *OPT_FLAGS, *target.cpu_flags, *extra_flags, f"-I{workdir}",
-                  f"-I{runtime / 'include'}", f"-I{board}", *map(str, sources),
-                  "-nostartfiles", "--specs=nosys.specs", f"-T{board / 'mps2.ld'}",
+    run_compiler([cc, *warning_flags, *OPT_FLAGS, *target.cpu_flags, *target.board_flags, *extra_flags,
+                  f"-I{workdir}", f"-I{runtime / 'include'}", f"-I{board}", *map(str, sources),
+                  "-nostartfiles", "--specs=nosys.specs", f"-T{board / target.linker_script}",
                   "-Wl,--gc-sections", "-o", str(elf), "-lm"])
     return elf
 
@@ -144,10 +149,10 @@ def run_firmware(elf: Path, target: Target, arrays: list, inputs, outputs, timeo
     if result.returncode != 0:
         detail = (result.stderr + result.stdout).strip()[-2000:]
         raise QemuError(f"the {target.name} run failed (exit code {result.returncode}):\n{detail}")
-    return _parse_results(out_path.read_bytes(), count, outputs)
+    return _parse_results(out_path.read_bytes(), count, outputs, target.timer_ns_per_tick)
 
 
-def _parse_results(data, count, tensors):
+def _parse_results(data, count, tensors, ns_per_tick):
     layout, words = word_layout(tensors)
     per_sample = words * 4 + 4
     if len(data) != count * per_sample + 4:
@@ -155,7 +160,7 @@ def _parse_results(data, count, tensors):
                         f"{count * per_sample + 4}")
     body = np.frombuffer(data[:-4], dtype=np.uint8).reshape(count, per_sample)
     ticks = body[:, -4:].copy().view("<u4")[:, 0].astype(np.int64)
-    instructions = np.rint(ticks * TIMER_NS_PER_TICK / 2 ** ICOUNT_SHIFT).astype(np.int64)
+    instructions = np.rint(ticks * ns_per_tick / 2 ** ICOUNT_SHIFT).astype(np.int64)
     outputs = []
     for row in layout:
         dtype = np.dtype(row["dtype"]).newbyteorder("<")

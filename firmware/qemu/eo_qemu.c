@@ -5,7 +5,10 @@ extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
 int main(void);
 
 #define EO_STACK_PAINT 0xC0FFEE11u
-#define EO_TIMER0 ((volatile uint32_t *)0x40000000u)
+#ifndef EO_TIMER0_BASE
+#define EO_TIMER0_BASE 0x40000000u /* CMSDK TIMER0; AN505's secure alias is 0x50000000 */
+#endif
+#define EO_TIMER0 ((volatile uint32_t *)EO_TIMER0_BASE)
 #define EO_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
 static int32_t eo_semihost(int32_t op, const void *arg)
