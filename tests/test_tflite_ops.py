@@ -152,6 +152,18 @@ def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel, y_scale
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
 
 
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+def test_huge_bias_keeps_the_exact_portable_kernel_on_cortex_m4(tmp_path):
+    """Accumulators that could reach 2^30 rule out the DSP kernels' SMMULR requantization."""
+    tensors = _layer("fc", (2, 16), (8, 16), (2, 8), True, None)
+    tensors[2].data = np.full(8, 1_100_000_000, np.int32) * np.array([1, -1] * 4, np.int32)
+    path = tmp_path / "fc.tflite"
+    ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions"))]
+    path.write_bytes(build(tensors, ops, ["x"], ["y"]))
+    assert "eo_matmul_s8_dsp" not in compile_model(path).files["fc.c"]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
+
+
 @pytest.mark.parametrize("kind", ["ADD", "SUB", "MUL"])
 @pytest.mark.parametrize("broadcast", [False, True])
 def test_add_sub_mul_int8(tmp_path, kind, broadcast):

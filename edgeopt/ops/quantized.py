@@ -77,10 +77,11 @@ def _pack_blocks(weights, rows, inputs):
     return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def dsp_accumulators_fit(weights, folded_bias) -> bool:
-    """The DSP kernels requantize with SMMULR on 2 * acc: every |acc| must stay below 2^30."""
-    weights = np.asarray(weights, np.int64).reshape(len(folded_bias), -1)
-    worst = np.abs(np.asarray(folded_bias, np.int64)) + 128 * np.abs(weights).sum(axis=1)
+def dsp_accumulators_fit(weights, bias, largest_input=128) -> bool:
+    """The DSP kernels requantize with SMMULR on 2 * acc: every |acc| must stay below 2^30.
+    weights: [outputs][inputs]; largest_input: 128 for int8, 255 with an offset added."""
+    weights = np.asarray(weights, np.int64).reshape(len(bias), -1)
+    worst = np.abs(np.asarray(bias, np.int64)) + largest_input * np.abs(weights).sum(axis=1)
     return bool(worst.max(initial=0) < 2 ** 30)
 
 
@@ -100,6 +101,23 @@ def dense_dsp_kernel(ins, rows):
     if ins % 8:
         return None
     return "eo_fully_connected_s8_dsp" if rows == 1 else "eo_matmul_s8_dsp"
+
+
+def _folded_bias(ctx, weights):
+    """bias - input zero point * sum(w) per output (int64), or None for a run-time bias."""
+    if ctx.has_input(2) and ctx.const(2) is None:
+        return None
+    bias = ctx.const(2).astype(np.int64) if ctx.has_input(2) else np.zeros(len(weights), np.int64)
+    return bias - _quant(ctx, 0, "input").zero_points[0] * np.asarray(weights, np.int64).sum(axis=1)
+
+
+def _dense_dsp(ctx, weights):
+    """The DSP kernel of this layer's matrix product (rows of the input), or None."""
+    weights = np.asarray(weights).reshape(len(weights), -1)
+    ins = weights.shape[1]
+    kernel = dense_dsp_kernel(ins, int(np.prod(ctx.shape(0))) // ins)
+    folded = _folded_bias(ctx, weights) if kernel else None
+    return kernel if folded is not None and dsp_accumulators_fit(weights, folded) else None
 
 
 def _infer_fc(ctx):
@@ -137,7 +155,7 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
         ctx.unsupported("folded bias overflows int32")
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     rows = int(np.prod(ctx.shape(0))) // ins
-    dsp = dense_dsp_kernel(ins, rows) if dsp_accumulators_fit(weights, folded) else None
+    dsp = _dense_dsp(ctx, weights)
     portable = f"!{DSP_GUARD}" if dsp else None
     if dsp:
         per_output = (multipliers, shifts) if per_channel else (multipliers * outs, shifts * outs)
@@ -156,14 +174,12 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
     ))
 
 
-def dense_scratch(ins, rows):
+def _dense_scratch(ctx):
     """eo_matmul_s8_dsp's two expanded rows"""
-    return 4 * ins if dense_dsp_kernel(ins, rows) == "eo_matmul_s8_dsp" else 0
-
-
-def _fc_scratch(ctx):
-    ins = ctx.shape(1)[1]
-    return dense_scratch(ins, int(np.prod(ctx.shape(0))) // ins)
+    weights = ctx.const(1)
+    if weights is None or _dense_dsp(ctx, weights) != "eo_matmul_s8_dsp":
+        return 0
+    return 4 * int(np.prod(weights.shape[1:]))
 
 
 def _lower_quantize(ctx, lc):
@@ -185,7 +201,7 @@ def _same_shape(ctx):
 
 
 OPS = (
-    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch),
+    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_dense_scratch),
     OpDef("QQuantize", _same_shape, None, _lower_quantize, dtypes=("float32", "int8")),
     OpDef("QDequantize", _same_shape, None, _lower_dequantize, dtypes=("float32", "int8")),
 )
@@ -253,7 +269,7 @@ def _lower_conv(ctx, lc):
     )
     dsp = None
     if _dsp_conv(ctx):
-        dsp = _lower_conv_dsp(ctx, lc, bias, multipliers, shifts)
+        dsp = _lower_conv_dsp(ctx, lc, multipliers, shifts)
     elif _dsp_depthwise(ctx):
         dsp = _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts)
     guard = f"!{DSP_GUARD}" if dsp else None
@@ -267,13 +283,10 @@ def _lower_conv(ctx, lc):
     ))
 
 
-def _lower_conv_dsp(ctx, lc, bias, multipliers, shifts):
+def _lower_conv_dsp(ctx, lc, multipliers, shifts):
     """im2col + the DSP matrix product: pair-packed weights, the input offset in the bias."""
     weights = ctx.const(1).reshape(ctx.shape(1)[0], -1)
-    folded = (bias.astype(np.int64) if bias is not None else np.zeros(len(weights), np.int64)) \
-        - _quant(ctx, 0, "input").zero_points[0] * weights.astype(np.int64).sum(axis=1)
-    if not dsp_accumulators_fit(weights, folded):
-        return None
+    folded = _folded_bias(ctx, weights)
     return dict(kernel="eo_conv2d_s8_dsp",
                 w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
                 channels=lc.weight(dsp_channels(folded, multipliers, shifts), "channels_dsp",
@@ -295,6 +308,8 @@ def _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts):
     taps = ctx.const(1).reshape(-1, ctx.shape(1)[3])  # [k_h * k_w][channels]
     packed = taps.reshape(len(taps), -1, 4)[..., [0, 2, 1, 3]].astype(np.int16).reshape(-1)
     plain_bias = bias.astype(np.int64) if bias is not None else np.zeros(taps.shape[1], np.int64)
+    if not dsp_accumulators_fit(taps.T, plain_bias, largest_input=255):  # inputs + offset
+        return None
     return dict(kernel="eo_depthwise_conv2d_s8_dsp",
                 w=lc.weight(packed, "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
                 channels=lc.weight(dsp_channels(plain_bias, multipliers, shifts), "channels_dsp",
@@ -310,10 +325,14 @@ def _pointwise(ctx):
 
 def _dsp_conv(ctx):
     """Regular convolutions whose patches suit the DSP kernel: whole groups of 4 channels
-    per tap, whole groups of 8 per patch."""
+    per tap, whole groups of 8 per patch, accumulators that fit SMMULR."""
     x, w = ctx.shape(0), ctx.shape(1)
-    return (ctx.node.op_type == "QConv2D" and w[3] == x[3] and x[3] % 4 == 0
-            and (w[1] * w[2] * w[3]) % 8 == 0 and not _pointwise(ctx))
+    if not (ctx.node.op_type == "QConv2D" and w[3] == x[3] and x[3] % 4 == 0
+            and (w[1] * w[2] * w[3]) % 8 == 0 and not _pointwise(ctx)) or ctx.const(1) is None:
+        return False
+    weights = ctx.const(1).reshape(w[0], -1)
+    folded = _folded_bias(ctx, weights)
+    return folded is not None and dsp_accumulators_fit(weights, folded)
 
 
 def _conv_scratch(ctx):
@@ -322,8 +341,7 @@ def _conv_scratch(ctx):
         return 4 * ctx.shape(1)[3]
     w = ctx.shape(1)
     if _pointwise(ctx):
-        x = ctx.shape(0)
-        return dense_scratch(x[3], x[0] * x[1] * x[2])
+        return _dense_scratch(ctx)
     return 4 * w[1] * w[2] * w[3] if _dsp_conv(ctx) else 0
 
 
