@@ -77,6 +77,33 @@ def int8_fc_instructions(target):
     return (counts[0] - counts[1]) / (4000 * 4)
 
 
+def int8_fc_layer_instructions(target, ins, outs):
+    """Instructions per MAC of one int8 FULLY_CONNECTED layer (per-channel, one row), less
+    the same harness around an 8 -> 1 layer."""
+    import tflite
+    from tflite_builder import Op, T, build, options
+
+    def count(ins, outs):
+        rng = np.random.default_rng(0)
+        w = rng.integers(-127, 128, (outs, ins)).astype(np.int8)
+        scales = tuple(float(v) for v in rng.uniform(0.004, 0.02, outs))
+        tensors = [T("x", "int8", (1, ins), scales=(0.05,), zero_points=(3,)),
+                   T("w", "int8", w.shape, w, scales=scales, zero_points=(0,) * outs),
+                   T("b", "int32", (outs,), np.zeros(outs, np.int32), scales=tuple(0.05 * v for v in scales),
+                     zero_points=(0,) * outs),
+                   T("y", "int8", (1, outs), scales=(0.1,), zero_points=(-2,))]
+        ops = [Op(tflite.BuiltinOperator.FULLY_CONNECTED, ["x", "w", "b"], ["y"],
+                  options("FullyConnectedOptions", FusedActivationFunction=1))]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "fc.tflite"
+            path.write_bytes(build(tensors, ops, ["x"], ["y"]))
+            with QemuModel(compile_model(path), target) as emulated:
+                inputs = {"x": rng.integers(-128, 128, (1, 1, ins)).astype(np.int8)}
+                return emulated.run(inputs)[1]["instructions_per_inference"]["median"]
+
+    return (count(ins, outs) - count(8, 1)) / (ins * outs)
+
+
 def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False):
     """Instructions per MAC of one int8 CONV_2D (or DEPTHWISE_CONV_2D) layer (TFLite,
     per-channel) on the target."""
@@ -123,6 +150,9 @@ def main():
     fc = int8_fc_instructions(args.target)
     if fc is not None:
         print(f"{'int8 FC 4000->4 (micro_speech)':<26} {4000:>11} {16000:>9,} {'':>13} {fc:>10.2f}")
+    for ins, outs in ((64, 64), (256, 64)):
+        per_mac = int8_fc_layer_instructions(args.target, ins, outs)
+        print(f"{f'int8 FC {ins}->{outs}':<26} {ins:>11} {ins * outs:>9,} {'':>13} {per_mac:>10.2f}")
     for kernel in (1, 3):
         per_mac = int8_conv_instructions(args.target, kernel)
         label = f"int8 conv {kernel}x{kernel} 64->64 @8x8"

@@ -175,7 +175,7 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
 
 
 def _dense_scratch(ctx):
-    """eo_matmul_s8_dsp's two expanded rows"""
+    """eo_matmul_s8_dsp's two rows expanded to int16"""
     weights = ctx.const(1)
     if weights is None or _dense_dsp(ctx, weights) != "eo_matmul_s8_dsp":
         return 0

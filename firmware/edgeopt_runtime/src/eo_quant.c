@@ -68,10 +68,10 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
         uint32_t w0_, w1_, w2_, w3_;                                                       \
         EO_LDRD(w0_, w1_, wp);                                                             \
         EO_LDRD(w2_, w3_, wp);                                                             \
-        acc = __smlad(x02a, (int32_t)w0_, acc);                                            \
-        acc = __smlad(x13a, (int32_t)w1_, acc);                                            \
-        acc = __smlad(x02b, (int32_t)w2_, acc);                                            \
-        acc = __smlad(x13b, (int32_t)w3_, acc);                                            \
+        acc = __smlad((int32_t)x02a, (int32_t)w0_, acc);                                   \
+        acc = __smlad((int32_t)x13a, (int32_t)w1_, acc);                                   \
+        acc = __smlad((int32_t)x02b, (int32_t)w2_, acc);                                   \
+        acc = __smlad((int32_t)x13b, (int32_t)w3_, acc);                                   \
     } while (0)
 
 /* The DSP kernels' requantization, with the channel's constants precomputed by the
@@ -97,40 +97,6 @@ static void eo_fc_store(const eo_fc_s8_params_t *p, const eo_channel_s8_t *chann
     }
     v = eo_requantize_channel(acc + channels[o].bias, channels + o) + p->output_offset;
     yr[o] = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
-}
-
-/* Cortex-M4/M7/M33: four outputs x eight inputs per pass with SMLAD on int16 pairs. The
- * weights are pre-arranged by the compiler (see eo_runtime.h), so one LDRD brings four. */
-void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const eo_channel_s8_t *channels, int8_t *y)
-{
-    const int32_t blocks = (p->outs + 3) / 4;
-    int32_t r, b, i;
-    for (r = 0; r < p->rows; ++r) {
-        const int8_t *xr = x + r * p->ins;
-        for (b = 0; b < blocks; ++b) {
-            const uint32_t *wp = (const uint32_t *)(const void *)(w + (int64_t)b * 4 * p->ins);
-            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (i = 0; i < p->ins; i += 8) {
-                uint32_t lo, hi;
-                int32_t x02a, x13a, x02b, x13b;
-                memcpy(&lo, xr + i, 4);
-                memcpy(&hi, xr + i + 4, 4);
-                x02a = (int32_t)__sxtb16((int32_t)lo);
-                x13a = (int32_t)__sxtb16((int32_t)(lo >> 8));
-                x02b = (int32_t)__sxtb16((int32_t)hi);
-                x13b = (int32_t)__sxtb16((int32_t)(hi >> 8));
-                EO_FC_ROW(a0);
-                EO_FC_ROW(a1);
-                EO_FC_ROW(a2);
-                EO_FC_ROW(a3);
-            }
-            eo_fc_store(p, channels, y + r * p->outs, 4 * b, a0);
-            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 1, a1);
-            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 2, a2);
-            eo_fc_store(p, channels, y + r * p->outs, 4 * b + 3, a3);
-        }
-    }
 }
 
 /* SXTB16 of the bytes 1 and 3: {x1, x3} */
@@ -211,6 +177,49 @@ static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t a
 static int32_t eo_lanes(int32_t value)
 {
     return (value & 0xFFFF) | (int32_t)((uint32_t)value << 16);
+}
+
+/* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
+ * per pass with SMLAD on int16 pairs, SXTB16 on the inputs on the fly (no scratch: long
+ * rows stay cheap in RAM). The weights are pre-arranged by the compiler (see eo_runtime.h),
+ * so one LDRD brings four. */
+void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                               const eo_channel_s8_t *channels, int8_t *y)
+{
+    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    const int32_t blocks = (p->outs + 3) / 4;
+    int32_t r, b, i;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *xr = x + r * p->ins;
+        int8_t *yr = y + r * p->outs;
+        for (b = 0; b < blocks; ++b) {
+            const uint32_t *wp = (const uint32_t *)(const void *)(w + (int64_t)b * 4 * p->ins);
+            const int32_t o = 4 * b;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (i = 0; i < p->ins; i += 8) {
+                uint32_t lo, hi, x02a, x13a, x02b, x13b;
+                memcpy(&lo, xr + i, 4);
+                memcpy(&hi, xr + i + 4, 4);
+                x02a = (uint32_t)__sxtb16((int32_t)lo);
+                x13a = (uint32_t)eo_sxtb16_ror8(lo);
+                x02b = (uint32_t)__sxtb16((int32_t)hi);
+                x13b = (uint32_t)eo_sxtb16_ror8(hi);
+                EO_FC_ROW(a0);
+                EO_FC_ROW(a1);
+                EO_FC_ROW(a2);
+                EO_FC_ROW(a3);
+            }
+            if (o + 3 < p->outs) {
+                eo_store_pair(yr + o, yr + o + 1, a0, a1, channels + o, channels + o + 1, &range);
+                eo_store_pair(yr + o + 2, yr + o + 3, a2, a3, channels + o + 2, channels + o + 3, &range);
+            } else { /* the last block, padded with zero rows */
+                eo_fc_store(p, channels, yr, o, a0);
+                eo_fc_store(p, channels, yr, o + 1, a1);
+                eo_fc_store(p, channels, yr, o + 2, a2);
+                eo_fc_store(p, channels, yr, o + 3, a3);
+            }
+        }
+    }
 }
 
 /* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
