@@ -187,19 +187,20 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                                const eo_channel_s8_t *channels, int8_t *y)
 {
     const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
-    const int32_t blocks = (p->outs + 3) / 4;
-    int32_t r, b, i;
+    const int32_t outs = p->outs;
+    int32_t r, o;
     for (r = 0; r < p->rows; ++r) {
-        const int8_t *xr = x + r * p->ins;
-        int8_t *yr = y + r * p->outs;
-        for (b = 0; b < blocks; ++b) {
-            const uint32_t *wp = (const uint32_t *)(const void *)(w + (int64_t)b * 4 * p->ins);
-            const int32_t o = 4 * b;
+        const int8_t *xr = x + r * p->ins, *x_end = xr + p->ins;
+        const uint32_t *wp = (const uint32_t *)(const void *)w; /* the blocks follow each other */
+        int8_t *yo = y + r * outs;
+        for (o = 0; o < outs; o += 4, yo += 4) {
+            const int8_t *xp = xr;
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (i = 0; i < p->ins; i += 8) {
+            do {
                 uint32_t lo, hi, x02a, x13a, x02b, x13b;
-                memcpy(&lo, xr + i, 4);
-                memcpy(&hi, xr + i + 4, 4);
+                memcpy(&lo, xp, 4);
+                memcpy(&hi, xp + 4, 4);
+                xp += 8;
                 x02a = (uint32_t)__sxtb16((int32_t)lo);
                 x13a = (uint32_t)eo_sxtb16_ror8(lo);
                 x02b = (uint32_t)__sxtb16((int32_t)hi);
@@ -208,15 +209,15 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 EO_FC_ROW(a1);
                 EO_FC_ROW(a2);
                 EO_FC_ROW(a3);
-            }
-            if (o + 3 < p->outs) {
-                eo_store_pair(yr + o, yr + o + 1, a0, a1, channels + o, channels + o + 1, &range);
-                eo_store_pair(yr + o + 2, yr + o + 3, a2, a3, channels + o + 2, channels + o + 3, &range);
+            } while (xp < x_end);
+            if (o + 3 < outs) {
+                eo_store_pair(yo, yo + 1, a0, a1, channels + o, channels + o + 1, &range);
+                eo_store_pair(yo + 2, yo + 3, a2, a3, channels + o + 2, channels + o + 3, &range);
             } else { /* the last block, padded with zero rows */
-                eo_fc_store(p, channels, yr, o, a0);
-                eo_fc_store(p, channels, yr, o + 1, a1);
-                eo_fc_store(p, channels, yr, o + 2, a2);
-                eo_fc_store(p, channels, yr, o + 3, a3);
+                eo_fc_store(p, channels, yo - o, o, a0);
+                eo_fc_store(p, channels, yo - o, o + 1, a1);
+                eo_fc_store(p, channels, yo - o, o + 2, a2);
+                eo_fc_store(p, channels, yo - o, o + 3, a3);
             }
         }
     }
