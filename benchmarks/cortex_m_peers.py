@@ -4,6 +4,7 @@ plain textbook C loop, same compiler, flags, harness and machine.
     pip install emlearn   # for the emlearn column
     python benchmarks/cortex_m_peers.py
 """
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -71,8 +72,14 @@ def emlearn_mlp(layers, io):
     weights = [w.T.astype(np.float32) for w, _, _ in layers]
     biases = [b.astype(np.float32) for _, b, _ in layers]
     acts = ["tanh" if t else "identity" for _, _, t in layers]
-    net = emlearn.net.Wrapper(acts, weights, biases, classifier="loadable", return_type="regressor")
-    body = net.save(name="emlnet")
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)  # emlearn compiles a test program into ./tmp of the working directory
+        try:
+            net = emlearn.net.Wrapper(acts, weights, biases, classifier="loadable", return_type="regressor")
+            body = net.save(name="emlnet")
+        finally:
+            os.chdir(previous)
     n_in, n_out = weights[0].shape[0], weights[-1].shape[1]
     source = (f'#include "emlearn.h"\n{body}\n'
               f"eo_status_t emlearn_invoke(const float *in0, float *out0)\n{{\n"
