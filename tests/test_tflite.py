@@ -10,6 +10,7 @@ from edgeopt.pipeline import compile_model
 from edgeopt.resources import runtime_dir
 from edgeopt.simulator.host import HostModel
 from edgeopt.simulator.reference import compare, run_reference
+from targets import run_on
 
 # shared/ lies beside the checkout (in sessions and in CI)
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
@@ -22,14 +23,7 @@ def _assert_bit_exact(model, target, inputs_for):
     path = MODELS / f"{model}.tflite"
     generated = compile_model(path)
     inputs = inputs_for(generated)
-    if target == "host":
-        with HostModel.build(path, generated=generated) as host:
-            outputs = host.run(inputs)
-    else:
-        from edgeopt.simulator.qemu import QemuModel
-
-        with QemuModel(generated, target) as emulated:
-            outputs = emulated.run(inputs)[0]
+    outputs = run_on(target, path, generated, inputs)
     reference = run_reference(path, inputs)
     for name, value in outputs.items():
         assert value.dtype == np.int8
@@ -157,7 +151,7 @@ def test_requantize_edge_cases(tmp_path):
     runtime = runtime_dir()
     exe = tmp_path / "check"
     subprocess.run(["cc", "-std=c99", "-O2", f"-I{runtime / 'include'}", str(tmp_path / "check.c"),
-                    str(runtime / "src" / "eo_quant.c"), "-o", str(exe), "-lm"], check=True)
+                    *map(str, sorted((runtime / "src").glob("*.c"))), "-o", str(exe), "-lm"], check=True)
     got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
     expected = [_reference_requantize(a, m, s) for a, m, s in cases]
     assert got == expected

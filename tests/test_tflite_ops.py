@@ -9,6 +9,7 @@ import tflite
 from edgeopt.pipeline import compile_model
 from edgeopt.simulator.host import HostModel
 from edgeopt.simulator.reference import compare, run_reference
+from targets import run_on
 from tflite_builder import Op, T, build, options
 
 OPS = tflite.BuiltinOperator
@@ -24,14 +25,7 @@ def _run(tmp_path, tensors, ops, inputs, outputs, samples=6, target="host"):
         shape = (samples,) + t.shape
         feed[t.name] = (RNG.integers(-128, 128, shape).astype(np.int8) if t.dtype == "int8"
                         else RNG.uniform(-3, 3, shape).astype(np.float32))
-    if target == "host":
-        with HostModel.build(path, generated=generated) as model:
-            got = model.run(feed)
-    else:
-        from edgeopt.simulator.qemu import QemuModel
-
-        with QemuModel(generated, target) as model:
-            got = model.run(feed)[0]
+    got = run_on(target, path, generated, feed)
     expected = run_reference(path, feed)
     for name, value in got.items():
         if value.dtype == np.int8:

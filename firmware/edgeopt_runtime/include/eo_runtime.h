@@ -59,6 +59,11 @@ typedef struct {
 
 void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
                    const eo_broadcast_t *bc);
+/* For the broadcasting kernels: the rows (all axes but the last) of bc's output, and the
+ * inputs' offsets of the row at index (zeros to start), which then moves to the next row. */
+int32_t eo_broadcast_rows(const eo_broadcast_t *bc);
+void eo_broadcast_next_row(const eo_broadcast_t *bc, int32_t *index, int32_t *a_offset,
+                           int32_t *b_offset);
 
 /* y[o][c][i] = x[o][c][i] * scale[c] + shift[c] (inference-mode batch normalization) */
 void eo_channel_affine_f32(const float *x, const float *scale, const float *shift, float *y,

@@ -49,31 +49,46 @@ static void eo_binary_row(eo_binary_op_t op, const float *a, int32_t as, const f
     }
 }
 
+int32_t eo_broadcast_rows(const eo_broadcast_t *bc)
+{
+    int32_t rows = 1;
+    int32_t axis;
+    for (axis = 0; axis < bc->rank - 1; ++axis) {
+        rows *= bc->shape[axis];
+    }
+    return rows;
+}
+
+void eo_broadcast_next_row(const eo_broadcast_t *bc, int32_t *index, int32_t *a_offset,
+                           int32_t *b_offset)
+{
+    int32_t axis;
+    *a_offset = 0;
+    *b_offset = 0;
+    for (axis = 0; axis < bc->rank - 1; ++axis) {
+        *a_offset += index[axis] * bc->a_strides[axis];
+        *b_offset += index[axis] * bc->b_strides[axis];
+    }
+    for (axis = bc->rank - 2; axis >= 0; --axis) {
+        if (++index[axis] < bc->shape[axis]) {
+            break;
+        }
+        index[axis] = 0;
+    }
+}
+
 void eo_binary_f32(eo_binary_op_t op, const float *a, const float *b, float *y,
                    const eo_broadcast_t *bc)
 {
     const int32_t last = bc->rank - 1;
     const int32_t n = bc->shape[last];
+    const int32_t rows = eo_broadcast_rows(bc);
     int32_t index[EO_MAX_RANK] = {0};
-    int32_t outer = 1;
-    int32_t row, axis;
-    for (axis = 0; axis < last; ++axis) {
-        outer *= bc->shape[axis];
-    }
-    for (row = 0; row < outer; ++row) {
-        int32_t a_off = 0, b_off = 0;
-        for (axis = 0; axis < last; ++axis) {
-            a_off += index[axis] * bc->a_strides[axis];
-            b_off += index[axis] * bc->b_strides[axis];
-        }
+    int32_t row, a_off, b_off;
+    for (row = 0; row < rows; ++row) {
+        eo_broadcast_next_row(bc, index, &a_off, &b_off);
         eo_binary_row(op, a + a_off, bc->a_strides[last], b + b_off, bc->b_strides[last],
                       y + row * n, n);
-        for (axis = last - 1; axis >= 0; --axis) {
-            if (++index[axis] < bc->shape[axis]) {
-                break;
-            }
-            index[axis] = 0;
-        }
     }
 }
 

@@ -701,26 +701,14 @@ void eo_binary_s8(const eo_binary_s8_params_t *p, const int8_t *a, const int8_t 
     const eo_broadcast_t *bc = &p->shape;
     const int32_t last = bc->rank - 1;
     const int32_t n = bc->shape[last];
+    const int32_t rows = eo_broadcast_rows(bc);
     int32_t index[EO_MAX_RANK] = {0};
-    int32_t rows = 1, row, axis, i;
-    for (axis = 0; axis < last; ++axis) {
-        rows *= bc->shape[axis];
-    }
+    int32_t row, i, a_off, b_off;
     for (row = 0; row < rows; ++row) {
-        int32_t a_off = 0, b_off = 0;
-        for (axis = 0; axis < last; ++axis) {
-            a_off += index[axis] * bc->a_strides[axis];
-            b_off += index[axis] * bc->b_strides[axis];
-        }
+        eo_broadcast_next_row(bc, index, &a_off, &b_off);
         for (i = 0; i < n; ++i) {
             y[row * n + i] = (int8_t)eo_binary_s8_one(p, a[a_off + i * bc->a_strides[last]],
                                                       b[b_off + i * bc->b_strides[last]]);
-        }
-        for (axis = last - 1; axis >= 0; --axis) {
-            if (++index[axis] < bc->shape[axis]) {
-                break;
-            }
-            index[axis] = 0;
         }
     }
 }
