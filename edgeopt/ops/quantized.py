@@ -1,10 +1,10 @@
 """int8 ops with TFLite semantics: requantization parameters are computed here, at
-compile time, exactly as TFLite computes them."""
+compile time, exactly as TFLite computes them. Fully-connected layers and convolutions,
+with their DSP variants, are in quantized_linear.py."""
 import math
 
 import numpy as np
 
-from edgeopt.errors import ShapeError
 from edgeopt.ops.registry import Call, OpDef
 
 INT8_RANGE = (-128, 127)
@@ -45,152 +45,23 @@ def activation_range(name: str, scale: float, zero_point: int):
     return low, high
 
 
-def _quant(ctx, index, what):
+def quant_of(ctx, index, what):
+    """The quantization of input index (or -1: the output); unsupported if it has none."""
     tensor = ctx.graph.tensor(ctx.node.inputs[index] if index >= 0 else ctx.node.outputs[0])
     if tensor.quant is None:
         ctx.unsupported(f"{what} tensor {tensor.name!r} has no quantization parameters")
     return tensor.quant
 
 
-DSP_GUARD = "defined(__ARM_FEATURE_DSP)"
-
-
-def pack_fc_dsp(weights):
-    """int8 [outs][ins] -> eo_fully_connected_s8_dsp's int16 layout: per block of 4 outputs
-    (zero rows pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7}."""
-    return _pack_blocks(weights, rows=4, inputs=8)
-
-
-def pack_pairs_dsp(weights):
-    """int8 [outs][ins] -> eo_matmul_s8_dsp's int16 layout: per pair of outputs (a zero row
-    pads an odd count) and per 4 inputs, each row's {w0, w2, w1, w3}."""
-    return _pack_blocks(weights, rows=2, inputs=4)
-
-
-def _pack_blocks(weights, rows, inputs):
-    weights = np.asarray(weights, np.int16)
-    outs, ins = weights.shape
-    padded = np.zeros((-(-outs // rows) * rows, ins), np.int16)
-    padded[:outs] = weights
-    order = np.array([0, 2, 1, 3, 4, 6, 5, 7])[:inputs]
-    blocks = padded.reshape(-1, rows, ins // inputs, inputs)[..., order]  # block, row, group, inputs
-    return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
-
-
-def dsp_accumulators_fit(weights, bias, largest_input=128) -> bool:
-    """The DSP kernels requantize with SMMULR on 2 * acc: every |acc| must stay below 2^30.
-    weights: [outputs][inputs]; largest_input: 128 for int8, 255 with an offset added."""
-    weights = np.asarray(weights, np.int64).reshape(len(bias), -1)
-    worst = np.abs(np.asarray(bias, np.int64)) + largest_input * np.abs(weights).sum(axis=1)
-    return bool(worst.max(initial=0) < 2 ** 30)
-
-
-def dsp_channels(folded_bias, multipliers, shifts):
-    """eo_channel_s8_t per output: bias, multiplier, right shift, its rounding constant."""
-    rows = []
-    for bias, multiplier, shift in zip(folded_bias, multipliers, shifts):
-        right = -int(shift)
-        rows.append((int(bias), int(multiplier), right, 1 << (right - 1) if right > 0 else 0))
-    return np.array(rows, np.int32).reshape(-1, 4)
-
-
-def dense_dsp_kernel(ins, rows):
-    """The DSP kernel for an int8 matrix product, or None: one row (fully-connected layers)
-    converts the inputs on the fly for four outputs; several rows (1x1 convolutions) expand
-    each pair of rows once and share every weight load between them."""
-    if ins % 8:
-        return None
-    return "eo_fully_connected_s8_dsp" if rows == 1 else "eo_matmul_s8_dsp"
-
-
-def _folded_bias(ctx, weights):
-    """bias - input zero point * sum(w) per output (int64), or None for a run-time bias."""
-    if ctx.has_input(2) and ctx.const(2) is None:
-        return None
-    bias = ctx.const(2).astype(np.int64) if ctx.has_input(2) else np.zeros(len(weights), np.int64)
-    return bias - _quant(ctx, 0, "input").zero_points[0] * np.asarray(weights, np.int64).sum(axis=1)
-
-
-def _dense_dsp(ctx, weights):
-    """The DSP kernel of this layer's matrix product (rows of the input), or None."""
-    weights = np.asarray(weights).reshape(len(weights), -1)
-    ins = weights.shape[1]
-    kernel = dense_dsp_kernel(ins, int(np.prod(ctx.shape(0))) // ins)
-    folded = _folded_bias(ctx, weights) if kernel else None
-    return kernel if folded is not None and dsp_accumulators_fit(weights, folded) else None
-
-
-def _infer_fc(ctx):
-    x, w = ctx.shape(0), ctx.shape(1)
-    if len(w) != 2 or int(np.prod(x)) % w[1]:
-        raise ShapeError(f"fully-connected input {tuple(x)} does not match weights {tuple(w)}")
-    return [(int(np.prod(x)) // w[1], w[0])]
-
-
-def _lower_fc(ctx, lc):
-    x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "weights"), _quant(ctx, -1, "output")
-    in_scale = np.float32(x_q.scales[0])
-    out_scale = float(np.float32(y_q.scales[0]))
-    if w_q.per_channel:  # per-channel: double products, as TFLite's per-channel path
-        reals = [float(in_scale) * float(np.float32(s)) / out_scale for s in w_q.scales]
-    else:  # per-tensor: the float product, then double (GetQuantizedConvolutionMultipler)
-        reals = [float(np.float32(in_scale * np.float32(w_q.scales[0]))) / out_scale]
-    multipliers, shifts = zip(*(quantize_multiplier(r) for r in reals))
-    return dense_s8_call(ctx, lc, ctx.const(1), multipliers, shifts, w_q.per_channel)
-
-
-def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
-    """An int8 matrix product on rows of the input: fully-connected layers, and 1x1
-    convolutions (each NHWC pixel is a row). The input offset is folded into the bias."""
-    x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "weights"), _quant(ctx, -1, "output")
-    weights = np.asarray(weights).reshape(len(weights), -1)
-    outs, ins = weights.shape
-    if any(z != 0 for z in w_q.zero_points):
-        ctx.unsupported("int8 weights must be symmetric (zero point 0)")
-    bias = ctx.const(2) if ctx.has_input(2) else np.zeros(outs, np.int32)
-    if bias is None:
-        ctx.unsupported("the bias must be a constant")
-    folded = bias.astype(np.int64) - x_q.zero_points[0] * weights.astype(np.int64).sum(axis=1)
-    if np.abs(folded).max(initial=0) >= 2 ** 31:
-        ctx.unsupported("folded bias overflows int32")
-    act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
-    rows = int(np.prod(ctx.shape(0))) // ins
-    dsp = _dense_dsp(ctx, weights)
-    portable = f"!{DSP_GUARD}" if dsp else None
-    if dsp:
-        per_output = (multipliers, shifts) if per_channel else (multipliers * outs, shifts * outs)
-        pack = pack_fc_dsp if dsp == "eo_fully_connected_s8_dsp" else pack_pairs_dsp
-        dsp = dict(kernel=dsp, pair=lc.scratch(ctx) if dsp == "eo_matmul_s8_dsp" else None,
-                   w=lc.weight(pack(weights), "weights_dsp", guard=DSP_GUARD, variant=True, align=8),
-                   channels=lc.weight(dsp_channels(folded, *per_output), "channels_dsp",
-                                      guard=DSP_GUARD, variant=True))
-    return Call("ops/fully_connected_s8.c.j2", dict(
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), dsp=dsp,
-        w=lc.weight(weights.astype(np.int8), "weights", guard=portable),
-        bias=lc.weight(folded.astype(np.int32), "bias", guard=portable),
-        multipliers=list(multipliers), shifts=list(shifts), per_channel=int(per_channel),
-        rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
-        act_min=act_min, act_max=act_max,
-    ))
-
-
-def _dense_scratch(ctx):
-    """eo_matmul_s8_dsp's two rows expanded to int16"""
-    weights = ctx.const(1)
-    if weights is None or _dense_dsp(ctx, weights) != "eo_matmul_s8_dsp":
-        return 0
-    return 4 * int(np.prod(weights.shape[1:]))
-
-
 def _lower_quantize(ctx, lc):
-    q = _quant(ctx, -1, "output")
+    q = quant_of(ctx, -1, "output")
     return Call("ops/quantize.c.j2", dict(
         function="eo_quantize_f32_s8", x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         size=lc.size(ctx.node.outputs[0]), scale=q.scales[0], zero_point=q.zero_points[0]))
 
 
 def _lower_dequantize(ctx, lc):
-    q = _quant(ctx, 0, "input")
+    q = quant_of(ctx, 0, "input")
     return Call("ops/quantize.c.j2", dict(
         function="eo_dequantize_s8_f32", x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         size=lc.size(ctx.node.outputs[0]), scale=q.scales[0], zero_point=q.zero_points[0]))
@@ -201,13 +72,12 @@ def _same_shape(ctx):
 
 
 OPS = (
-    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_dense_scratch),
     OpDef("QQuantize", _same_shape, None, _lower_quantize, dtypes=("float32", "int8")),
     OpDef("QDequantize", _same_shape, None, _lower_dequantize, dtypes=("float32", "int8")),
 )
 
 
-# ---- NHWC convolution, pooling and softmax (TFLite layouts) ----
+# ---- NHWC pooling and softmax (TFLite layouts) ----
 
 def same_padding(size, kernel, stride, dilation, padding):
     """TFLite's output size and leading pad for SAME/VALID."""
@@ -220,131 +90,6 @@ def same_padding(size, kernel, stride, dilation, padding):
     return out, total // 2
 
 
-def _conv_geometry(ctx):
-    x, w = ctx.shape(0), ctx.shape(1)
-    if len(x) != 4 or len(w) != 4:
-        raise ShapeError(f"{ctx.node.op_type} needs 4-D NHWC input and filter, got {x} and {w}")
-    k_h, k_w = w[1], w[2]
-    padding = ctx.attr("padding", "SAME")
-    out_h, pad_h = same_padding(x[1], k_h, ctx.attr("stride_h", 1), ctx.attr("dilation_h", 1), padding)
-    out_w, pad_w = same_padding(x[2], k_w, ctx.attr("stride_w", 1), ctx.attr("dilation_w", 1), padding)
-    return out_h, out_w, pad_h, pad_w
-
-
-def _infer_conv(ctx):
-    out_h, out_w, _, _ = _conv_geometry(ctx)
-    w = ctx.shape(1)
-    out_c = w[3] if ctx.node.op_type == "QDepthwiseConv2D" else w[0]
-    return [(ctx.shape(0)[0], out_h, out_w, out_c)]
-
-
-def _conv_multipliers(ctx, channels):
-    x_q, w_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "filter"), _quant(ctx, -1, "output")
-    scales = w_q.scales if w_q.per_channel else w_q.scales * channels
-    # double products per channel (TFLite PopulateConvolutionQuantizationParams)
-    reals = [float(np.float32(x_q.scales[0])) * float(np.float32(s)) / float(np.float32(y_q.scales[0]))
-             for s in scales]
-    return zip(*(quantize_multiplier(r) for r in reals))
-
-
-def _lower_conv(ctx, lc):
-    x, w = ctx.shape(0), ctx.shape(1)
-    out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
-    depthwise = ctx.node.op_type == "QDepthwiseConv2D"
-    out_c = w[3] if depthwise else w[0]
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
-    multipliers, shifts = _conv_multipliers(ctx, out_c)
-    if _pointwise(ctx):  # a 1x1 convolution is a matrix product over the pixels
-        return dense_s8_call(ctx, lc, ctx.const(1), multipliers, shifts, True)
-    act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
-    bias = ctx.const(2) if ctx.has_input(2) else None
-    params = dict(
-        batch=x[0], in_h=x[1], in_w=x[2], in_c=x[3], out_h=out_h, out_w=out_w, out_c=out_c,
-        k_h=w[1], k_w=w[2], filter_c=w[3] if not depthwise else 1,
-        stride_h=ctx.attr("stride_h", 1), stride_w=ctx.attr("stride_w", 1),
-        dil_h=ctx.attr("dilation_h", 1), dil_w=ctx.attr("dilation_w", 1), pad_h=pad_h, pad_w=pad_w,
-        depth_multiplier=out_c // x[3] if depthwise else 1,
-        input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
-        act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
-    )
-    dsp = None
-    if _dsp_conv(ctx):
-        dsp = _lower_conv_dsp(ctx, lc, multipliers, shifts)
-    elif _dsp_depthwise(ctx):
-        dsp = _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts)
-    guard = f"!{DSP_GUARD}" if dsp else None
-    return Call("ops/conv_s8.c.j2", dict(
-        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", dsp=dsp,
-        scratch=lc.scratch(ctx) if depthwise else None, params=params,
-        multipliers=list(multipliers), shifts=list(shifts),
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(ctx.const(1).astype(np.int8), "filter", guard=guard),
-        bias=(lc.weight(bias.astype(np.int32), "bias", guard=guard) if bias is not None else "NULL"),
-    ))
-
-
-def _lower_conv_dsp(ctx, lc, multipliers, shifts):
-    """im2col + the DSP matrix product: pair-packed weights, the input offset in the bias."""
-    weights = ctx.const(1).reshape(ctx.shape(1)[0], -1)
-    folded = _folded_bias(ctx, weights)
-    return dict(kernel="eo_conv2d_s8_dsp",
-                w=lc.weight(pack_pairs_dsp(weights), "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
-                channels=lc.weight(dsp_channels(folded, multipliers, shifts), "channels_dsp",
-                                   guard=DSP_GUARD, variant=True),
-                pair=lc.scratch(ctx))
-
-
-def _dsp_depthwise(ctx):
-    x, w = ctx.shape(0), ctx.shape(1)
-    return (ctx.node.op_type == "QDepthwiseConv2D" and w[3] == x[3] and x[3] % 4 == 0
-            and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS)
-
-
-DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
-
-
-def _lower_depthwise_dsp(ctx, lc, bias, multipliers, shifts):
-    """Depthwise on DSP cores: int16 weights per tap in the channel order {0, 2, 1, 3}."""
-    taps = ctx.const(1).reshape(-1, ctx.shape(1)[3])  # [k_h * k_w][channels]
-    packed = taps.reshape(len(taps), -1, 4)[..., [0, 2, 1, 3]].astype(np.int16).reshape(-1)
-    plain_bias = bias.astype(np.int64) if bias is not None else np.zeros(taps.shape[1], np.int64)
-    if not dsp_accumulators_fit(taps.T, plain_bias, largest_input=255):  # inputs + offset
-        return None
-    return dict(kernel="eo_depthwise_conv2d_s8_dsp",
-                w=lc.weight(packed, "filter_dsp", guard=DSP_GUARD, variant=True, align=8),
-                channels=lc.weight(dsp_channels(plain_bias, multipliers, shifts), "channels_dsp",
-                                   guard=DSP_GUARD, variant=True), pair=None)
-
-
-def _pointwise(ctx):
-    x, w = ctx.shape(0), ctx.shape(1)
-    out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
-    return (ctx.node.op_type == "QConv2D" and w[1] == w[2] == 1 and w[3] == x[3]
-            and (out_h, out_w) == (x[1], x[2]) and pad_h == pad_w == 0)
-
-
-def _dsp_conv(ctx):
-    """Regular convolutions whose patches suit the DSP kernel: whole groups of 4 channels
-    per tap, whole groups of 8 per patch, accumulators that fit SMMULR."""
-    x, w = ctx.shape(0), ctx.shape(1)
-    if not (ctx.node.op_type == "QConv2D" and w[3] == x[3] and x[3] % 4 == 0
-            and (w[1] * w[2] * w[3]) % 8 == 0 and not _pointwise(ctx)) or ctx.const(1) is None:
-        return False
-    weights = ctx.const(1).reshape(w[0], -1)
-    folded = _folded_bias(ctx, weights)
-    return folded is not None and dsp_accumulators_fit(weights, folded)
-
-
-def _conv_scratch(ctx):
-    """Depthwise: int32 accumulators per channel; DSP convolutions: two expanded patches."""
-    if ctx.node.op_type == "QDepthwiseConv2D":
-        return 4 * ctx.shape(1)[3]
-    w = ctx.shape(1)
-    if _pointwise(ctx):
-        return _dense_scratch(ctx)
-    return 4 * w[1] * w[2] * w[3] if _dsp_conv(ctx) else 0
-
-
 def _infer_pool(ctx):
     x = ctx.shape(0)
     out_h, _ = same_padding(x[1], ctx.attr("filter_h"), ctx.attr("stride_h"), 1, ctx.attr("padding"))
@@ -354,7 +99,7 @@ def _infer_pool(ctx):
 
 def _lower_pool(ctx, lc):
     x = ctx.shape(0)
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     if x_q != y_q:
         ctx.unsupported("int8 pooling needs the same input and output quantization")
     out_h, pad_h = same_padding(x[1], ctx.attr("filter_h"), ctx.attr("stride_h"), 1, ctx.attr("padding"))
@@ -377,7 +122,7 @@ def softmax_parameters(beta, input_scale, integer_bits=5):
 
 
 def _lower_softmax(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     if y_q.zero_points[0] != -128 or abs(y_q.scales[0] - 1 / 256) > 1e-3 / 256:
         ctx.unsupported("int8 softmax needs output scale 1/256 and zero point -128")
     multiplier, shift, diff_min = softmax_parameters(ctx.attr("beta", 1.0), x_q.scales[0])
@@ -390,9 +135,6 @@ def _lower_softmax(ctx, lc):
 
 
 OPS = OPS + (
-    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch),
-    OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
-          scratch=_conv_scratch),
     OpDef("QAveragePool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QMaxPool2D", _infer_pool, None, _lower_pool, dtypes=("int8",)),
     OpDef("QSoftmax", _same_shape, None, _lower_softmax, dtypes=("int8",)),
@@ -403,7 +145,7 @@ OPS = OPS + (
 
 def _binary_multipliers(ctx):
     """TFLite's ADD/SUB (left shift 20, float max of the input scales) or MUL parameters."""
-    a_q, b_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "input"), _quant(ctx, -1, "output")
+    a_q, b_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, 1, "input"), quant_of(ctx, -1, "output")
     s1, s2, so = (np.float32(q.scales[0]) for q in (a_q, b_q, y_q))
     if ctx.node.op_type == "QMul":
         out = quantize_multiplier(float(s1) * float(s2) / float(so))
@@ -418,7 +160,7 @@ def _binary_multipliers(ctx):
 def _lower_binary_s8(ctx, lc):
     from edgeopt.ops.registry import broadcast_strides, check_rank, collapse_dims
 
-    a_q, b_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, 1, "input"), _quant(ctx, -1, "output")
+    a_q, b_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, 1, "input"), quant_of(ctx, -1, "output")
     out = ctx.out_shape()
     check_rank(out, "output")
     dims, (a_strides, b_strides) = collapse_dims(
@@ -440,7 +182,7 @@ def _infer_broadcast(ctx):
 
 
 def _lower_relu_s8(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     if ctx.attr("fused_activation") == "RELU6":
         # TFLM clamps RELU6 in the input's quantization and does not rescale
         act_min, act_max = activation_range("RELU6", x_q.scales[0], x_q.zero_points[0])
@@ -470,8 +212,8 @@ def _infer_concat(ctx):
 
 
 def _lower_concat_s8(ctx, lc):
-    y_q = _quant(ctx, -1, "output")
-    if any(_quant(ctx, i, "input") != y_q for i in range(len(ctx.node.inputs))):
+    y_q = quant_of(ctx, -1, "output")
+    if any(quant_of(ctx, i, "input") != y_q for i in range(len(ctx.node.inputs))):
         ctx.unsupported("int8 concatenation needs the same quantization on every input and the output")
     axis, out = _concat_axis(ctx), ctx.out_shape()
     outer, inner = int(np.prod(out[:axis])), int(np.prod(out[axis + 1:]))
@@ -497,7 +239,7 @@ def _lower_pad_s8(ctx, lc):
     begin, end, mode = _pads(ctx)
     if mode != "constant" or any(p < 0 for p in begin + end):
         ctx.unsupported("int8 PAD supports non-negative constant padding")
-    y_q = _quant(ctx, -1, "output")
+    y_q = quant_of(ctx, -1, "output")
     return Call("ops/pad.c.j2", dict(
         kernel="eo_pad_s8", x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         in_shape=list(ctx.shape(0)), out_shape=list(ctx.out_shape()), begin=begin,
@@ -515,7 +257,7 @@ OPS = OPS + (OpDef("QPad", _infer_pad, None, _lower_pad_s8, dtypes=("int8",)),)
 
 
 def _lower_leaky_relu_s8(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     x_scale, y_scale = np.float32(x_q.scales[0]), np.float32(y_q.scales[0])
     # float arithmetic, as TFLM's LeakyReluPrepare
     identity = quantize_multiplier(float(x_scale / y_scale))
@@ -529,7 +271,7 @@ OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes
 
 
 def _lower_logistic_s8(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     tanh = ctx.node.op_type == "QTanh"
     if y_q.zero_points[0] != (0 if tanh else -128):
         ctx.unsupported("int8 TANH needs output zero point 0 (scale 1/128)" if tanh else
@@ -548,7 +290,7 @@ OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("
 
 
 def _lower_requantize_s8(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     multiplier, shift = quantize_multiplier(float(np.float32(x_q.scales[0])) / float(np.float32(y_q.scales[0])))
     return Call("ops/requantize_s8.c.j2", dict(
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
@@ -577,7 +319,7 @@ def _lower_mean_s8(ctx, lc):
     under count (at most 32, and what the shift allows) moves into the multiplier."""
     from edgeopt.ops.reduce import reduce_geometry
 
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     geometry = reduce_geometry(ctx, _mean_axes(ctx))
     count = geometry["reduced_count"]
     multiplier, shift = quantize_multiplier(float(np.float32(x_q.scales[0])) / float(np.float32(y_q.scales[0])))
@@ -602,7 +344,7 @@ def _q15_multiplier(real):
 
 
 def _lower_hard_swish_s8(ctx, lc):
-    x_q, y_q = _quant(ctx, 0, "input"), _quant(ctx, -1, "output")
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     hires_scale = np.float32(1 / 128) * np.float32(x_q.scales[0])  # float, as TFLM's prepare
     out_multiplier, out_exponent = _q15_multiplier(float(hires_scale / np.float32(y_q.scales[0])))
     reluish_multiplier, reluish_exponent = _q15_multiplier(float(hires_scale / np.float32(3 / 32768)))
