@@ -66,12 +66,11 @@ def _folded_bias(ctx, weights):
     return bias - quant_of(ctx, 0, "input").zero_points[0] * np.asarray(weights, np.int64).sum(axis=1)
 
 
-def _dense_dsp(ctx, weights):
+def _dense_dsp(ctx, weights, folded):
     """The DSP kernel of this layer's matrix product (rows of the input), or None."""
     weights = np.asarray(weights).reshape(len(weights), -1)
     ins = weights.shape[1]
     kernel = dense_dsp_kernel(ins, int(np.prod(ctx.shape(0))) // ins)
-    folded = _folded_bias(ctx, weights) if kernel else None
     return kernel if folded is not None and dsp_accumulators_fit(weights, folded) else None
 
 
@@ -97,20 +96,19 @@ def _lower_fc(ctx, lc):
 def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
     """An int8 matrix product on rows of the input: fully-connected layers, and 1x1
     convolutions (each NHWC pixel is a row). The input offset is folded into the bias."""
-    x_q, w_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, 1, "weights"), quant_of(ctx, -1, "output")
+    w_q, y_q = quant_of(ctx, 1, "weights"), quant_of(ctx, -1, "output")
     weights = np.asarray(weights).reshape(len(weights), -1)
     outs, ins = weights.shape
     if any(z != 0 for z in w_q.zero_points):
         ctx.unsupported("int8 weights must be symmetric (zero point 0)")
-    bias = ctx.const(2) if ctx.has_input(2) else np.zeros(outs, np.int32)
-    if bias is None:
+    folded = _folded_bias(ctx, weights)
+    if folded is None:
         ctx.unsupported("the bias must be a constant")
-    folded = bias.astype(np.int64) - x_q.zero_points[0] * weights.astype(np.int64).sum(axis=1)
     if np.abs(folded).max(initial=0) >= 2 ** 31:
         ctx.unsupported("folded bias overflows int32")
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     rows = int(np.prod(ctx.shape(0))) // ins
-    dsp = _dense_dsp(ctx, weights)
+    dsp = _dense_dsp(ctx, weights, folded)
     portable = f"!{DSP_GUARD}" if dsp else None
     if dsp:
         per_output = (multipliers, shifts) if per_channel else (multipliers * outs, shifts * outs)
@@ -132,7 +130,10 @@ def dense_s8_call(ctx, lc, weights, multipliers, shifts, per_channel):
 def _dense_scratch(ctx):
     """eo_matmul_s8_dsp's two rows expanded to int16"""
     weights = ctx.const(1)
-    if weights is None or _dense_dsp(ctx, weights) != "eo_matmul_s8_dsp":
+    if weights is None:
+        return 0
+    weights = weights.reshape(len(weights), -1)
+    if _dense_dsp(ctx, weights, _folded_bias(ctx, weights)) != "eo_matmul_s8_dsp":
         return 0
     return 4 * int(np.prod(weights.shape[1:]))
 
