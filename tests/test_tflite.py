@@ -157,6 +157,50 @@ def test_requantize_edge_cases(tmp_path):
     assert got == expected
 
 
+def test_dsp_requantization_matches_tflite():
+    """The DSP kernels' one-SMMULR requantization (eo_requantize_channel, emulated here
+    instruction by instruction) with the compiler's scaled weights and channel constants
+    equals TFLite's on every accumulator the compiler lets through: right shifts 0..20 and
+    left shifts, ties, signs, negative and positive output offsets."""
+    from edgeopt.ops.quantized_linear import dsp_requantization
+
+    rng = np.random.default_rng(1)
+    multipliers = [2 ** 30, 2 ** 31 - 1, 1518500250, 1073741825, 1999999999]
+    shifts = [-20, -9, -4, -1, 0, 1, 3]
+    weights = rng.integers(-127, 128, (1, 16))
+    for multiplier in multipliers:
+        for shift in shifts:
+            for offset in (-128, -5, 0, 127):
+                bias = int(rng.integers(-2 ** 12, 2 ** 12))
+                plan = dsp_requantization(weights, [bias], [multiplier], [shift], offset)
+                assert plan is not None, (multiplier, shift, offset)
+                scaled, ((scaled_bias, m, right, rounding),) = plan
+                scale = int(scaled[0, 0]) // int(weights[0, 0])
+                for x in [np.full(16, v) for v in (-128, 127, 0, 1)] + list(rng.integers(-128, 128, (60, 16))):
+                    acc = bias + int(np.dot(weights[0].astype(np.int64), x))
+                    scaled_acc = scaled_bias + int(np.dot(scaled[0].astype(np.int64), x))
+                    assert scaled_acc == acc * scale
+                    high = (scaled_acc * m + 2 ** 31) >> 32  # SMMULR
+                    got = (2 * high + rounding + (high >> 31)) >> right
+                    assert got == _reference_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)
+    # ties: every residue of a small right shift around zero
+    for offset in (-3, 4):
+        _, ((_, m, right, rounding),) = dsp_requantization(np.ones((1, 8)), [0], [2 ** 30], [-3], offset)
+        for acc in range(-40, 41):
+            high = (2 * acc * m + 2 ** 31) >> 32
+            assert (2 * high + rounding + (high >> 31)) >> right == _reference_requantize(acc, 2 ** 30, -3) + offset
+
+
+def test_dsp_requantization_refuses_what_it_cannot_do_exactly():
+    from edgeopt.ops.quantized_linear import dsp_requantization
+
+    weights = np.full((1, 8), 127)
+    assert dsp_requantization(weights, [2 ** 30 - 2 ** 16], [2 ** 30], [-1], 0) is None  # 2 |acc| >= 2^31
+    assert dsp_requantization(weights, [2 ** 30 - 2 ** 18], [2 ** 30], [-1], 0) is not None
+    assert dsp_requantization(weights, [0], [2 ** 30], [8], 0) is None  # 127 * 2^9 leaves int16
+    assert dsp_requantization(weights, [0], [2 ** 30], [6], 0) is not None
+
+
 def test_quantize_multiplier_matches_tflite_rules():
     from edgeopt.ops.quantized import quantize_multiplier, round_half_away
 

@@ -204,22 +204,26 @@ typedef struct {
 /* w: [outs][ins] int8 (zero point 0); bias: per output, with input_offset * sum(w) folded in. */
 void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y);
-/* Per output channel of the DSP matrix products: the bias (input offset folded in) and
- * the requantization as the right shift (<= 0: TFLite's left shift, negated) with its
- * rounding constant 2^(right_shift - 1). */
+/* Per output channel of the DSP kernels (padded to a multiple of 4 channels), from the
+ * compiler: the bias (input offset folded in) scaled as the weights by 2^(1 + TFLite's left
+ * shift), the multiplier, and for TFLite's right shift e: e + 1 and
+ * 2^e + output offset * 2^(e + 1) (see eo_requantize_channel). */
 typedef struct {
-    int32_t bias, multiplier, right_shift, round;
+    int32_t bias, multiplier, shift, round;
 } eo_channel_s8_t;
 
-/* Cores with the DSP extension, ins a multiple of 8. w: int16, per block of 4 outputs (the
- * last block padded with zero rows) and per 8 inputs k..k+7, for each row of the block:
- * {w[k], w[k+2], w[k+1], w[k+3], w[k+4], w[k+6], w[k+5], w[k+7]}. */
+/* Cores with the DSP extension, ins a multiple of 8. w: int16, each row scaled as its
+ * channel's bias (eo_channel_s8_t), per block of 4 outputs (the last block padded with zero
+ * rows) and per 8 inputs k..k+7, for each row of the block: {w[k], w[k+2], w[k+1], w[k+3],
+ * w[k+4], w[k+6], w[k+5], w[k+7]}. expanded: NULL, or 2 * ins bytes of scratch for the
+ * inputs as int16 pairs (worth it when several blocks share them). */
 void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const eo_channel_s8_t *channels, int8_t *y);
+                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
 /* Cores with the DSP extension, several rows (1x1 convolutions): two rows x two outputs per
  * pass. w: int16, per pair of outputs (the last padded with a zero row) and per 4 inputs
  * k..k+3, for each output of the pair: {w[k], w[k+2], w[k+1], w[k+3]}. pair: 4 * ins bytes
- * of scratch. The compiler picks the DSP kernels only when every |acc| < 2^30. */
+ * of scratch. The compiler picks the DSP kernels only where their requantization is
+ * exact: every scaled weight fits int16 and every scaled |acc| < 2^31. */
 void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
 /* NHWC convolutions; per-output-channel multipliers/shifts; bias may be NULL. */

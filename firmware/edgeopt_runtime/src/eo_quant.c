@@ -62,41 +62,54 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
  * into two under register pressure). The weights are 8-byte aligned by the compiler. */
 #define EO_LDRD(lo, hi, ptr) __asm__("ldrd %0, %1, [%2], #8" : "=&r"(lo), "=&r"(hi), "+r"(ptr))
 
-/* acc += the next row's 8 products: four int16 pairs against the input pairs */
-#define EO_FC_ROW(acc)                                                                     \
-    do {                                                                                   \
-        uint32_t w0_, w1_, w2_, w3_;                                                       \
-        EO_LDRD(w0_, w1_, wp);                                                             \
-        EO_LDRD(w2_, w3_, wp);                                                             \
-        acc = __smlad((int32_t)x02a, (int32_t)w0_, acc);                                   \
-        acc = __smlad((int32_t)x13a, (int32_t)w1_, acc);                                   \
-        acc = __smlad((int32_t)x02b, (int32_t)w2_, acc);                                   \
-        acc = __smlad((int32_t)x13b, (int32_t)w3_, acc);                                   \
-    } while (0)
-
-/* The DSP kernels' requantization, with the channel's constants precomputed by the
- * compiler. For a right shift and |acc| < 2^30 (the compiler picks these kernels only then)
- * TFLite's rounding doubling high product is one SMMULR of 2 * acc, and its rounding right
- * shift adds the sign, then half, then shifts. */
+/* The DSP kernels' requantization with the channel's constants precomputed by the compiler
+ * (dsp_requantization in edgeopt/ops/quantized_linear.py): the accumulator comes scaled so
+ * that one SMMULR is TFLite's rounding doubling high product h, then one shift of
+ * 2h + constant + sign(h) divides by 2^e with ties away from zero and adds the output offset. */
 static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c)
 {
     int32_t high;
-    if (c->right_shift <= 0) {
-        return eo_requantize(acc, c->multiplier, -c->right_shift);
-    }
-    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(c->multiplier));
-    return (high + (high >> 31) + c->round) >> c->right_shift;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc), "r"(c->multiplier));
+    return (high * 2 + c->round + (high >> 31)) >> c->shift;
 }
 
-static void eo_fc_store(const eo_fc_s8_params_t *p, const eo_channel_s8_t *channels, int8_t *yr,
-                        int32_t o, int32_t acc)
+/* SSAT to 8 bits (GCC 12's __ssat trips -Wsign-conversion inside its own macro) */
+static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c)
 {
-    int32_t v;
-    if (o >= p->outs) {
-        return; /* a zero padding row of the last block */
-    }
-    v = eo_requantize_channel(acc + channels[o].bias, channels + o) + p->output_offset;
-    yr[o] = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
+    uint32_t out;
+    __asm__("ssat %0, #8, %1" : "=r"(out) : "r"(eo_requantize_channel(acc, c)));
+    return out;
+}
+
+/* Byte lane lsb / 8 of lanes := the low byte of v */
+#define EO_SET_LANE(lanes, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(lanes) : "r"(v))
+
+/* The activation range, four int8 lanes each */
+typedef struct {
+    uint32_t low, high;
+} eo_output_range_t;
+
+static eo_output_range_t eo_output_range(int32_t act_min, int32_t act_max)
+{
+    const eo_output_range_t range = {(uint8_t)act_min * 0x01010101u, (uint8_t)act_max * 0x01010101u};
+    return range;
+}
+
+/* Four outputs, one per channel c0..c3: requantized, saturated, and clamped to the
+ * activation range as four int8 lanes (lane 0 from a0). */
+static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                   const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                                   const eo_channel_s8_t *c2, const eo_channel_s8_t *c3,
+                                   const eo_output_range_t *r)
+{
+    uint32_t lanes = eo_output(a0, c0);
+    EO_SET_LANE(lanes, eo_output(a1, c1), 8);
+    EO_SET_LANE(lanes, eo_output(a2, c2), 16);
+    EO_SET_LANE(lanes, eo_output(a3, c3), 24);
+    (void)__ssub8((int8x4_t)lanes, (int8x4_t)r->low); /* lanes >= low sets GE */
+    lanes = __sel((uint8x4_t)lanes, (uint8x4_t)r->low);
+    (void)__ssub8((int8x4_t)r->high, (int8x4_t)lanes); /* high >= lanes sets GE */
+    return __sel((uint8x4_t)lanes, (uint8x4_t)r->high);
 }
 
 /* SXTB16 of the bytes 1 and 3: {x1, x3} */
@@ -142,82 +155,79 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
         EO_PAIR_STEP(a01, a11);                                                             \
     } while (0)
 
-/* Output offset and activation range, each as two int16 lanes (one per row) */
-typedef struct {
-    int32_t offset, low, high;
-} eo_output_range_t;
-
-/* SSAT to 16 bits (GCC 12's __ssat trips -Wsign-conversion inside its own macro) */
-static inline int32_t eo_saturate16(int32_t v)
-{
-    int32_t r;
-    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
-    return r;
-}
-
-/* Two outputs (two rows of one channel, or two channels): requantize, then offset and clamp
- * both as int16 lanes (saturating to int16 leaves every clamped int8 result unchanged). */
-static inline void eo_store_pair(int8_t *y0, int8_t *y1, int32_t acc0, int32_t acc1,
-                                 const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
-                                 const eo_output_range_t *r)
-{
-    const int32_t v0 = eo_saturate16(eo_requantize_channel(acc0 + c0->bias, c0));
-    const int32_t v1 = eo_saturate16(eo_requantize_channel(acc1 + c1->bias, c1));
-    int32_t lanes;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lanes) : "r"(v0), "r"(v1));
-    lanes = (int32_t)__qadd16((int16x2_t)lanes, (int16x2_t)r->offset); /* saturating */
-    (void)__ssub16((int16x2_t)lanes, (int16x2_t)r->low); /* lanes >= low sets GE */
-    lanes = (int32_t)__sel((uint8x4_t)lanes, (uint8x4_t)r->low);
-    (void)__ssub16((int16x2_t)r->high, (int16x2_t)lanes); /* high >= lanes sets GE */
-    lanes = (int32_t)__sel((uint8x4_t)lanes, (uint8x4_t)r->high);
-    *y0 = (int8_t)lanes;
-    *y1 = (int8_t)(lanes >> 16);
-}
-
-static int32_t eo_lanes(int32_t value)
-{
-    return (value & 0xFFFF) | (int32_t)((uint32_t)value << 16);
-}
+/* One pass of the fully-connected kernel, as assembly so that GCC keeps all twelve values
+ * in registers: acc_k += output k's next 8 weights (int16 pairs, per output two LDRDs)
+ * times the inputs as the pairs xa {x0, x2}, xb {x1, x3}, xc {x4, x6}, xd {x5, x7}. */
+#define EO_FC_OUTPUT_ASM(acc)                                                               \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc ", %[xa], %[w0], " acc "\n\t"                                            \
+    "smlad " acc ", %[xb], %[w1], " acc "\n\t"                                            \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc ", %[xc], %[w0], " acc "\n\t"                                            \
+    "smlad " acc ", %[xd], %[w1], " acc "\n\t"
+#define EO_FC_PASS(load_inputs)                                                             \
+    do {                                                                                    \
+        uint32_t xa, xb, xc, xd, w0, w1;                                                    \
+        __asm__(load_inputs EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]")             \
+                EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")                         \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
+                  [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
+                  [xc] "=&r"(xc), [xd] "=&r"(xd), [w0] "=&r"(w0), [w1] "=&r"(w1)            \
+                :                                                                           \
+                : "memory");                                                                \
+    } while (0)
+/* The inputs already as int16 pairs (eo_expand4) */
+#define EO_FC_EXPANDED_INPUTS "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
+/* Eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not), to pairs */
+#define EO_FC_INT8_INPUTS                                                                   \
+    "ldr %[xd], [%[xp], #4]\n\tldr %[xb], [%[xp]], #8\n\t"                                \
+    "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
+    "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
 
 /* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
- * per pass with SMLAD on int16 pairs, SXTB16 on the inputs on the fly (no scratch: long
- * rows stay cheap in RAM). The weights are pre-arranged by the compiler (see eo_runtime.h),
- * so one LDRD brings four. */
+ * per pass with SMLAD on int16 pairs. The inputs become int16 pairs with SXTB16: once per
+ * row into `expanded` when given (several blocks of outputs share them), else on the fly
+ * (no scratch: long rows stay cheap in RAM). The weights are pre-arranged by the compiler
+ * (see eo_runtime.h), so one LDRD brings four; the four outputs leave as one word. */
 void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const eo_channel_s8_t *channels, int8_t *y)
+                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded)
 {
-    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
-    const int32_t outs = p->outs;
-    int32_t r, o;
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const int32_t outs = p->outs, full = outs & ~3;
+    int32_t r, o, k;
     for (r = 0; r < p->rows; ++r) {
         const int8_t *xr = x + r * p->ins, *x_end = xr + p->ins;
         const uint32_t *wp = (const uint32_t *)(const void *)w; /* the blocks follow each other */
+        const eo_channel_s8_t *c = channels;
         int8_t *yo = y + r * outs;
-        for (o = 0; o < outs; o += 4, yo += 4) {
-            const int8_t *xp = xr;
-            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            do {
-                uint32_t lo, hi, x02a, x13a, x02b, x13b;
-                memcpy(&lo, xp, 4);
-                memcpy(&hi, xp + 4, 4);
-                xp += 8;
-                x02a = (uint32_t)__sxtb16((int32_t)lo);
-                x13a = (uint32_t)eo_sxtb16_ror8(lo);
-                x02b = (uint32_t)__sxtb16((int32_t)hi);
-                x13b = (uint32_t)eo_sxtb16_ror8(hi);
-                EO_FC_ROW(a0);
-                EO_FC_ROW(a1);
-                EO_FC_ROW(a2);
-                EO_FC_ROW(a3);
-            } while (xp < x_end);
-            if (o + 3 < outs) {
-                eo_store_pair(yo, yo + 1, a0, a1, channels + o, channels + o + 1, &range);
-                eo_store_pair(yo + 2, yo + 3, a2, a3, channels + o + 2, channels + o + 3, &range);
+        if (expanded) {
+            for (k = 0; k < p->ins; k += 4) {
+                uint32_t v;
+                memcpy(&v, xr + k, 4);
+                eo_expand4(expanded + k / 2, v);
+            }
+        }
+        for (o = 0; o < outs; o += 4, c += 4, yo += 4) {
+            int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = c[2].bias, a3 = c[3].bias;
+            uint32_t lanes;
+            if (expanded) {
+                const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
+                do {
+                    EO_FC_PASS(EO_FC_EXPANDED_INPUTS);
+                } while (xp < end);
+            } else {
+                const int8_t *xp = xr;
+                do {
+                    EO_FC_PASS(EO_FC_INT8_INPUTS);
+                } while (xp < x_end);
+            }
+            lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
+            if (o < full) {
+                memcpy(yo, &lanes, 4);
             } else { /* the last block, padded with zero rows */
-                eo_fc_store(p, channels, yo - o, o, a0);
-                eo_fc_store(p, channels, yo - o, o + 1, a1);
-                eo_fc_store(p, channels, yo - o, o + 2, a2);
-                eo_fc_store(p, channels, yo - o, o + 3, a3);
+                for (k = 0; k < outs - o; ++k) {
+                    yo[k] = (int8_t)(lanes >> (8 * k));
+                }
             }
         }
     }
@@ -236,7 +246,8 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
     const int32_t odd_eights = (ins / 8) & 1;
     for (c = channels; c < channels_end; c += 2, y0 += 2, y1 += 2) {
         const uint32_t *xp = rows;
-        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+        int32_t a00 = c[0].bias, a01 = c[1].bias, a10 = a00, a11 = a01;
+        uint32_t lanes;
         if (odd_eights) {
             EO_PAIR_EIGHT();
         }
@@ -244,9 +255,14 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
             EO_PAIR_EIGHT();
             EO_PAIR_EIGHT();
         }
-        eo_store_pair(y0, y1, a00, a10, c, c, &range);
+        lanes = eo_outputs4(a00, a01, a10, a11, c, c + 1, c, c + 1, &range);
         if (c + 1 < channels_end) {
-            eo_store_pair(y0 + 1, y1 + 1, a01, a11, c + 1, c + 1, &range);
+            memcpy(y0, &lanes, 2);
+            y1[0] = (int8_t)(lanes >> 16);
+            y1[1] = (int8_t)(lanes >> 24);
+        } else { /* an odd last channel */
+            y0[0] = (int8_t)lanes;
+            y1[0] = (int8_t)(lanes >> 16);
         }
     }
 }
@@ -254,7 +270,7 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
 void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
 {
-    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
     int32_t r, i;
     for (r = 0; r < p->rows; r += 2) {
         const int8_t *x0 = x + r * p->ins;
@@ -281,8 +297,8 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
 {
     int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
     const int32_t count = p->out_c;
-    const int16x2_t offset = eo_lanes(p->input_offset);
-    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
     int32_t b, oy, ox, ky, kx, c, t;
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -300,7 +316,9 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
                     }
                 }
                 for (c = 0; c < count; c += 4) {
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    const eo_channel_s8_t *ch = channels + c;
+                    int32_t a0 = ch[0].bias, a1 = ch[1].bias, a2 = ch[2].bias, a3 = ch[3].bias;
+                    uint32_t lanes;
                     for (t = 0; t < taps; ++t) {
                         uint32_t v, w02, w13;
                         int16x2_t even, odd;
@@ -313,8 +331,8 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
                         a1 = __smlabb(odd, (int16x2_t)w13, a1);
                         a3 = __smlatt(odd, (int16x2_t)w13, a3);
                     }
-                    eo_store_pair(yp + c, yp + c + 1, a0, a1, channels + c, channels + c + 1, &range);
-                    eo_store_pair(yp + c + 2, yp + c + 3, a2, a3, channels + c + 2, channels + c + 3, &range);
+                    lanes = eo_outputs4(a0, a1, a2, a3, ch, ch + 1, ch + 2, ch + 3, &range);
+                    memcpy(yp + c, &lanes, 4);
                 }
             }
         }
@@ -330,7 +348,7 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
     const int32_t pixels = p->batch * p->out_h * p->out_w;
     const uint8_t zero_point = (uint8_t)(-p->input_offset);
     const uint32_t padding = zero_point * 0x01010101u;
-    const eo_output_range_t range = {eo_lanes(p->output_offset), eo_lanes(p->act_min), eo_lanes(p->act_max)};
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
     int32_t pixel, half, ky, kx, c;
     for (pixel = 0; pixel < pixels; pixel += 2) {
         for (half = 0; half < 2; ++half) {
