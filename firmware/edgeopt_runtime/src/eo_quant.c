@@ -58,10 +58,6 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
 }
 
 #if defined(__ARM_FEATURE_DSP)
-/* Two weight words in one instruction, advancing the pointer (GCC splits 64-bit loads
- * into two under register pressure). The weights are 8-byte aligned by the compiler. */
-#define EO_LDRD(lo, hi, ptr) __asm__("ldrd %0, %1, [%2], #8" : "=&r"(lo), "=&r"(hi), "+r"(ptr))
-
 /* The DSP kernels' requantization with the channel's constants precomputed by the compiler
  * (dsp_requantization in edgeopt/ops/quantized_linear.py): the accumulator comes scaled so
  * that one SMMULR is TFLite's rounding doubling high product h, then one shift of
@@ -130,34 +126,29 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
     dst[1] = (uint32_t)eo_sxtb16_ror8(v);
 }
 
-/* acc_a += row a's next 4 products, acc_b += row b's, against one output's 4 weights */
-#define EO_PAIR_STEP(acc_a, acc_b)                                                          \
+/* The inner passes of the matrix-product kernels are assembly so that GCC keeps all twelve
+ * values in registers (it spills when it schedules SMLADs itself): four accumulators a0..a3,
+ * four words of int16 input pairs xa..xd, two words of weights, and the two pointers. */
+#define EO_DSP_PASS(text)                                                                   \
     do {                                                                                    \
-        uint32_t w0_, w1_;                                                                  \
-        EO_LDRD(w0_, w1_, wp);                                                              \
-        acc_a = __smlad((int32_t)xa0, (int32_t)w0_, acc_a);                                 \
-        acc_a = __smlad((int32_t)xa1, (int32_t)w1_, acc_a);                                 \
-        acc_b = __smlad((int32_t)xb0, (int32_t)w0_, acc_b);                                 \
-        acc_b = __smlad((int32_t)xb1, (int32_t)w1_, acc_b);                                 \
+        uint32_t xa, xb, xc, xd, w0, w1;                                                    \
+        __asm__(text                                                                        \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
+                  [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
+                  [xc] "=&r"(xc), [xd] "=&r"(xd), [w0] "=&r"(w0), [w1] "=&r"(w1)            \
+                :                                                                           \
+                : "memory");                                                                \
     } while (0)
+/* xa..xd := the next four words of int16 input pairs (eo_expand4) */
+#define EO_INT16_INPUTS_ASM "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
+/* xa..xd := eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not)
+ * as the pairs {x0, x2}, {x1, x3}, {x4, x6}, {x5, x7} */
+#define EO_INT8_INPUTS_ASM                                                                  \
+    "ldr %[xd], [%[xp], #4]\n\tldr %[xb], [%[xp]], #8\n\t"                                \
+    "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
+    "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
 
-/* Eight inputs of both rows against both outputs */
-#define EO_PAIR_EIGHT()                                                                     \
-    do {                                                                                    \
-        uint32_t xa0, xa1, xb0, xb1;                                                        \
-        EO_LDRD(xa0, xa1, xp);                                                              \
-        EO_LDRD(xb0, xb1, xp);                                                              \
-        EO_PAIR_STEP(a00, a10);                                                             \
-        EO_PAIR_STEP(a01, a11);                                                             \
-        EO_LDRD(xa0, xa1, xp);                                                              \
-        EO_LDRD(xb0, xb1, xp);                                                              \
-        EO_PAIR_STEP(a00, a10);                                                             \
-        EO_PAIR_STEP(a01, a11);                                                             \
-    } while (0)
-
-/* One pass of the fully-connected kernel, as assembly so that GCC keeps all twelve values
- * in registers: acc_k += output k's next 8 weights (int16 pairs, per output two LDRDs)
- * times the inputs as the pairs xa {x0, x2}, xb {x1, x3}, xc {x4, x6}, xd {x5, x7}. */
+/* Fully-connected pass: acc += one output's next 8 weights (two LDRDs) times xa..xd */
 #define EO_FC_OUTPUT_ASM(acc)                                                               \
     "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
     "smlad " acc ", %[xa], %[w0], " acc "\n\t"                                            \
@@ -165,24 +156,21 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
     "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
     "smlad " acc ", %[xc], %[w0], " acc "\n\t"                                            \
     "smlad " acc ", %[xd], %[w1], " acc "\n\t"
-#define EO_FC_PASS(load_inputs)                                                             \
-    do {                                                                                    \
-        uint32_t xa, xb, xc, xd, w0, w1;                                                    \
-        __asm__(load_inputs EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]")             \
-                EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")                         \
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
-                  [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
-                  [xc] "=&r"(xc), [xd] "=&r"(xd), [w0] "=&r"(w0), [w1] "=&r"(w1)            \
-                :                                                                           \
-                : "memory");                                                                \
-    } while (0)
-/* The inputs already as int16 pairs (eo_expand4) */
-#define EO_FC_EXPANDED_INPUTS "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
-/* Eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not), to pairs */
-#define EO_FC_INT8_INPUTS                                                                   \
-    "ldr %[xd], [%[xp], #4]\n\tldr %[xb], [%[xp]], #8\n\t"                                \
-    "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
-    "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
+#define EO_FC_OUTPUTS_ASM                                                                   \
+    EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]") EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")
+
+/* Pair pass, per 4 inputs: row 0's two words in xa, xb, row 1's in xc, xd; acc_a (row 0) and
+ * acc_b (row 1) += against one output's 4 weights (one LDRD) */
+#define EO_PAIR_OUTPUT_ASM(acc_a, acc_b)                                                    \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc_a ", %[xa], %[w0], " acc_a "\n\t"                                        \
+    "smlad " acc_a ", %[xb], %[w1], " acc_a "\n\t"                                        \
+    "smlad " acc_b ", %[xc], %[w0], " acc_b "\n\t"                                        \
+    "smlad " acc_b ", %[xd], %[w1], " acc_b "\n\t"
+/* Eight inputs of both rows against both outputs: a0, a1 row 0's outputs, a2, a3 row 1's */
+#define EO_PAIR_EIGHT_ASM                                                                   \
+    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]") \
+    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]")
 
 /* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
  * per pass with SMLAD on int16 pairs. The inputs become int16 pairs with SXTB16: once per
@@ -213,12 +201,12 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             if (expanded) {
                 const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
                 do {
-                    EO_FC_PASS(EO_FC_EXPANDED_INPUTS);
+                    EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
                 } while (xp < end);
             } else {
                 const int8_t *xp = xr;
                 do {
-                    EO_FC_PASS(EO_FC_INT8_INPUTS);
+                    EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
                 } while (xp < x_end);
             }
             lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
@@ -246,16 +234,16 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
     const int32_t odd_eights = (ins / 8) & 1;
     for (c = channels; c < channels_end; c += 2, y0 += 2, y1 += 2) {
         const uint32_t *xp = rows;
-        int32_t a00 = c[0].bias, a01 = c[1].bias, a10 = a00, a11 = a01;
+        int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = a0, a3 = a1;
         uint32_t lanes;
         if (odd_eights) {
-            EO_PAIR_EIGHT();
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
         }
         while (xp < end) { /* sixteen inputs per turn */
-            EO_PAIR_EIGHT();
-            EO_PAIR_EIGHT();
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
         }
-        lanes = eo_outputs4(a00, a01, a10, a11, c, c + 1, c, c + 1, &range);
+        lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
         if (c + 1 < channels_end) {
             memcpy(y0, &lanes, 2);
             y1[0] = (int8_t)(lanes >> 16);
