@@ -69,10 +69,28 @@ def test_batchnorm_after_gemm_folds(tmp_path, trans_b):
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
 
 
-@pytest.mark.parametrize("out_channels", [1, 3, 8], ids=lambda c: f"out{c}")
+@pytest.mark.parametrize("shape,kernel,group,in_channels", [
+    ((1, 4, 37), (5,), 1, 4),            # 1-D
+    ((1, 4, 5, 6, 7), (3, 2, 3), 1, 4),  # 3-D
+    ((1, 6, 11, 12), (3, 3), 2, 6),      # two groups of 6 output channels
+    ((1, 160, 6, 70), (3, 3), 1, 160),   # padded rows beyond the host's stack budget
+], ids=["1d", "3d", "groups", "many_channels"])
+def test_conv_im2col_shapes(tmp_path, shape, kernel, group, in_channels):
+    b = models.GraphBuilder(seed=3)
+    pads = [1] * (2 * len(kernel))
+    y = b.conv("x", in_channels, 12, kernel, pads=pads, group=group)
+    path = models.save(b.model([("x", list(shape))], [y]), tmp_path / "conv.onnx")
+    x = np.random.default_rng(1).standard_normal((2,) + shape).astype(np.float32)
+    with HostModel.build(path) as model:
+        (name, out), = model.run({"x": x}).items()
+    assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
+
+
+@pytest.mark.parametrize("out_channels", [1, 3, 8, 20], ids=lambda c: f"out{c}")
 @pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 3), (2, 40)], ids=str)
 def test_conv_kernel_paths(tmp_path, out_channels, stride, dilation):
-    """Direct (few output channels) and im2col paths, interior blocks, padded borders,
+    """Direct (few output channels) and im2col paths (on x86 hosts: padded rows, tiles of
+    one or two blocks of 8 channels plus a partial block), interior blocks, padded borders,
     and spans too wide for the border buffer, each against onnxruntime."""
     b = models.GraphBuilder(seed=out_channels)
     y = b.conv("x", 4, out_channels, (3, 3), pads=[1, 2, 2, 1], strides=[stride, stride],

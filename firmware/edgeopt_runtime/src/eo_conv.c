@@ -1,6 +1,7 @@
 /* Direct convolution and pooling over up to three spatial dims. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "eo_runtime.h"
 
@@ -205,6 +206,154 @@ static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od
     }
 }
 
+#if defined(__GNUC__) && defined(__AVX__)
+/* x86 hosts (the simulator): the im2col convolutions computed from a zero-padded copy of
+ * the input rows each output row reads, 8 output channels (one packed weight block) per
+ * vector and a tile of adjacent output pixels sharing each weight load, so that 8
+ * accumulators hide the FMA latency. Host only: the copies live on the stack. */
+typedef float eo_f32x8 __attribute__((vector_size(32)));
+#define EO_AVX_INLINE static inline __attribute__((always_inline))
+#define EO_AVX_MAX_TAPS 1024        /* a block of fewer than 8 channels is padded on the stack */
+#define EO_AVX_MAX_ROW_FLOATS 16384 /* the padded input rows of one output row */
+
+/* One output row's inputs and up to two blocks of 8 output channels: weights [K][8], bias,
+ * the output row of each block's first channel, and how many of its 8 channels are real. */
+typedef struct {
+    const float *rows; /* per (in channel, kd, kh) tap row, `width` floats from iw = -pad_w */
+    int32_t row_count, width, stride, dilation, k_w, out_w, out_plane;
+    const float *w[2];
+    eo_f32x8 bias[2];
+    float *y[2];
+    int32_t count[2];
+} eo_conv_row_t;
+
+EO_AVX_INLINE eo_f32x8 eo_avx_load8(const float *ptr)
+{
+    eo_f32x8 v;
+    memcpy(&v, ptr, sizeof v);
+    return v;
+}
+
+/* `pixels` adjacent outputs from column ow against `blocks` blocks; the padded rows are wide
+ * enough for a whole tile, only the outputs inside the row are stored. */
+EO_AVX_INLINE void eo_conv_tile_avx(const eo_conv_row_t *t, int32_t blocks, int32_t pixels, int32_t ow)
+{
+    eo_f32x8 acc[8];
+    const float *w0 = t->w[0], *w1 = t->w[1];
+    int32_t r, kw, j, b, l;
+    for (j = 0; j < pixels; ++j) {
+        for (b = 0; b < blocks; ++b) {
+            acc[j * blocks + b] = t->bias[b];
+        }
+    }
+    for (r = 0; r < t->row_count; ++r) {
+        const float *xr = t->rows + r * t->width + ow * t->stride;
+        for (kw = 0; kw < t->k_w; ++kw, xr += t->dilation) {
+            const eo_f32x8 wv0 = eo_avx_load8(w0);
+            const eo_f32x8 wv1 = blocks > 1 ? eo_avx_load8(w1) : wv0;
+            w0 += 8;
+            w1 += 8;
+            for (j = 0; j < pixels; ++j) {
+                const float v = xr[j * t->stride];
+                acc[j * blocks] += v * wv0;
+                if (blocks > 1) {
+                    acc[j * blocks + 1] += v * wv1;
+                }
+            }
+        }
+    }
+    pixels = pixels < t->out_w - ow ? pixels : t->out_w - ow;
+    for (b = 0; b < blocks; ++b) {
+        for (l = 0; l < t->count[b]; ++l) {
+            for (j = 0; j < pixels; ++j) {
+                t->y[b][l * t->out_plane + ow + j] = acc[j * blocks + b][l];
+            }
+        }
+    }
+}
+
+/* The im2col convolutions on the host; 0 where the stack copies would not fit. */
+static int eo_conv_avx(const eo_conv_params_t *p, const float *x, const float *w, const float *bias, float *y)
+{
+    const int32_t cin_g = p->in_c / p->groups, cout_g = p->out_c / p->groups;
+    const int32_t k_count = cin_g * p->k_d * p->k_h * p->k_w;
+    const int32_t in_plane = p->in_d * p->in_h * p->in_w, out_plane = p->out_d * p->out_h * p->out_w;
+    const int32_t full = cout_g / 8, tail = cout_g % 8, blocks = full + (tail > 0);
+    /* tiles of 4 pixels x 2 blocks or 8 pixels x 1 block: rows wide enough for 8-pixel tiles */
+    const int32_t width = ((p->out_w + 7) / 8 * 8 - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    const int32_t row_count = cin_g * p->k_d * p->k_h;
+    /* the input columns each padded row holds: [copy_from, +copy_count) at copy_at */
+    const int32_t copy_at = p->pad_w > 0 ? p->pad_w : 0, copy_from = copy_at - p->pad_w;
+    const int32_t copy_end = p->in_w < width - p->pad_w ? p->in_w : width - p->pad_w;
+    const int32_t copy_count = copy_end > copy_from ? copy_end - copy_from : 0;
+    float tail_w[EO_AVX_MAX_TAPS * 8];
+    float rows[EO_AVX_MAX_ROW_FLOATS];
+    int32_t n, g, blk, b, j, k, od, oh, ic, kd, kh, ow;
+    eo_conv_row_t t;
+    if ((tail && k_count > EO_AVX_MAX_TAPS) || row_count * width > EO_AVX_MAX_ROW_FLOATS) {
+        return 0;
+    }
+    t.rows = rows;
+    t.row_count = row_count, t.width = width, t.stride = p->stride_w, t.dilation = p->dil_w;
+    t.k_w = p->k_w, t.out_w = p->out_w, t.out_plane = out_plane;
+    for (n = 0; n < p->batch; ++n) {
+        for (g = 0; g < p->groups; ++g) {
+            const float *xg = x + (n * p->in_c + g * cin_g) * in_plane;
+            const float *wg = w + g * cout_g * k_count;
+            if (tail) { /* the plain rows after the blocks, as one zero-padded block */
+                for (k = 0; k < k_count; ++k) {
+                    for (j = 0; j < 8; ++j) {
+                        tail_w[k * 8 + j] = j < tail ? wg[(full * 8 + j) * k_count + k] : 0.0f;
+                    }
+                }
+            }
+            for (od = 0; od < p->out_d; ++od) {
+                for (oh = 0; oh < p->out_h; ++oh) {
+                    float *row = rows;
+                    for (ic = 0; ic < cin_g; ++ic) {
+                        for (kd = 0; kd < p->k_d; ++kd) {
+                            const int32_t id = od * p->stride_d - p->pad_d + kd * p->dil_d;
+                            for (kh = 0; kh < p->k_h; ++kh, row += width) {
+                                const int32_t ih = oh * p->stride_h - p->pad_h + kh * p->dil_h;
+                                memset(row, 0, (size_t)width * sizeof *row);
+                                if (id >= 0 && id < p->in_d && ih >= 0 && ih < p->in_h) {
+                                    memcpy(row + copy_at, xg + ((ic * p->in_d + id) * p->in_h + ih) * p->in_w + copy_from,
+                                           (size_t)copy_count * sizeof *row);
+                                }
+                            }
+                        }
+                    }
+                    for (blk = 0; blk < blocks; blk += 2) {
+                        const int32_t pair = blocks - blk >= 2 ? 2 : 1;
+                        for (b = 0; b < pair; ++b) {
+                            const int32_t oc = g * cout_g + (blk + b) * 8;
+                            t.w[b] = blk + b < full ? wg + (blk + b) * 8 * k_count : tail_w;
+                            t.count[b] = blk + b < full ? 8 : tail;
+                            t.y[b] = y + (n * p->out_c + oc) * out_plane + (od * p->out_h + oh) * p->out_w;
+                            for (j = 0; j < 8; ++j) {
+                                t.bias[b][j] = bias && j < t.count[b] ? bias[oc + j] : 0.0f;
+                            }
+                        }
+                        t.w[1] = pair > 1 ? t.w[1] : t.w[0];
+                        for (ow = 0; ow < p->out_w; ow += 8) {
+                            if (pair > 1) {
+                                eo_conv_tile_avx(&t, 2, 4, ow);
+                                if (ow + 4 < p->out_w) {
+                                    eo_conv_tile_avx(&t, 2, 4, ow + 4);
+                                }
+                            } else {
+                                eo_conv_tile_avx(&t, 1, 8, ow);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+#endif
+
 /* Convolution as im2col over a few output rows + the dense kernel: each output pixel's
  * patch times the group's packed weights (see EO_DENSE_BLOCK), written channel-major. */
 static void eo_conv_im2col(const eo_conv_params_t *p, const float *x, const float *w,
@@ -255,6 +404,11 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
     int32_t n, oc, od, oh, ow, count;
 
     if (p->im2col_rows > 0 && scratch) {
+#if defined(__GNUC__) && defined(__AVX__)
+        if (eo_conv_avx(p, x, w, bias, y)) {
+            return;
+        }
+#endif
         eo_conv_im2col(p, x, w, bias, y, scratch);
         return;
     }
@@ -323,54 +477,92 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
         }                                                                                    \
     } while (0)
 
-/* The window of output (od, oh, ow) lies inside the input: no per-tap bounds checks */
-static int eo_pool_inside(const eo_pool_params_t *p, int32_t od, int32_t oh, int32_t ow)
-{
-    const int32_t id = od * p->stride_d - p->pad_d, ih = oh * p->stride_h - p->pad_h;
-    const int32_t iw = ow * p->stride_w - p->pad_w;
-    return id >= 0 && id + (p->k_d - 1) * p->dil_d < p->in_d && ih >= 0 &&
-           ih + (p->k_h - 1) * p->dil_h < p->in_h && iw >= 0 && iw + (p->k_w - 1) * p->dil_w < p->in_w;
-}
-
-/* body(offset) for every tap of a window that lies inside the input */
-#define EO_POOL_INSIDE(p, od, oh, ow, body)                                                  \
-    do {                                                                                     \
-        const int32_t base_ = (((od) * (p)->stride_d - (p)->pad_d) * (p)->in_h +             \
-                               (oh) * (p)->stride_h - (p)->pad_h) * (p)->in_w +              \
-                              (ow) * (p)->stride_w - (p)->pad_w;                             \
-        int32_t kd_, kh_, kw_;                                                               \
-        for (kd_ = 0; kd_ < (p)->k_d; ++kd_) {                                               \
-            for (kh_ = 0; kh_ < (p)->k_h; ++kh_) {                                           \
-                const int32_t row_ = base_ + (kd_ * (p)->dil_d * (p)->in_h + kh_ * (p)->dil_h) * (p)->in_w; \
-                for (kw_ = 0; kw_ < (p)->k_w; ++kw_) {                                       \
-                    body((row_ + kw_ * (p)->dil_w));                                         \
-                }                                                                            \
-            }                                                                                \
-        }                                                                                    \
-    } while (0)
-
 #define EO_POOL_MAX(at) (best = xp[at] > best ? xp[at] : best)
 #define EO_POOL_SUM(at) (sum += xp[at])
+
+#define EO_POOL_CHUNK 64 /* floats of combined window rows on the stack */
+
+/* The pooled outputs of row (od, oh) whose windows lie inside the input: the columns
+ * [lo, hi) when the window's d and h taps are all inside, else none (lo == hi == 0). */
+static void eo_pool_run(const eo_pool_params_t *p, int32_t od, int32_t oh, int32_t *lo, int32_t *hi)
+{
+    const int32_t id = od * p->stride_d - p->pad_d, ih = oh * p->stride_h - p->pad_h;
+    *lo = *hi = 0;
+    if (id >= 0 && id + (p->k_d - 1) * p->dil_d < p->in_d && ih >= 0 && ih + (p->k_h - 1) * p->dil_h < p->in_h &&
+        (p->k_w - 1) * p->dil_w < EO_POOL_CHUNK) {
+        *lo = eo_first_valid(p->pad_w, p->stride_w);
+        *hi = eo_end_valid(p->in_w, p->pad_w - (p->k_w - 1) * p->dil_w, p->stride_w, p->out_w);
+        *hi = *hi > *lo ? *hi : *lo;
+    }
+}
+
+/* The max (or sum) of two values, as the pooling kernels combine taps */
+static inline float eo_pool_combine(int is_max, float acc, float v)
+{
+    return is_max ? (v > acc ? v : acc) : acc + v;
+}
+
+/* yr[lo..hi) of row (od, oh), whose windows lie inside the input (max, or average): the
+ * window's rows are first combined column by column (long contiguous loops), then each
+ * output combines its k_w columns; in chunks of outputs whose columns fit EO_POOL_CHUNK. */
+static void eo_pool_inside(const eo_pool_params_t *p, const float *x, float *yr, int32_t od, int32_t oh,
+                           int32_t lo, int32_t hi, int is_max)
+{
+    float cols[EO_POOL_CHUNK];
+    const int32_t span = (p->k_w - 1) * p->dil_w + 1;
+    const int32_t step = (EO_POOL_CHUNK - span) / p->stride_w + 1;
+    const float *first = x + ((od * p->stride_d - p->pad_d) * p->in_h + oh * p->stride_h - p->pad_h) * p->in_w -
+                         p->pad_w;
+    const float window = (float)(p->k_d * p->k_h * p->k_w);
+    int32_t o0, o1, ow, c, n, kd, kh, kw;
+    for (o0 = lo; o0 < hi; o0 = o1) {
+        o1 = hi - o0 < step ? hi : o0 + step;
+        n = (o1 - 1 - o0) * p->stride_w + span;
+        for (c = 0; c < n; ++c) {
+            cols[c] = is_max ? -INFINITY : 0.0f;
+        }
+        for (kd = 0; kd < p->k_d; ++kd) {
+            for (kh = 0; kh < p->k_h; ++kh) {
+                const float *row = first + (kd * p->dil_d * p->in_h + kh * p->dil_h) * p->in_w + o0 * p->stride_w;
+                for (c = 0; c < n; ++c) {
+                    cols[c] = eo_pool_combine(is_max, cols[c], row[c]);
+                }
+            }
+        }
+        for (ow = o0; ow < o1; ++ow) {
+            const float *col = cols + (ow - o0) * p->stride_w;
+            float acc = col[0];
+            for (kw = 1; kw < p->k_w; ++kw) {
+                acc = eo_pool_combine(is_max, acc, col[kw * p->dil_w]);
+            }
+            yr[ow] = is_max ? acc : acc / window;
+        }
+    }
+}
+
+/* The column after ow that is not in [lo, hi) (the border windows) */
+static int32_t eo_pool_next_border(int32_t ow, int32_t lo, int32_t hi)
+{
+    return ow + 1 >= lo && ow + 1 < hi ? hi : ow + 1;
+}
 
 void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 {
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
-    int32_t c, od, oh, ow;
+    int32_t c, od, oh, ow, lo, hi;
     for (c = 0; c < p->outer; ++c) {
         const float *xp = x + c * in_plane;
         for (od = 0; od < p->out_d; ++od) {
-            for (oh = 0; oh < p->out_h; ++oh) {
-                for (ow = 0; ow < p->out_w; ++ow) {
+            for (oh = 0; oh < p->out_h; ++oh, y += p->out_w) {
+                eo_pool_run(p, od, oh, &lo, &hi);
+                eo_pool_inside(p, xp, y, od, oh, lo, hi, 1);
+                for (ow = eo_pool_next_border(-1, lo, hi); ow < p->out_w; ow = eo_pool_next_border(ow, lo, hi)) {
                     float best = -INFINITY;
                     int32_t padded = 0, valid = 0;
-                    if (eo_pool_inside(p, od, oh, ow)) {
-                        EO_POOL_INSIDE(p, od, oh, ow, EO_POOL_MAX);
-                    } else {
-                        EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_MAX);
-                    }
+                    EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_MAX);
                     (void)padded;
                     (void)valid;
-                    *y++ = best;
+                    y[ow] = best;
                 }
             }
         }
@@ -380,23 +572,20 @@ void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 void eo_avgpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 {
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
-    int32_t c, od, oh, ow;
+    int32_t c, od, oh, ow, lo, hi;
     for (c = 0; c < p->outer; ++c) {
         const float *xp = x + c * in_plane;
         for (od = 0; od < p->out_d; ++od) {
-            for (oh = 0; oh < p->out_h; ++oh) {
-                for (ow = 0; ow < p->out_w; ++ow) {
+            for (oh = 0; oh < p->out_h; ++oh, y += p->out_w) {
+                eo_pool_run(p, od, oh, &lo, &hi);
+                eo_pool_inside(p, xp, y, od, oh, lo, hi, 0);
+                for (ow = eo_pool_next_border(-1, lo, hi); ow < p->out_w; ow = eo_pool_next_border(ow, lo, hi)) {
                     float sum = 0.0f;
                     int32_t padded = 0, valid = 0;
                     int32_t count;
-                    if (eo_pool_inside(p, od, oh, ow)) {
-                        EO_POOL_INSIDE(p, od, oh, ow, EO_POOL_SUM);
-                        padded = valid = p->k_d * p->k_h * p->k_w;
-                    } else {
-                        EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_SUM);
-                    }
+                    EO_POOL_WINDOW(p, od, oh, ow, EO_POOL_SUM);
                     count = p->count_include_pad ? padded : valid;
-                    *y++ = count > 0 ? sum / (float)count : 0.0f;
+                    y[ow] = count > 0 ? sum / (float)count : 0.0f;
                 }
             }
         }

@@ -63,16 +63,20 @@ EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32
 static const float eo_no_bias[EO_DENSE_BLOCK];
 
 #if EO_AVX
-/* The blocks with the eight accumulators in one vector (same contracts as below) */
+/* The blocks with the eight accumulators in one vector (same contracts as below); four
+ * partial sums, one per input of a turn, so that the FMAs do not wait on each other */
 static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                             float *restrict y, int32_t ins)
 {
-    eo_f32x8 s = eo_load8(bias);
+    eo_f32x8 s0 = eo_load8(bias), s1 = {0.0f}, s2 = s1, s3 = s1;
     int32_t i;
-    for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
-        s += xr[i] * eo_load8(wp);
+    for (i = 0; i < ins; i += 4, wp += 4 * EO_DENSE_BLOCK) {
+        s0 += xr[i] * eo_load8(wp);
+        s1 += xr[i + 1] * eo_load8(wp + EO_DENSE_BLOCK);
+        s2 += xr[i + 2] * eo_load8(wp + 2 * EO_DENSE_BLOCK);
+        s3 += xr[i + 3] * eo_load8(wp + 3 * EO_DENSE_BLOCK);
     }
-    eo_store8(y, 1, s);
+    eo_store8(y, 1, (s0 + s1) + (s2 + s3));
 }
 
 static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
