@@ -1,6 +1,6 @@
 """Per-inference latency on the host, side by side in one run:
 (a) the generated C in a C loop, (b) `edgeopt simulate` per sample (batch loop in C),
-(c) onnxruntime's per-sample `run` (single thread).
+(c) onnxruntime's per-sample `run` (single thread); each the best of ROUNDS interleaved rounds.
 
     python benchmarks/host_latency.py
 """
@@ -42,7 +42,11 @@ int main(void) {{
 """
 
 
-def c_loop_ns(generated, workdir, reps):
+ROUNDS = 5  # interleaved; the best of each (shared, noisy machines slow down whole stretches)
+
+
+def c_loop(generated, workdir, reps):
+    """The generated C timed in a C loop: a function that runs it once more."""
     write_library(generated, workdir)
     (workdir / "bench.c").write_text(C_LOOP.format(
         name=generated.name, in_size=generated.inputs[0].size, out_size=generated.outputs[0].size, reps=reps))
@@ -52,19 +56,23 @@ def c_loop_ns(generated, workdir, reps):
                     *HOST_OPT_FLAGS, f"-I{workdir}", f"-I{runtime / 'include'}",
                     str(workdir / "bench.c"), str(workdir / f"{generated.name}.c"),
                     *map(str, sorted((runtime / "src").glob("*.c"))), "-o", str(exe), "-lm"], check=True)
-    return float(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()[0])
+    return lambda: float(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()[0])
 
 
-def simulate_ns(path, generated, samples):
+def simulate(model, generated, samples):
+    """edgeopt's host simulator (batch loop in C): ns per sample"""
     x = np.random.default_rng(0).standard_normal((samples,) + generated.inputs[0].shape).astype(np.float32)
-    with HostModel.build(path, generated=generated) as model:
-        model.run({generated.inputs[0].name: x[:100]})
+    model.run({generated.inputs[0].name: x[:100]})
+
+    def run():
         start = time.perf_counter()
         model.run({generated.inputs[0].name: x})
         return (time.perf_counter() - start) / samples * 1e9
+    return run
 
 
-def onnxruntime_ns(path, generated, reps):
+def onnxruntime(path, generated, reps):
+    """onnxruntime's per-sample run, single thread: ns per sample"""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -75,10 +83,13 @@ def onnxruntime_ns(path, generated, reps):
     x = np.random.default_rng(0).standard_normal(generated.inputs[0].shape).astype(np.float32)
     for _ in range(reps // 10):
         session.run(None, {name: x})
-    start = time.perf_counter()
-    for _ in range(reps):
-        session.run(None, {name: x})
-    return (time.perf_counter() - start) / reps * 1e9
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(reps):
+            session.run(None, {name: x})
+        return (time.perf_counter() - start) / reps * 1e9
+    return run
 
 
 def main():
@@ -92,10 +103,11 @@ def main():
             workdir.mkdir()
             path = models.save(builder(), workdir / f"{builder.__name__}.onnx")
             generated = compile_model(path)
-            c_ns = c_loop_ns(generated, workdir / "c", reps)
-            sim_ns = simulate_ns(path, generated, samples)
-            ort_ns = onnxruntime_ns(path, generated, ort_reps)
-            rows.append((label, c_ns, sim_ns, ort_ns))
+            with HostModel.build(path, generated=generated) as model:
+                runners = (c_loop(generated, workdir / "c", reps), simulate(model, generated, samples),
+                           onnxruntime(path, generated, ort_reps))
+                best = [min(times) for times in zip(*([run() for run in runners] for _ in range(ROUNDS)))]
+            rows.append((label, *best))
     print(f"{'model':<24} {'C loop':>10} {'simulate':>10} {'onnxruntime':>12} {'ORT/C':>7} {'ORT/sim':>8} {'sim samples/s':>14}")
     for label, c_ns, sim_ns, ort_ns in rows:
         print(f"{label:<24} {c_ns / 1e3:>8.2f}us {sim_ns / 1e3:>8.2f}us {ort_ns / 1e3:>10.2f}us "

@@ -482,18 +482,23 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
 
 #define EO_POOL_CHUNK 64 /* floats of combined window rows on the stack */
 
-/* The pooled outputs of row (od, oh) whose windows lie inside the input: the columns
- * [lo, hi) when the window's d and h taps are all inside, else none (lo == hi == 0). */
-static void eo_pool_run(const eo_pool_params_t *p, int32_t od, int32_t oh, int32_t *lo, int32_t *hi)
+/* The columns [lo, hi) whose windows lie inside the input along w (none if the window is
+ * wider than EO_POOL_CHUNK) */
+static void eo_pool_columns(const eo_pool_params_t *p, int32_t *lo, int32_t *hi)
 {
-    const int32_t id = od * p->stride_d - p->pad_d, ih = oh * p->stride_h - p->pad_h;
     *lo = *hi = 0;
-    if (id >= 0 && id + (p->k_d - 1) * p->dil_d < p->in_d && ih >= 0 && ih + (p->k_h - 1) * p->dil_h < p->in_h &&
-        (p->k_w - 1) * p->dil_w < EO_POOL_CHUNK) {
+    if ((p->k_w - 1) * p->dil_w < EO_POOL_CHUNK) {
         *lo = eo_first_valid(p->pad_w, p->stride_w);
         *hi = eo_end_valid(p->in_w, p->pad_w - (p->k_w - 1) * p->dil_w, p->stride_w, p->out_w);
         *hi = *hi > *lo ? *hi : *lo;
     }
+}
+
+/* Whether the windows of output row (od, oh) lie inside the input along d and h */
+static int eo_pool_row_inside(const eo_pool_params_t *p, int32_t od, int32_t oh)
+{
+    const int32_t id = od * p->stride_d - p->pad_d, ih = oh * p->stride_h - p->pad_h;
+    return id >= 0 && id + (p->k_d - 1) * p->dil_d < p->in_d && ih >= 0 && ih + (p->k_h - 1) * p->dil_h < p->in_h;
 }
 
 /* The max (or sum) of two values, as the pooling kernels combine taps */
@@ -549,12 +554,14 @@ static int32_t eo_pool_next_border(int32_t ow, int32_t lo, int32_t hi)
 void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 {
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
-    int32_t c, od, oh, ow, lo, hi;
+    int32_t c, od, oh, ow, columns_lo, columns_hi;
+    eo_pool_columns(p, &columns_lo, &columns_hi);
     for (c = 0; c < p->outer; ++c) {
         const float *xp = x + c * in_plane;
         for (od = 0; od < p->out_d; ++od) {
             for (oh = 0; oh < p->out_h; ++oh, y += p->out_w) {
-                eo_pool_run(p, od, oh, &lo, &hi);
+                const int inside = eo_pool_row_inside(p, od, oh);
+                const int32_t lo = inside ? columns_lo : 0, hi = inside ? columns_hi : 0;
                 eo_pool_inside(p, xp, y, od, oh, lo, hi, 1);
                 for (ow = eo_pool_next_border(-1, lo, hi); ow < p->out_w; ow = eo_pool_next_border(ow, lo, hi)) {
                     float best = -INFINITY;
@@ -572,12 +579,14 @@ void eo_maxpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 void eo_avgpool_f32(const eo_pool_params_t *p, const float *x, float *y)
 {
     const int32_t in_plane = p->in_d * p->in_h * p->in_w;
-    int32_t c, od, oh, ow, lo, hi;
+    int32_t c, od, oh, ow, columns_lo, columns_hi;
+    eo_pool_columns(p, &columns_lo, &columns_hi);
     for (c = 0; c < p->outer; ++c) {
         const float *xp = x + c * in_plane;
         for (od = 0; od < p->out_d; ++od) {
             for (oh = 0; oh < p->out_h; ++oh, y += p->out_w) {
-                eo_pool_run(p, od, oh, &lo, &hi);
+                const int inside = eo_pool_row_inside(p, od, oh);
+                const int32_t lo = inside ? columns_lo : 0, hi = inside ? columns_hi : 0;
                 eo_pool_inside(p, xp, y, od, oh, lo, hi, 0);
                 for (ow = eo_pool_next_border(-1, lo, hi); ow < p->out_w; ow = eo_pool_next_border(ow, lo, hi)) {
                     float sum = 0.0f;
