@@ -112,7 +112,9 @@ DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
 def _dsp_plan(ctx):
     """(kernel, int16 weights [outputs][inputs], channel table) on DSP cores, or None where
     no DSP kernel suits the layer or its requantization would not be exact there."""
-    kernel = _dsp_kernel(ctx) if ctx.const(1) is not None else None
+    if ctx.const(1) is None or (ctx.has_input(2) and ctx.const(2) is None):
+        return None  # weights or bias known only at run time
+    kernel = _dsp_kernel(ctx)
     if kernel is None:
         return None
     channels = _output_channels(ctx)
@@ -127,8 +129,6 @@ def _dsp_plan(ctx):
     else:
         weights = ctx.const(1).reshape(channels, -1)
         folded = _folded_bias(ctx, weights)
-        if folded is None:
-            return None
         requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset)
     return None if requantization is None else (kernel, *requantization)
 
@@ -229,6 +229,8 @@ def _lower_conv(ctx, lc):
     x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     if _pointwise(ctx):  # a 1x1 convolution is a matrix product over the pixels
         return _dense_s8_call(ctx, lc, True)
+    if ctx.has_input(2) and ctx.const(2) is None:
+        ctx.unsupported("the bias must be a constant")
     multipliers, shifts = _multipliers(ctx)
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     bias = ctx.const(2) if ctx.has_input(2) else None

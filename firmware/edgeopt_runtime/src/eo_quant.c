@@ -69,7 +69,8 @@ static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *
     return (high * 2 + c->round + (high >> 31)) >> c->shift;
 }
 
-/* SSAT to 8 bits (GCC 12's __ssat trips -Wsign-conversion inside its own macro) */
+/* One channel's output, requantized and saturated to int8 (SSAT as asm: GCC 12's __ssat
+ * trips -Wsign-conversion inside its own macro) */
 static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c)
 {
     uint32_t out;
