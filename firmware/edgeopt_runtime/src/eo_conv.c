@@ -334,7 +334,7 @@ static int eo_conv_avx(const eo_conv_params_t *p, const float *x, const float *w
                                 t.bias[b][j] = bias && j < t.count[b] ? bias[oc + j] : 0.0f;
                             }
                         }
-                        t.w[1] = pair > 1 ? t.w[1] : t.w[0];
+                        t.w[1] = pair > 1 ? t.w[1] : t.w[0]; /* one-block tiles never read it */
                         for (ow = 0; ow < p->out_w; ow += 8) {
                             if (pair > 1) {
                                 eo_conv_tile_avx(&t, 2, 4, ow);
