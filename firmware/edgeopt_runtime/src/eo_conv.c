@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "eo_host_avx.h"
 #include "eo_runtime.h"
 
 /* First output index whose input tap (o*stride - pad + offset) is >= 0. */
@@ -206,14 +207,12 @@ static void eo_conv_im2row(const eo_conv_params_t *p, const float *x, int32_t od
     }
 }
 
-#if defined(__GNUC__) && defined(__AVX__)
+#if EO_AVX
 /* x86 hosts (the simulator): the im2col convolutions computed from a zero-padded copy of
  * the input rows each output row reads, 8 output channels (one packed weight block) per
  * vector and a tile of adjacent output pixels sharing each weight load, so that 8
  * accumulators hide the FMA latency. Host only: the copies live on the stack. */
-typedef float eo_f32x8 __attribute__((vector_size(32)));
 #define EO_AVX_INLINE static inline __attribute__((always_inline))
-#define EO_AVX_MAX_TAPS 1024        /* a block of fewer than 8 channels is padded on the stack */
 #define EO_AVX_MAX_ROW_FLOATS 16384 /* the padded input rows of one output row */
 
 /* One output row's inputs and up to two blocks of 8 output channels: weights [K][8], bias,
@@ -226,13 +225,6 @@ typedef struct {
     float *y[2];
     int32_t count[2];
 } eo_conv_row_t;
-
-EO_AVX_INLINE eo_f32x8 eo_avx_load8(const float *ptr)
-{
-    eo_f32x8 v;
-    memcpy(&v, ptr, sizeof v);
-    return v;
-}
 
 /* `pixels` adjacent outputs from column ow against `blocks` blocks; the padded rows are wide
  * enough for a whole tile, only the outputs inside the row are stored. */
@@ -249,8 +241,8 @@ EO_AVX_INLINE void eo_conv_tile_avx(const eo_conv_row_t *t, int32_t blocks, int3
     for (r = 0; r < t->row_count; ++r) {
         const float *xr = t->rows + r * t->width + ow * t->stride;
         for (kw = 0; kw < t->k_w; ++kw, xr += t->dilation) {
-            const eo_f32x8 wv0 = eo_avx_load8(w0);
-            const eo_f32x8 wv1 = blocks > 1 ? eo_avx_load8(w1) : wv0;
+            const eo_f32x8 wv0 = eo_load8(w0);
+            const eo_f32x8 wv1 = blocks > 1 ? eo_load8(w1) : wv0;
             w0 += 8;
             w1 += 8;
             for (j = 0; j < pixels; ++j) {
@@ -286,11 +278,11 @@ static int eo_conv_avx(const eo_conv_params_t *p, const float *x, const float *w
     const int32_t copy_at = p->pad_w > 0 ? p->pad_w : 0, copy_from = copy_at - p->pad_w;
     const int32_t copy_end = p->in_w < width - p->pad_w ? p->in_w : width - p->pad_w;
     const int32_t copy_count = copy_end > copy_from ? copy_end - copy_from : 0;
-    float tail_w[EO_AVX_MAX_TAPS * 8];
+    float tail_w[EO_AVX_TAIL_INS * EO_DENSE_BLOCK];
     float rows[EO_AVX_MAX_ROW_FLOATS];
-    int32_t n, g, blk, b, j, k, od, oh, ic, kd, kh, ow;
+    int32_t n, g, blk, b, j, od, oh, ic, kd, kh, ow;
     eo_conv_row_t t;
-    if ((tail && k_count > EO_AVX_MAX_TAPS) || row_count * width > EO_AVX_MAX_ROW_FLOATS) {
+    if ((tail && k_count > EO_AVX_TAIL_INS) || row_count * width > EO_AVX_MAX_ROW_FLOATS) {
         return 0;
     }
     t.rows = rows;
@@ -300,12 +292,8 @@ static int eo_conv_avx(const eo_conv_params_t *p, const float *x, const float *w
         for (g = 0; g < p->groups; ++g) {
             const float *xg = x + (n * p->in_c + g * cin_g) * in_plane;
             const float *wg = w + g * cout_g * k_count;
-            if (tail) { /* the plain rows after the blocks, as one zero-padded block */
-                for (k = 0; k < k_count; ++k) {
-                    for (j = 0; j < 8; ++j) {
-                        tail_w[k * 8 + j] = j < tail ? wg[(full * 8 + j) * k_count + k] : 0.0f;
-                    }
-                }
+            if (tail) {
+                eo_pad_tail_block(wg + full * 8 * k_count, tail, k_count, tail_w);
             }
             for (od = 0; od < p->out_d; ++od) {
                 for (oh = 0; oh < p->out_h; ++oh) {
@@ -404,7 +392,7 @@ void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float
     int32_t n, oc, od, oh, ow, count;
 
     if (p->im2col_rows > 0 && scratch) {
-#if defined(__GNUC__) && defined(__AVX__)
+#if EO_AVX
         if (eo_conv_avx(p, x, w, bias, y)) {
             return;
         }

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "eo_host_avx.h"
 #include "eo_runtime.h"
 
 /* One out-of-line copy of the helpers both dense entry points share (flash matters). */
@@ -11,19 +12,9 @@
 #define EO_NOINLINE
 #endif
 
-#if defined(__GNUC__) && defined(__AVX__)
-#define EO_AVX 1
+#if EO_AVX
 /* x86 hosts (the simulator): a block's eight accumulators as one AVX register, which
  * compilers do not find on their own (it vectorizes across outputs, not a reduction). */
-typedef float eo_f32x8 __attribute__((vector_size(32)));
-
-static eo_f32x8 eo_load8(const float *p)
-{
-    eo_f32x8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static void eo_store8(float *y, int32_t stride, eo_f32x8 v)
 {
     int32_t j;
@@ -31,9 +22,6 @@ static void eo_store8(float *y, int32_t stride, eo_f32x8 v)
         y[j * stride] = v[j];
     }
 }
-
-#else
-#define EO_AVX 0
 #endif
 
 /* sum + a . b, b read with a stride */
@@ -102,20 +90,14 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
 /* The outs % 8 plain rows of a layer as one zero-padded block (transposed on the stack: a
  * host-only path), so few-channel convolutions get the vector kernel too; only the valid
  * outputs are stored. */
-#define EO_AVX_TAIL_INS 1024
-
 static void eo_dense_tail_avx(const float *x, const float *w, const float *bias, float *y, int32_t rows,
                               int32_t count, int32_t ins, int32_t y_row_stride, int32_t y_col_stride)
 {
     float block[EO_AVX_TAIL_INS * EO_DENSE_BLOCK];
     float block_bias[EO_DENSE_BLOCK] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     float out0[EO_DENSE_BLOCK], out1[EO_DENSE_BLOCK];
-    int32_t i, j, r;
-    for (i = 0; i < ins; ++i) {
-        for (j = 0; j < EO_DENSE_BLOCK; ++j) {
-            block[i * EO_DENSE_BLOCK + j] = j < count ? w[j * ins + i] : 0.0f;
-        }
-    }
+    int32_t j, r;
+    eo_pad_tail_block(w, count, ins, block);
     for (j = 0; bias && j < count; ++j) {
         block_bias[j] = bias[j];
     }
