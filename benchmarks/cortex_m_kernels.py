@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import models  # noqa: E402
 from edgeopt.pipeline import compile_model  # noqa: E402
-from edgeopt.simulator.qemu import QemuModel  # noqa: E402
+from edgeopt.simulator.qemu import QemuRunner  # noqa: E402
 
 
 def dense(n_in, n_out):
@@ -47,9 +47,9 @@ def measure(model, macs, target, workdir):
     generated = compile_model(path)
     inputs = {t.name: np.random.default_rng(0).standard_normal((1,) + t.shape).astype(np.float32)
               for t in generated.inputs}
-    with QemuModel(generated, target) as emulated:
+    with QemuRunner(generated, target) as emulated:
         _, report = emulated.run(inputs)
-    return report["instructions_per_inference"]["median"]
+    return report["instructions_per_call"]["median"]
 
 
 def int8_fc_instructions(target):
@@ -72,8 +72,8 @@ def int8_fc_instructions(target):
     counts = []
     inputs = {t.name: np.zeros((1,) + t.shape, np.int8) for t in generated.inputs}
     for variant in (generated, without):
-        with QemuModel(variant, target) as emulated:
-            counts.append(emulated.run(inputs)[1]["instructions_per_inference"]["median"])
+        with QemuRunner(variant, target) as emulated:
+            counts.append(emulated.run(inputs)[1]["instructions_per_call"]["median"])
     return (counts[0] - counts[1]) / (4000 * 4)
 
 
@@ -97,9 +97,9 @@ def int8_fc_layer_instructions(target, ins, outs):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "fc.tflite"
             path.write_bytes(build(tensors, ops, ["x"], ["y"]))
-            with QemuModel(compile_model(path), target) as emulated:
+            with QemuRunner(compile_model(path), target) as emulated:
                 inputs = {"x": rng.integers(-128, 128, (1, 1, ins)).astype(np.int8)}
-                return emulated.run(inputs)[1]["instructions_per_inference"]["median"]
+                return emulated.run(inputs)[1]["instructions_per_call"]["median"]
 
     return (count(ins, outs) - count(8, 1)) / (ins * outs)
 
@@ -132,8 +132,8 @@ def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False)
         path.write_bytes(build(tensors, ops, ["x"], ["y"]))
         generated = compile_model(path)
         inputs = {"x": rng.integers(-128, 128, (1, 1, size, size, channels)).astype(np.int8)}
-        with QemuModel(generated, target) as emulated:
-            count = emulated.run(inputs)[1]["instructions_per_inference"]["median"]
+        with QemuRunner(generated, target) as emulated:
+            count = emulated.run(inputs)[1]["instructions_per_call"]["median"]
     return count / (size * size * channels * (1 if depthwise else channels) * kernel * kernel)
 
 

@@ -18,7 +18,7 @@ import models  # noqa: E402
 from edgeopt.codegen.emit import GeneratedModel  # noqa: E402
 from edgeopt.codegen.literals import f32  # noqa: E402
 from edgeopt.pipeline import compile_model  # noqa: E402
-from edgeopt.simulator.qemu import QemuModel  # noqa: E402
+from edgeopt.simulator.qemu import QemuRunner  # noqa: E402
 from edgeopt.simulator.reference import run_reference  # noqa: E402
 
 TARGET = "qemu-cortex-m4"
@@ -165,7 +165,7 @@ def small_cnn(seed=0):
 
 
 def measure(generated, inputs, **options):
-    with QemuModel(generated, TARGET, **options) as emulated:
+    with QemuRunner(generated, TARGET, **options) as emulated:
         outputs, report = emulated.run(inputs)
     return outputs, report
 
@@ -174,7 +174,7 @@ def row(label, report, baseline, reference, outputs):
     flash = report["flash_bytes"] - baseline["flash_bytes"]
     ram = report["ram_bytes"] - baseline["ram_bytes"] + report["stack_bytes"] - baseline["stack_bytes"]
     err = max(float(np.max(np.abs(outputs[k] - reference[k]))) for k in reference)
-    return (label, report["instructions_per_inference"]["median"], flash,
+    return (label, report["instructions_per_call"]["median"], flash,
             flash - report["weights_bytes"], ram, err)
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import models  # noqa: E402
 from edgeopt.pipeline import compile_model, write_library  # noqa: E402
-from edgeopt.simulator.host import HostModel  # noqa: E402
+from edgeopt.simulator.host import HostRunner  # noqa: E402
 from edgeopt.simulator.toolchain import HOST_OPT_FLAGS, STRICT_FLAGS, host_cc  # noqa: E402
 
 C_LOOP = r"""
@@ -103,7 +103,7 @@ def main():
             workdir.mkdir()
             path = models.save(builder(), workdir / f"{builder.__name__}.onnx")
             generated = compile_model(path)
-            with HostModel.build(path, generated=generated) as model:
+            with HostRunner(generated) as model:
                 runners = (c_loop(generated, workdir / "c", reps), simulate(model, generated, samples),
                            onnxruntime(path, generated, ort_reps))
                 best = [min(times) for times in zip(*([run() for run in runners] for _ in range(ROUNDS)))]

@@ -13,7 +13,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import models  # noqa: E402
-from edgeopt.solvers.newton_mpc import EmulatedSolver, compile_solver  # noqa: E402
+from edgeopt.simulator.qemu import QemuRunner  # noqa: E402
+from edgeopt.solvers import compile_solver, kind_of  # noqa: E402
 
 CONFIG = """
 [solver]
@@ -57,9 +58,10 @@ def main():
                 inputs = dict(x0=(0.5 * rng.standard_normal((8, 3))).astype(np.float32),
                               r=(0.5 * rng.standard_normal((8, 3))).astype(np.float32),
                               u_prev=np.zeros((8, 3), np.float32))
-                with EmulatedSolver(compile_solver(path), "qemu-cortex-m4") as solver:
-                    result, report = solver.solve(inputs)
-                count = report["instructions_per_inference"]["median"]
+                solver = compile_solver(path)
+                with QemuRunner(solver, "qemu-cortex-m4") as emulated:
+                    result, report = emulated.run(kind_of(solver).prepare_inputs(solver, inputs))
+                count = report["instructions_per_call"]["median"]
                 print(f"{horizon:>7} {iterations:>10} {count:>18,} {120e6 / count:>14,.0f} Hz")
     print("* assuming one instruction per cycle; QEMU counts instructions, not cycles")
 

@@ -14,7 +14,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeopt.solvers.newton_mpc import HostSolver, ReferenceProblem, compile_solver
+from edgeopt.simulator.host import HostRunner  # noqa: E402
+from edgeopt.solvers import compile_solver, kind_of  # noqa: E402
+from edgeopt.solvers.newton_mpc.reference import ReferenceProblem
 
 DT, MASS, STIFFNESS, DAMPING = 0.05, 1.0, 4.0, 1.2
 A = np.array([[1.0, DT], [-STIFFNESS / MASS * DT, 1.0 - DAMPING / MASS * DT]])
@@ -70,13 +72,14 @@ def main():
     zero_ref = np.zeros((HORIZON, 2), np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         compiled = compile_solver(write_problem(Path(tmp)))
-        reference = ReferenceProblem(compiled.config)
-        with HostSolver(compiled) as host:
+        reference = ReferenceProblem(compiled.details)
+        with HostRunner(compiled) as host:
             inputs = dict(x0=starts, r=np.zeros((len(starts), 2), np.float32),
                           u_prev=np.zeros((len(starts), 1), np.float32))
-            host.solve(inputs)  # warm up
+            inputs = kind_of(compiled).prepare_inputs(compiled, inputs)
+            host.run(inputs)  # warm up
             begin = time.perf_counter()
-            ours = host.solve(inputs)
+            ours = host.run(inputs)
             ours_us = (time.perf_counter() - begin) / len(starts) * 1e6
         try:
             solver = tinympc_solver()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt.pipeline import compile_model
-from edgeopt.simulator.qemu import QemuModel
+from edgeopt.simulator.qemu import QemuRunner
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
 
@@ -49,10 +49,10 @@ def main():
         generated = compile_model(path)
         tflm = tflm_arena_bytes(path)
         inputs = {t.name: rng.integers(-128, 128, (1,) + t.shape).astype(np.int8) for t in generated.inputs}
-        with QemuModel(generated, args.target) as emulated:
+        with QemuRunner(generated, args.target) as emulated:
             report = emulated.run(inputs)[1]
         print(f"{name:<24} {generated.arena_bytes:>14,} {tflm:>11,} {generated.arena_bytes / tflm:>6.2f} "
-              f"{report['instructions_per_inference']['median']:>13,} {report['flash_bytes']:>9,}")
+              f"{report['instructions_per_call']['median']:>13,} {report['flash_bytes']:>9,}")
 
 
 if __name__ == "__main__":

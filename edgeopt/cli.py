@@ -25,8 +25,18 @@ def _parse_input_shape(text):
     return name, shape
 
 
+def _tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _add_model_options(parser):
-    parser.add_argument("model", help="model file (.onnx)")
+    parser.add_argument("model", help="model file (.onnx, .tflite) or solver config (.toml)")
     parser.add_argument("--name", help="C symbol prefix (default: from the file name)")
     parser.add_argument("--input-shape", action="append", type=_parse_input_shape, default=[],
                         metavar="NAME=D0,D1,...", help="fix an input's shape (repeatable)")
@@ -45,7 +55,8 @@ def build_parser():
                       help="do not copy the edgeopt C runtime next to the model")
     comp.add_argument("--platformio", metavar="DIR", help="also write a PlatformIO project to DIR")
     comp.add_argument("--board", default="qemu_cortex_m4",
-                      help="PlatformIO board for --platformio (default qemu_cortex_m4); see the README")
+                      help="target board for --platformio (default qemu_cortex_m4): a target of "
+                           "firmware/targets.json; see the README")
 
     flash = sub.add_parser("flash", help="build and upload a generated PlatformIO project")
     flash.add_argument("project", help="folder written by compile --platformio")
@@ -59,16 +70,16 @@ def build_parser():
     sim.add_argument("--per-layer", action="store_true",
                      help="compare every layer with onnxruntime and name the first that diverges")
     sim.add_argument("--target", default="host",
-                     help="host (default), or an emulated Cortex-M: qemu-cortex-m3, qemu-cortex-m4, "
-                          "qemu-cortex-m7, qemu-cortex-m33")
+                     help="host (default), or an emulated Cortex-M target of firmware/targets.json "
+                          "(qemu-cortex-m3, -m4, -m7, -m33)")
     sim.add_argument("--report", help="JSON file for the emulated run's instruction counts and memory")
     sim.add_argument("--timeout", type=float, default=300.0, help="seconds before a QEMU run is killed")
     sim.add_argument("--closed-loop", action="store_true",
                      help="solver configs: run the controller against --plant for --steps steps")
     sim.add_argument("--plant", help="PLANT.onnx or FILE.py[:FUNCTION] with step(x, u) -> x")
     sim.add_argument("--steps", type=int, default=200)
-    sim.add_argument("--rtol", type=float, default=1e-4)
-    sim.add_argument("--atol", type=float, default=1e-5)
+    sim.add_argument("--rtol", type=_tolerance, default=1e-4)
+    sim.add_argument("--atol", type=_tolerance, default=1e-5)
     return parser
 
 
@@ -92,25 +103,18 @@ def main(argv=None):
         return 3
 
 
-def _is_solver_config(path):
-    return str(path).lower().endswith(".toml")
-
-
 def _compile(args):
-    from edgeopt.pipeline import compile_model, write_library
+    from edgeopt.pipeline import compile_file, write_library
 
-    if _is_solver_config(args.model):
-        return _compile_solver(args)
-
-    generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape))
     if args.platformio:
-        budget = _write_project(args, generated)
+        budget = _write_project(args, artifact)
     if args.output or not args.platformio:
         output = args.output or "build/model"
-        written = write_library(generated, output, with_runtime=not args.no_runtime)
-        print(f"wrote {len(written)} files to {output}: " + ", ".join(sorted(generated.files))
-              + ("" if args.no_runtime else ", edgeopt_runtime/"))
-    print(_summary(generated))
+        written = write_library(artifact, output, with_runtime=not args.no_runtime)
+        print(f"wrote {', '.join(sorted(artifact.files))}{'' if args.no_runtime else ', edgeopt_runtime/'} "
+              f"to {output} ({len(written)} file(s) changed)")
+    print(_summary(artifact))
     if args.platformio:
         print(f"wrote a PlatformIO project for {budget['board']} to {args.platformio} "
               f"(needs about {budget['flash_bytes']:,} B flash, {budget['ram_bytes']:,} B RAM); "
@@ -118,103 +122,41 @@ def _compile(args):
     return 0
 
 
-def _compile_solver(args):
-    from edgeopt.pipeline import runtime_files, write_files
-    from edgeopt.solvers.newton_mpc import compile_solver
+def _write_project(args, artifact):
+    from edgeopt.platformio.project import write_project
+    from edgeopt.targets import get_target
 
-    if args.platformio:
-        raise EdgeoptError("--platformio is not available for solver configs yet; use -o DIR and "
-                           "add the files to your project")
-    solver = compile_solver(args.model)
-    output = args.output or "build/solver"
-    files = dict(solver.files)
-    if not args.no_runtime:
-        files.update({f"edgeopt_runtime/{rel}": text for rel, text in runtime_files().items()})
-    write_files(files, output)
-    config = solver.config
-    print(f"solver {config.name}: horizon {config.horizon} (control horizon {config.control_horizon}), "
-          f"{config.state_dim} states, {config.control_dim} controls, {solver.output_dim} outputs, "
-          f"{config.jacobian} model Jacobian")
-    print(f"wrote {', '.join(sorted(solver.files))}{'' if args.no_runtime else ', edgeopt_runtime/'} "
-          f"to {output}")
-    return 0
-
-
-def _simulate_solver(args):
-    import json
-
-    from edgeopt.solvers.newton_mpc import EmulatedSolver, HostSolver, compile_solver
-
-    if args.compare or args.per_layer:
-        raise EdgeoptError("--compare/--per-layer apply to models, not solver configs")
-    inputs = _load_npz(args.inputs)
-    solver = compile_solver(args.model)
-    if args.closed_loop:
-        return _closed_loop(args, solver, inputs)
-    if args.target == "host":
-        if args.report:
-            raise EdgeoptError("--report needs an emulated --target (e.g. qemu-cortex-m4)")
-        with HostSolver(solver) as host:
-            outputs = host.solve(inputs)
-    else:
-        from edgeopt.simulator.qemu import get_target
-
-        get_target(args.target)
-        with EmulatedSolver(solver, args.target) as emulated:
-            outputs, report = emulated.solve(inputs, timeout=args.timeout)
-        print(_report_table(report).replace("instructions/inference", "instructions/solve"))
-        if args.report:
-            Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
-    if args.outputs:
-        _save_npz(args.outputs, outputs)
-    status = outputs["status"]
-    print(f"solved {status.size} problem(s): {int((status == 0).sum())} converged, "
-          f"{int((status == 1).sum())} at the iteration cap, {int((status == 2).sum())} numerical "
-          f"failures; iterations median {int(np.median(outputs['iterations']))}")
-    return 0
-
-
-def _closed_loop(args, solver, inputs):
-    from edgeopt.solvers.closed_loop import load_plant, run_closed_loop, save_trajectory
-    from edgeopt.solvers.newton_mpc import HostSolver
-
-    if not args.plant or not args.outputs:
-        raise EdgeoptError("--closed-loop needs --plant and --outputs (the trajectory file)")
-    if args.target != "host" or args.steps < 1:
-        raise EdgeoptError("--closed-loop runs on the host with --steps >= 1")
-    plant = load_plant(args.plant, solver.config)
-    with HostSolver(solver) as host:
-        trajectory = run_closed_loop(host, plant, inputs, args.steps)
-    written = save_trajectory(trajectory, args.outputs)
-    error = trajectory["y"] - trajectory["r"]
-    weights = np.asarray(solver.config.q) > 0
-    rms = float(np.sqrt(np.mean(error[:, weights] ** 2)))
-    print(f"closed loop: {args.steps} steps, RMS tracking error {rms:.4f} on the weighted outputs, "
-          f"median {int(np.median(trajectory['iterations']))} iteration(s); wrote "
-          + ", ".join(str(p) for p in written))
-    return 0
-
-
-def _write_project(args, generated):
-    from edgeopt.platformio.project import board_info, write_project
-    from edgeopt.simulator.reference import run_reference
-
-    _, board = board_info(args.board)
-    vectors = None
-    if board["emulated"]:  # on-target tests compare with the reference on seeded inputs
-        rng = np.random.default_rng(0)
-        inputs = {t.name: rng.integers(-128, 128, (4,) + t.shape).astype(np.int8) if t.dtype == "int8"
-                  else rng.standard_normal((4,) + t.shape).astype(np.float32) for t in generated.inputs}
-        reference = run_reference(args.model, inputs)
-        vectors = ([inputs[t.name].reshape(4, -1) for t in generated.inputs],
-                   [reference[t.name].reshape(4, -1) for t in generated.outputs])
-    budget = write_project(generated, args.platformio, args.board, vectors, source=Path(args.model).name)
-    if board["emulated"]:
+    target = get_target(args.board)
+    vectors = _test_vectors(args.model, artifact) if target.emulated else None
+    budget = write_project(artifact, args.platformio, target, vectors)
+    if target.emulated:
         from edgeopt.platformio.offline import prepare_offline
 
         prepare_offline()  # so that a plain `pio run` works without the registry
     return budget
+
+
+def _test_vectors(path, artifact, samples=4):
+    """Seeded inputs and the outputs the on-target tests expect: the reference runtime's for
+    models (onnxruntime, TFLM), the host simulator's for solvers (their reference is the
+    same C, built for the host)."""
+    from edgeopt.artifact import check_inputs
+    from edgeopt.simulator.reference import run_reference
+
+    rng = np.random.default_rng(0)
+    inputs = {t.name: rng.integers(-128, 128, (samples,) + t.shape).astype(np.int8) if t.dtype == "int8"
+              else (0.5 * rng.standard_normal((samples,) + t.shape)).astype(np.float32)
+              for t in artifact.inputs}
+    if artifact.kind == "model":
+        expected = run_reference(path, inputs)
+    else:
+        from edgeopt.simulator.host import HostRunner
+
+        with HostRunner(artifact) as runner:
+            expected = runner.run(inputs)
+    arrays = check_inputs(artifact, inputs)
+    return ([a.reshape(samples, -1) for a in arrays],
+            [np.asarray(expected[t.name]).reshape(samples, -1) for t in artifact.outputs])
 
 
 def _flash(args):
@@ -228,17 +170,22 @@ def _flash(args):
     return 0
 
 
-def _summary(generated):
+def _summary(artifact):
+    from edgeopt.solvers import kind_of
+
+    memory = artifact.memory
+    footer = (f"weights: {artifact.weight_bytes} B   arena: {memory.arena} B "
+              f"(peak live tensors: {artifact.peak_bytes} B)   static RAM: {memory.static_ram} B")
+    kind = kind_of(artifact)
+    if kind is not None:
+        return "\n".join(kind.summary(artifact) + [footer])
     rows = [("#", "op", "node", "output shape")]
-    for index, (op, node, shape) in enumerate(generated.layers):
+    for index, (op, node, shape) in enumerate(artifact.layers):
         node = node if len(node) <= 32 else node[:29] + "..."
         rows.append((str(index), op, node.encode("unicode_escape").decode(), "x".join(map(str, shape))))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.append("")
-    lines.append(f"layers: {len(generated.layers)}   parameters: {generated.parameters}   "
-                 f"weights: {generated.weight_bytes} B   arena: {generated.arena_bytes} B "
-                 f"(peak live tensors: {generated.peak_bytes} B)")
+    lines += ["", f"layers: {len(artifact.layers)}   parameters: {artifact.parameters}   {footer}"]
     return "\n".join(lines)
 
 
@@ -266,48 +213,68 @@ def _save_npz(path, arrays):
 
 
 def _simulate(args):
-    from edgeopt.pipeline import compile_model
-    from edgeopt.simulator.host import prepare_inputs
+    from edgeopt.pipeline import compile_file
+    from edgeopt.solvers import kind_of
 
-    if _is_solver_config(args.model):
-        return _simulate_solver(args)
     inputs = _load_npz(args.inputs)
-    generated = compile_model(args.model, name=args.name, input_shapes=dict(args.input_shape))
-    prepare_inputs(generated, inputs)
+    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    kind = kind_of(artifact)
+    if args.closed_loop:  # its own npz contract: the reference trajectory
+        return _closed_loop(args, artifact, kind, inputs)
+    if kind is not None:
+        if args.compare or args.per_layer:
+            raise EdgeoptError("--compare/--per-layer apply to models, not solver configs")
+        inputs = kind.prepare_inputs(artifact, inputs)
     if args.target == "host":
         if args.report:
             raise EdgeoptError("--report needs an emulated --target (e.g. qemu-cortex-m4)")
-        outputs, traces = _simulate_host(args, generated, inputs)
+        outputs, traces = _simulate_host(args, artifact, inputs)
     else:
         if args.per_layer:
             raise EdgeoptError("--per-layer runs on the host only; drop --target to use it")
-        outputs, traces = _simulate_qemu(args, generated, inputs), None
+        outputs, traces = _simulate_qemu(args, artifact, inputs), None
+    if kind is not None:
+        outputs, line = kind.finish_outputs(artifact, outputs)
+    else:
+        line = f"simulated {next(iter(outputs.values())).shape[0]} sample(s) on {args.target}"
     if args.outputs:
         _save_npz(args.outputs, outputs)
-    samples = next(iter(outputs.values())).shape[0]
-    print(f"simulated {samples} sample(s) on {args.target}")
+    print(line)
     if args.compare or args.per_layer:
-        _compare(args, generated, inputs, outputs, traces)
+        _compare(args, artifact, inputs, outputs, traces)
     return 0
 
 
-def _simulate_host(args, generated, inputs):
-    from edgeopt.simulator.host import HostModel
+def _closed_loop(args, artifact, kind, inputs):
+    from edgeopt.simulator.host import HostRunner
 
-    with HostModel.build(args.model, generated=generated, trace=args.per_layer) as model:
+    if kind is None or kind.closed_loop is None:
+        raise EdgeoptError("--closed-loop applies to controller configs (e.g. newton_mpc)")
+    if not args.plant or not args.outputs:
+        raise EdgeoptError("--closed-loop needs --plant and --outputs (the trajectory file)")
+    if args.target != "host":
+        raise EdgeoptError("--closed-loop runs on the host; on a board use `edgeopt hil`")
+    with HostRunner(artifact) as runner:
+        print(kind.closed_loop(artifact, runner, args.plant, inputs, args.steps, args.outputs))
+    return 0
+
+
+def _simulate_host(args, artifact, inputs):
+    from edgeopt.simulator.host import HostRunner
+
+    with HostRunner(artifact, trace=args.per_layer) as runner:
         if args.per_layer:
-            return model.run_traced(inputs)
-        return model.run(inputs), None
+            return runner.run_traced(inputs)
+        return runner.run(inputs), None
 
 
-def _simulate_qemu(args, generated, inputs):
+def _simulate_qemu(args, artifact, inputs):
     import json
 
-    from edgeopt.simulator.qemu import QemuModel, get_target
+    from edgeopt.simulator.qemu import QemuRunner
 
-    get_target(args.target)
-    with QemuModel(generated, args.target) as model:
-        outputs, report = model.run(inputs, timeout=args.timeout)
+    with QemuRunner(artifact, args.target) as runner:
+        outputs, report = runner.run(inputs, timeout=args.timeout)
     print(_report_table(report))
     if args.report:
         path = Path(args.report)
@@ -317,24 +284,25 @@ def _simulate_qemu(args, generated, inputs):
 
 
 def _report_table(report):
-    counts = report["instructions_per_inference"]
+    counts = report["instructions_per_call"]
     rows = [
         ("target", f"{report['target']} ({report['machine']}, {report['core']})"),
-        ("instructions/inference", f"min {counts['min']:,}  median {counts['median']:,}  max {counts['max']:,}"),
+        ("instructions/call", f"min {counts['min']:,}  median {counts['median']:,}  max {counts['max']:,}"),
         ("flash (text+rodata+data)", f"{report['flash_bytes']:,} B"),
         ("ram (data+bss)", f"{report['ram_bytes']:,} B"),
         ("stack high-water", f"{report['stack_bytes']:,} B"),
-        ("arena / weights", f"{report['arena_bytes']:,} B / {report['weights_bytes']:,} B"),
+        ("arena / static RAM", f"{report['arena_bytes']:,} B / {report['static_ram_bytes']:,} B"),
+        ("weights on this core", f"{report['weights_bytes']:,} B"),
         ("flags", " ".join(report["compiler_flags"])),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def _compare(args, generated, inputs, outputs, traces):
+def _compare(args, artifact, inputs, outputs, traces):
     from edgeopt.simulator.reference import compare, run_reference
 
-    steps = generated.steps
+    steps = artifact.steps
     extra = [s.output for s in steps] if args.per_layer else []
     reference = run_reference(args.model, inputs, extra)
     failed = False

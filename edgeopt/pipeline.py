@@ -1,14 +1,14 @@
-"""The compile pipeline: frontend -> passes -> codegen, and writing the results."""
+"""The compile pipeline: frontend -> passes -> codegen for models, the solver-kind registry for
+configs; both give an Artifact. And writing artifacts to disk."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from edgeopt.codegen import generate
-from edgeopt.codegen.names import C_KEYWORDS
+from edgeopt.codegen.names import check_prefix, prefix_from_file
 from edgeopt.errors import EdgeoptError
 from edgeopt.frontends import load_model
 from edgeopt.ops import default_registry
@@ -16,32 +16,42 @@ from edgeopt.passes import optimize
 from edgeopt.resources import runtime_dir
 
 
-def default_name(model_path) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(model_path).stem).strip("_").lower() or "model"
-    if stem[0].isdigit() or stem in C_KEYWORDS:
-        stem = "model_" + stem
-    return stem[:32]
+def default_name(path) -> str:
+    return prefix_from_file(Path(path).stem)
 
 
-def check_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name or "") or name in C_KEYWORDS:
-        raise EdgeoptError(
-            f"--name {name!r} is not usable as a C symbol prefix: use a letter followed by up to "
-            "31 letters, digits or underscores (and not a C keyword)"
-        )
-    return name
+def check_name(name, what: str = "--name") -> str:
+    try:
+        return check_prefix(name, what)
+    except ValueError as exc:
+        raise EdgeoptError(str(exc)) from None
 
 
-def compile_model(model_path, name=None, input_shapes=None):
+def is_solver_config(path) -> bool:
+    return str(path).lower().endswith(".toml")
+
+
+def compile_model(model_path, name=None, input_shapes=None, extensions=(), options=None):
+    """A model file -> its Artifact. extensions: codegen extensions (e.g. a solver's model
+    Jacobian); options: extra entries for the banner."""
     name = check_name(name or default_name(model_path))
     registry = default_registry()
-    graph = load_model(model_path, input_shapes or {})
-    optimize(graph, registry)
-    options = f"name={name}"
+    graph = optimize(load_model(model_path, input_shapes or {}), registry)
+    shown = dict(name=name, **(options or {}))
     if input_shapes:
-        options += " input-shape " + " ".join(
-            f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))
-    return generate(graph, registry, name, options)
+        shown["input-shape"] = ";".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))
+    return generate(graph, registry, name, shown, extensions=extensions)
+
+
+def compile_file(path, name=None, input_shapes=None):
+    """Any input edgeopt compiles: a model file, or a solver config (.toml)."""
+    if is_solver_config(path):
+        from edgeopt.solvers import compile_solver
+
+        if input_shapes:
+            raise EdgeoptError("--input-shape applies to model files; a solver config names its model")
+        return compile_solver(path, name=name)
+    return compile_model(path, name=name, input_shapes=input_shapes)
 
 
 def runtime_files() -> dict:
@@ -51,26 +61,57 @@ def runtime_files() -> dict:
             if path.is_file() and path.suffix in (".c", ".h", ".json")}
 
 
-def write_library(generated, out_dir, with_runtime=True) -> list:
-    """Write the model's C files (and a copy of the runtime) atomically: all or nothing."""
-    files = dict(generated.files)
+def library_files(artifact, with_runtime=True) -> dict:
+    files = dict(artifact.files)
     if with_runtime:
         files.update({str(Path("edgeopt_runtime") / rel): text for rel, text in runtime_files().items()})
-    return write_files(files, out_dir)
+    return files
+
+
+def write_library(artifact, out_dir, with_runtime=True) -> list:
+    """Write the artifact's C files (and a copy of the runtime): all or nothing."""
+    return write_files(library_files(artifact, with_runtime), out_dir)
+
+
+def check_writable(files, out_dir) -> None:
+    """Fail before anything is written if out_dir or one of the files' folders is taken by a
+    file, or a file's place by a folder."""
+    out_dir = Path(out_dir)
+    for parent in [out_dir, *out_dir.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise EdgeoptError(f"cannot write to {out_dir}: {parent} is a file, not a folder; "
+                               "choose another output folder")
+    for rel in files:
+        target = out_dir / rel
+        for parent in list(target.parents)[:-1]:
+            if parent.exists() and not parent.is_dir():
+                raise EdgeoptError(f"cannot write {target}: {parent} is a file, not a folder; remove "
+                                   "it or choose another output folder")
+        if target.is_dir():
+            raise EdgeoptError(f"cannot write {target}: a folder of that name is in the way")
+    probe = next((p for p in [out_dir, *out_dir.parents] if p.exists()), None)
+    if probe is not None and not os.access(probe, os.W_OK):
+        raise EdgeoptError(f"cannot write to {out_dir}: {probe} is not writable")
 
 
 def write_files(files: dict, out_dir) -> list:
-    """Write {relative path: text} under out_dir through a staging folder: all or nothing."""
+    """Write {relative path: text} under out_dir through a staging folder: all or nothing.
+    Files whose content is already there are left untouched (so `pio run` after compiling
+    an unchanged model rebuilds nothing); returns the paths written."""
     out_dir = Path(out_dir)
+    check_writable(files, out_dir)
+    changed = {rel: text for rel, text in files.items() if not _same_content(out_dir / rel, text)}
+    if not changed:
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".edgeopt-", dir=out_dir))
     written = []
     try:
-        for rel, text in files.items():
+        for rel, text in changed.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        for rel in files:
+            target.write_bytes(text.encode("utf-8"))
+        for rel in changed:
             final = out_dir / rel
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / rel, final)
@@ -78,3 +119,10 @@ def write_files(files: dict, out_dir) -> list:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def _same_content(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False

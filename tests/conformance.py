@@ -80,7 +80,7 @@ def run_case(case, workdir):
     import onnx
 
     from edgeopt.errors import EdgeoptError
-    from edgeopt.simulator.host import HostModel
+    from edgeopt.simulator.host import HostRunner
     from edgeopt.simulator.reference import compare
 
     path = Path(workdir) / f"{case.name}.onnx"
@@ -89,9 +89,9 @@ def run_case(case, workdir):
     graph = frozen.graph
     expected = case.data_sets[0][1]
     try:
-        with HostModel.build(path, name="m") as model:
+        with HostRunner.build(path, name="m") as model:
             feed = {name: np.asarray(value)[None] for name, value in values.items()
-                    if name in model.input_names}
+                    if name in {t.name for t in model.artifact.inputs}}
             outputs = model.run(feed)
     except EdgeoptError as exc:
         lines = str(exc).splitlines()

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import models
 from edgeopt.pipeline import compile_model, write_library
-from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
 from edgeopt.simulator.toolchain import STRICT_FLAGS
 
@@ -107,7 +107,7 @@ def test_hostile_names_become_safe_identifiers_and_comments(tmp_path):
             assert "*/" not in body and "/*" not in body
     assert "??" not in source
     x = np.random.default_rng(1).standard_normal((5, 1, 4)).astype(np.float32)
-    with HostModel.build(path, generated=generated) as model:  # compiles with -Werror
+    with HostRunner(generated) as model:  # compiles with -Werror
         (out_name, y), = model.run({EVIL_NAMES[0]: x}).items()
     reference = run_reference(path, {EVIL_NAMES[0]: x})
     assert compare(y, reference[out_name], 1e-4, 1e-5).ok

@@ -4,7 +4,7 @@ import pytest
 
 import models
 from edgeopt.pipeline import compile_model
-from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
 
 BUILDERS = [models.mlp, models.odd_dense, models.cnn1d, models.lenet, models.depthwise_separable,
@@ -17,7 +17,7 @@ def test_matches_onnxruntime_on_random_inputs(tmp_path, builder):
     generated = compile_model(path)
     rng = np.random.default_rng(7)
     inputs = {t.name: rng.standard_normal((16,) + t.shape).astype(np.float32) for t in generated.inputs}
-    with HostModel.build(path, generated=generated) as model:
+    with HostRunner(generated) as model:
         outputs = model.run(inputs)
     reference = run_reference(path, inputs)
     for name, value in outputs.items():
@@ -64,7 +64,7 @@ def test_batchnorm_after_gemm_folds(tmp_path, trans_b):
     generated = compile_model(path)
     assert [op for op, _, _ in generated.layers] == ["Gemm+sigmoid"]
     x = np.random.default_rng(0).standard_normal((8, 1, 10)).astype(np.float32)
-    with HostModel.build(path, generated=generated) as model:
+    with HostRunner(generated) as model:
         (name, out), = model.run({"x": x}).items()
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
 
@@ -81,7 +81,7 @@ def test_conv_im2col_shapes(tmp_path, shape, kernel, group, in_channels):
     y = b.conv("x", in_channels, 12, kernel, pads=pads, group=group)
     path = models.save(b.model([("x", list(shape))], [y]), tmp_path / "conv.onnx")
     x = np.random.default_rng(1).standard_normal((2,) + shape).astype(np.float32)
-    with HostModel.build(path) as model:
+    with HostRunner.build(path) as model:
         (name, out), = model.run({"x": x}).items()
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
 
@@ -97,6 +97,6 @@ def test_conv_kernel_paths(tmp_path, out_channels, stride, dilation):
                dilations=[1, dilation])
     path = models.save(b.model([("x", [1, 4, 9, 130])], [y]), tmp_path / "conv.onnx")
     x = np.random.default_rng(1).standard_normal((2, 1, 4, 9, 130)).astype(np.float32)
-    with HostModel.build(path) as model:
+    with HostRunner.build(path) as model:
         (name, out), = model.run({"x": x}).items()
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok

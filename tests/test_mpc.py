@@ -6,8 +6,25 @@ import numpy as np
 import pytest
 
 import models
+from edgeopt.simulator.host import HostRunner
+from edgeopt.solvers import compile_solver
 from edgeopt.solvers.config import ConfigError
-from edgeopt.solvers.newton_mpc import HostSolver, ReferenceProblem, compile_solver
+from edgeopt.solvers.newton_mpc.reference import ReferenceProblem
+
+
+def model_jacobian(runner, z, controls_only=False):
+    """(y, d y / d z) from the generated <name>_model_jacobian (or, controls_only, the
+    columns of the controls from <name>_model_jacobian_u), called through ctypes."""
+    import ctypes
+
+    config = runner.artifact.details
+    z = np.ascontiguousarray(z, np.float32).reshape(-1)
+    y = np.zeros(config.output_dim, np.float32)
+    rows = config.control_dim if controls_only else z.size
+    jt = np.zeros((rows, config.output_dim), np.float32)
+    function = getattr(runner.library, f"{config.name}_model_jacobian{'_u' if controls_only else ''}")
+    function(*(a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for a in (z, y, jt)))
+    return y, jt.T
 
 CONFIG = """
 [solver]
@@ -64,18 +81,18 @@ def problems(count, nx, ny, nu, horizon, seed=0):
 def test_exact_jacobian_matches_finite_differences(tmp_path, activation):
     model = forward_model(tmp_path, activation=activation)
     solver = compile_solver(write_config(tmp_path, model))
-    reference = ReferenceProblem(solver.config)
+    reference = ReferenceProblem(solver.details)
     rng = np.random.default_rng(1)
-    with HostSolver(solver) as host:
+    with HostRunner(solver) as host:
         for _ in range(5):
             z = rng.standard_normal(4)
-            y, jac = host.model_jacobian(z)
+            y, jac = model_jacobian(host, z)
             np.testing.assert_allclose(y, reference.model(z), rtol=1e-5, atol=1e-6)
             h = 1e-3  # central differences of onnxruntime, in double precision around float32
             fd = np.stack([(reference.model(z + h * e) - reference.model(z - h * e)) / (2 * h)
                            for e in np.eye(4)], axis=1)
             np.testing.assert_allclose(jac, fd, rtol=2e-3, atol=2e-4)
-            y_u, jac_u = host.model_jacobian(z, controls_only=True)
+            y_u, jac_u = model_jacobian(host, z, controls_only=True)
             np.testing.assert_array_equal(y_u, y)
             np.testing.assert_allclose(jac_u, jac[:, 2:], rtol=1e-6, atol=1e-7)
 
@@ -86,13 +103,13 @@ def test_solution_matches_reference_optimum_and_bounds_hold(tmp_path, nx, horizo
     model = forward_model(tmp_path, nx=nx, ny=ny)
     solver = compile_solver(write_config(tmp_path, model, nx=nx, horizon=horizon, jacobian=jacobian))
     inputs = problems(6, nx, ny, 2, horizon)
-    with HostSolver(solver) as host:
-        result = host.solve(inputs)
+    with HostRunner(solver) as host:
+        result = host.run(prepare(solver, inputs))
     assert np.all(result["status"] != 2), result  # converged or at the iteration cap
     assert np.mean(result["status"] == 0) >= 0.8
     low, high = np.array([-0.5, -1.0], np.float32), np.array([0.8, 1.0], np.float32)
     assert np.all(result["u"] >= low) and np.all(result["u"] <= high)
-    reference = ReferenceProblem(solver.config)
+    reference = ReferenceProblem(solver.details)
     for i in range(6):
         x0 = inputs["x0"][i] if nx else np.zeros(0)
         ours = reference.cost(result["u"][i], x0, inputs["r"][i], inputs["u_prev"][i])
@@ -108,8 +125,8 @@ def test_nan_input_returns_error_status_and_safe_u(tmp_path):
     inputs["x0"][0, 1] = np.nan
     inputs["r"][1, 2, 0] = np.inf
     inputs["u_prev"][:] = [[2.0, -0.3], [-3.0, 0.5]]
-    with HostSolver(solver) as host:
-        result = host.solve(inputs)
+    with HostRunner(solver) as host:
+        result = host.run(prepare(solver, inputs))
     assert list(result["status"]) == [2, 2]
     assert np.all(np.isfinite(result["u"]))
     np.testing.assert_array_equal(result["u"][0], np.tile(np.float32([0.8, -0.3]), (4, 1)))
@@ -120,8 +137,14 @@ def test_two_solvers_link_into_one_program(tmp_path):
     a = compile_solver(write_config(tmp_path, forward_model(tmp_path, seed=1), name="left"))
     b = compile_solver(write_config(tmp_path, forward_model(tmp_path, seed=2), name="right"))
     merged = dataclass_replace(a, files={**a.files, **b.files})
-    with HostSolver(merged) as host:  # links both; the harness drives "left"
-        assert np.all(host.solve(problems(2, 2, 2, 2, 4))["status"] == 0)
+    with HostRunner(merged) as host:  # links both; the harness drives "left"
+        assert np.all(host.run(problems(2, 2, 2, 2, 4))["status"] == 0)
+
+
+def prepare(solver, inputs):
+    from edgeopt.solvers import kind_of
+
+    return kind_of(solver).prepare_inputs(solver, inputs)
 
 
 def dataclass_replace(obj, **changes):
@@ -133,8 +156,8 @@ def dataclass_replace(obj, **changes):
 @pytest.mark.parametrize("edit,message", [
     (dict(q="[1.0, 2.0, 3.0]"), "[mpc] q must be a list of 2 finite numbers"),
     (dict(u_min="[0.9, -1.0]"), "u_min[0] = 0.9 is greater than u_max[0] = 0.8"),
-    (dict(horizon="0"), "[mpc] horizon must be an integer >= 1; found 0"),
-    (dict(kind='"lqr"'), '[solver] kind must be "newton_mpc"; found "lqr"'),
+    (dict(horizon="0"), "[mpc] horizon must be an integer from 1 to 4,096; found 0"),
+    (dict(kind='"lqr"'), '[solver] kind must be one of "newton_mpc"; found "lqr"'),
     (dict(jacobian="magic"), '[mpc] jacobian must be "exact" or "finite_difference"'),
     (dict(r='"big"'), '[mpc] r must be a list of 2 finite numbers (or one number); found "big"'),
 ])
@@ -207,24 +230,24 @@ def test_closed_loop_with_onnx_plant(tmp_path, run_cli):
 
 @pytest.mark.skipif(not __import__("shutil").which("qemu-system-arm"), reason="qemu-system-arm not installed")
 def test_emulated_cortex_m4_solver_matches_host(tmp_path):
-    from edgeopt.solvers.newton_mpc import EmulatedSolver
+    from edgeopt.simulator.qemu import QemuRunner
 
     solver = compile_solver(write_config(tmp_path, forward_model(tmp_path)))
     inputs = problems(4, 2, 2, 2, 4)
-    with HostSolver(solver) as host:
-        expected = host.solve(inputs)
-    with EmulatedSolver(solver, "qemu-cortex-m4") as emulated:
-        result, report = emulated.solve(inputs)
+    with HostRunner(solver) as host:
+        expected = host.run(inputs)
+    with QemuRunner(solver, "qemu-cortex-m4") as emulated:
+        result, report = emulated.run(inputs)
     np.testing.assert_allclose(result["cost"], expected["cost"], rtol=1e-3, atol=1e-5)
     assert np.all(result["status"] == expected["status"])
-    assert report["instructions_per_inference"]["min"] > 0
+    assert report["instructions_per_call"]["min"] > 0
 
 
 def test_example_training_script_reproduces_a_good_model(tmp_path):
     import importlib.util
     import sys
 
-    from edgeopt.simulator.reference import _session
+    from edgeopt.simulator.reference import onnx_session
 
     sys.path.insert(0, str(EXAMPLE))  # train.py imports plant.py from its folder
     try:
@@ -236,7 +259,7 @@ def test_example_training_script_reproduces_a_good_model(tmp_path):
     finally:
         sys.path.remove(str(EXAMPLE))
     assert rms < 5e-3
-    session = _session((tmp_path / "forward.onnx").read_bytes())
+    session = onnx_session((tmp_path / "forward.onnx").read_bytes())
     z = np.float32([[0.2, -0.3, 0.5]])
     predicted = session.run(None, {"z": z})[0].reshape(-1)
     np.testing.assert_allclose(predicted, step(z[0, :2], z[0, 2:]), atol=2e-2)

@@ -61,7 +61,7 @@ def test_int8_tflite_project_passes_bit_exact_on_target_tests(run_cli, tmp_path)
     real = tmp_path / "real"
     code, _, err = run_cli("compile", model, "--platformio", real, "--board", "nucleo_f446re", "--name", "kws")
     assert code == 0, err
-    assert "static int8_t input0[1960];" in (real / "src" / "main.cpp").read_text()
+    assert "static int8_t *const input0 = (int8_t *)" in (real / "src" / "main.cpp").read_text()
 
 
 @needs_tools
@@ -95,7 +95,7 @@ def test_real_board_projects(run_cli, tmp_path, board, platform, counter):
     assert f"[env:{board}]" in ini and f"platform = {platform}" in ini and f"board = {board}" in ini
     assert "framework = arduino" in ini
     main = (project / "src" / "main.cpp").read_text()
-    assert "net_invoke(" in main and counter in main
+    assert "net_run(" in main and counter in main
     assert (project / "lib" / "net" / "net.c").is_file()
     assert (project / "lib" / "edgeopt_runtime" / "library.json").is_file()
 
@@ -120,4 +120,4 @@ def test_model_too_big_for_board_fails_at_compile_time(run_cli, tmp_path):
 def test_unknown_board(run_cli, tmp_path):
     model = models.save(models.mlp(), tmp_path / "m.onnx")
     code, _, err = run_cli("compile", model, "--platformio", tmp_path / "fw", "--board", "uno")
-    assert code == 2 and "unknown board 'uno'" in err and "nucleo_f446re" in err
+    assert code == 2 and "unknown target 'uno'" in err and "nucleo_f446re" in err

@@ -8,7 +8,7 @@ import pytest
 import models
 from edgeopt.errors import ToolchainError
 from edgeopt.pipeline import compile_model
-from edgeopt.simulator.qemu import QemuError, QemuModel
+from edgeopt.simulator.qemu import QemuError, QemuRunner
 from edgeopt.simulator.reference import compare, run_reference
 
 pytestmark = pytest.mark.skipif(
@@ -21,7 +21,7 @@ def _run(tmp_path, builder, target, samples=4, generated=None):
     generated = generated or compile_model(path)
     rng = np.random.default_rng(0)
     inputs = {t.name: rng.standard_normal((samples,) + t.shape).astype(np.float32) for t in generated.inputs}
-    with QemuModel(generated, target) as model:
+    with QemuRunner(generated, target) as model:
         outputs, report = model.run(inputs, timeout=120)
     return path, generated, inputs, outputs, report
 
@@ -41,7 +41,7 @@ def test_matches_onnxruntime(tmp_path, builder, target):
 
 def test_report_figures(tmp_path):
     _, generated, _, _, report = _run(tmp_path, models.mlp, "qemu-cortex-m4")
-    counts = report["instructions_per_inference"]
+    counts = report["instructions_per_call"]
     macs = 4 * 64 + 64 * 64 + 64 * 6
     assert macs < counts["min"] <= counts["median"] <= counts["max"] < 50 * macs
     assert report["flash_bytes"] > report["weights_bytes"] == generated.weight_bytes
@@ -64,7 +64,7 @@ def test_instruction_count_is_exact(tmp_path, target):
     base = _run(tmp_path, models.mlp, target, samples=1, generated=generated)[4]
     padded = _run(tmp_path, models.mlp, target, samples=1,
                   generated=_patched(generated, '__asm__ volatile(".rept 200\\n nop\\n .endr");'))[4]
-    assert padded["instructions_per_inference"]["min"] - base["instructions_per_inference"]["min"] == 200
+    assert padded["instructions_per_call"]["min"] - base["instructions_per_call"]["min"] == 200
 
 
 def test_fault_reports_pc_and_exits(tmp_path):
@@ -76,7 +76,7 @@ def test_fault_reports_pc_and_exits(tmp_path):
 def test_hang_is_killed(tmp_path):
     generated = _patched(compile_model(models.save(models.mlp(), tmp_path / "m.onnx")),
                          "for (;;) { __asm__ volatile(\"\"); }")
-    with QemuModel(generated, "qemu-cortex-m4") as model:
+    with QemuRunner(generated, "qemu-cortex-m4") as model:
         with pytest.raises(QemuError, match="did not finish"):
             model.run({"x": np.zeros((1, 1, 4), np.float32)}, timeout=3)
 
@@ -85,4 +85,4 @@ def test_missing_toolchain_names_install_command(tmp_path, monkeypatch):
     generated = compile_model(models.save(models.mlp(), tmp_path / "m.onnx"))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolchainError, match="apt-get install -y --no-install-recommends gcc-arm-none-eabi"):
-        QemuModel(generated, "qemu-cortex-m4")
+        QemuRunner(generated, "qemu-cortex-m4")

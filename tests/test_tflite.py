@@ -8,7 +8,7 @@ import pytest
 
 from edgeopt.pipeline import compile_model
 from edgeopt.resources import runtime_dir
-from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
 from targets import run_on
 
@@ -70,7 +70,7 @@ def test_hello_world_float_matches_tflite():
     generated = compile_model(path)
     x = np.linspace(0, 2 * np.pi, 64, dtype=np.float32).reshape((64,) + generated.inputs[0].shape)
     inputs = {generated.inputs[0].name: x}
-    with HostModel.build(path, generated=generated) as model:
+    with HostRunner(generated) as model:
         outputs = model.run(inputs)
     reference = run_reference(path, inputs)
     for name, value in outputs.items():

@@ -7,7 +7,7 @@ import pytest
 import tflite
 
 from edgeopt.pipeline import compile_model
-from edgeopt.simulator.host import HostModel
+from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
 from targets import run_on
 from tflite_builder import Op, T, build, options
@@ -319,7 +319,7 @@ def test_hard_swish_int8(tmp_path, x_q, y_q):
     path = tmp_path / "op.tflite"
     path.write_bytes(build(tensors, [Op(OPS.HARD_SWISH, ["x"], ["y"])], ["x"], ["y"]))
     every_value = {"x": np.arange(-128, 128).astype(np.int8).reshape(1, 4, 64)}
-    with HostModel.build(path) as model:
+    with HostRunner.build(path) as model:
         np.testing.assert_array_equal(model.run(every_value)["y"], run_reference(path, every_value)["y"])
 
 

@@ -1,4 +1,4 @@
 """Lowering and C code generation from the optimized IR. Codegen runs nothing."""
-from edgeopt.codegen.emit import GeneratedModel, generate
+from edgeopt.codegen.emit import Extension, generate
 
-__all__ = ["GeneratedModel", "generate"]
+__all__ = ["Extension", "generate"]

@@ -1,40 +1,24 @@
 """Lower every node to a kernel call and render the model's C files from templates."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgeopt import __version__
-from edgeopt.codegen.literals import array_rows, c_ints, c_type, f32
-from edgeopt.codegen.names import NamePool, c_comment, c_identifier
+from edgeopt.artifact import ALWAYS, DSP, PORTABLE, Artifact, Memory, TensorSpec, packed_offsets, packed_size
+from edgeopt.codegen.literals import array_rows, c_type
+from edgeopt.codegen.names import NamePool, artifact_namespaces, c_comment, c_identifier
 from edgeopt.codegen.render import make_environment
 from edgeopt.errors import UnsupportedError, unsupported_summary
 from edgeopt.ops.registry import NodeUnsupported, OpContext
 from edgeopt.passes import plan_memory
 
-# Local identifiers of the generated invoke function that tensor names must not take.
-_RESERVED = {"arena", "params", "shape", "pad", "a_offsets", "b_offsets", "eo_act_t"}
+RUNTIME_VERSION = 2  # EO_RUNTIME_VERSION of the runtime these templates call
 
-
-@dataclass
-class TensorInfo:
-    name: str  # as in the model
-    c_name: str
-    shape: tuple
-    dtype: str = "float32"
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def ctype(self) -> str:
-        return c_type(self.dtype)
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+# The model's own symbols beside those of its weights (see model.c.j2 / model.h.j2).
+OWN_SYMBOLS = ("invoke", "run", "reset", "arena", "jacobian", "jacobian_u", "jacobian_work")
 
 
 @dataclass
@@ -47,17 +31,12 @@ class StepInfo:
 
 
 @dataclass
-class GeneratedModel:
-    name: str
-    files: dict  # file name -> text
-    inputs: list
-    outputs: list
-    steps: list
-    arena_bytes: int
-    peak_bytes: int
-    weight_bytes: int
-    parameters: int
-    layers: list = field(default_factory=list)  # (op, node name, output shape) for the summary
+class Extension:
+    """What a codegen extension (e.g. a model Jacobian) adds to the model's files."""
+
+    code: str
+    declarations: str
+    work_bytes: int = 0  # its static work buffers
 
 
 class LoweringContext:
@@ -66,10 +45,11 @@ class LoweringContext:
     def __init__(self, graph, plan, prefix, pool, io_names):
         self.graph, self.plan, self.prefix, self.pool = graph, plan, prefix, pool
         self.io_names = io_names
-        self.weights = []  # (symbol, array, comment)
-        self.weight_symbols = {}  # (shape, bytes) -> symbol
+        self.weights = []  # dicts: symbol, array, comment, when, align
+        self.weight_symbols = {}  # (shape, dtype, bytes, when) -> symbol
         self.const_symbols = {}
-        self.node_id = "node"
+        self.node_id = "node"  # the node being lowered: names its weights
+        self.node_ids = {}  # id(node) -> its identifier, for extensions lowering it again
 
     def buffer(self, name: str) -> str:
         kind, where = self.plan.storage[name]
@@ -82,141 +62,169 @@ class LoweringContext:
             return self.io_names[(kind, where)]
         dtype = self.graph.tensor(name).dtype
         if dtype == "float32":
-            return f"(arena + {where // 4})"
-        return f"(({c_type(dtype)} *)(void *)(arena + {where // 4}))"  # offsets are 4-aligned
+            return f"(eo_arena + {where // 4})"
+        return f"(({c_type(dtype)} *)(void *)(eo_arena + {where // 4}))"  # offsets are 4-aligned
 
-    def weight(self, array, label, comment="", per_node=True, guard=None, variant=False,
-               align=None) -> str:
+    def weight(self, array, label, comment="", per_node=True, when=ALWAYS, align=None) -> str:
         """A static const array in flash; identical contents share one symbol. Integer
         arrays (quantized weights, biases) keep their type; the rest become float32.
-        guard: a preprocessor condition under which the array exists; variant: a second layout
-        of parameters already counted (a target-specific kernel's copy); align: bytes of
-        alignment a kernel needs (GCC attribute; use only under a compiler-specific guard)."""
+        when: the builds that hold it (ALWAYS, or DSP / PORTABLE for the two layouts of a
+        layer whose kernel differs by core); align: bytes of alignment a kernel needs (GCC
+        attribute; use only for DSP data, which only GCC-compatible compilers build)."""
         array = np.asarray(array)
         keep = array.dtype in (np.int8, np.int16, np.int32, np.uint8)
         array = np.ascontiguousarray(array if keep else array.astype(np.float32))
-        key = (array.shape, array.dtype.name, array.tobytes(), guard)
+        key = (array.shape, array.dtype.name, array.tobytes(), when)
         if key in self.weight_symbols:
             return self.weight_symbols[key]
         base = f"{self.prefix}_{self.node_id}_{label}" if per_node else f"{self.prefix}_{label}"
-        symbol = self.pool.unique(base)
-        self.weights.append((symbol, array, comment or f"{label} of {self.node_id}", guard, variant,
-                             align))
+        symbol = self.pool.symbol(c_identifier(base))
+        self.weights.append(dict(symbol=symbol, array=array, when=when, align=align,
+                                 comment=comment or f"{label} of {self.node_id}"))
         self.weight_symbols[key] = symbol
         return symbol
 
     def scratch(self, ctx) -> str:
         offset = self.plan.scratch.get(id(ctx.node))
-        return "NULL" if offset is None else f"(arena + {offset // 4})"
+        return "NULL" if offset is None else f"(eo_arena + {offset // 4})"
 
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size
 
-    def activation_call(self, node) -> str:
-        """The fused activation as a call on the step's output, in place; or ""."""
-        if "activation" not in node.attrs:
-            return ""
-        function, params = node.attrs["activation"]
-        y, size = self.buffer(node.outputs[0]), self.size(node.outputs[0])
-        return f"\n{function}({y}, {y}, {size}{''.join(', ' + f32(p) for p in params)});"
+
+def activation_code(node, lc, env, registry) -> str:
+    """The fused activation as a call on the step's output, in place; or ""."""
+    if "activation" not in node.attrs:
+        return ""
+    op_type, params = node.attrs["activation"]
+    y = lc.buffer(node.outputs[0])
+    return "\n" + env.get_template("ops/activation.c.j2").render(
+        function=registry[op_type].kernel, params=params, x=y, y=y, size=lc.size(node.outputs[0])).strip()
 
 
-def generate(graph, registry, name: str, options_text: str = "", extensions=()) -> GeneratedModel:
-    """extensions: callables (lc, env, graph, registry) -> (C code, header declarations)
-    that add functions sharing the model's weights (e.g. a solver's model Jacobian)."""
-    prefix = name
-    upper = name.upper()
+def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifact:
+    """extensions: callables (lc, env, graph, registry) -> Extension that add functions
+    sharing the model's weights (e.g. a solver's model Jacobian)."""
+    prefix, upper = name, name.upper()
     plan = plan_memory(graph, registry)
-    pool = NamePool(_RESERVED | {prefix, f"{prefix}_invoke", f"{prefix}_arena"})
+    pool = NamePool({f"{prefix}_{s}" for s in OWN_SYMBOLS}, artifact_namespaces(prefix))
     _check_dtypes(graph, registry)
 
     io_names, inputs, outputs = {}, [], []  # io_names: ("input"|"output", index) -> parameter
-    for kind, names, infos in (("input", graph.inputs, inputs), ("output", graph.outputs, outputs)):
+    for kind, names, specs in (("input", graph.inputs, inputs), ("output", graph.outputs, outputs)):
         for index, tensor_name in enumerate(names):
             c_name = pool.unique(tensor_name, "io")
             io_names[(kind, index)] = c_name
             tensor = graph.tensor(tensor_name)
-            infos.append(TensorInfo(tensor_name, c_name, tuple(tensor.shape), tensor.dtype))
+            specs.append(TensorSpec(tensor_name, c_name, tuple(tensor.shape), tensor.dtype))
     lc = LoweringContext(graph, plan, prefix, pool, io_names)
 
     steps, blocks, layers = [], [], []
     env = make_environment()
-    for info in outputs:  # outputs that are inputs or constants: copy first
-        if info.name in graph.inputs or graph.tensor(info.name).is_constant:
-            src = lc.buffer(info.name)
-            blocks.append(dict(comment=f"output {c_comment(info.name)} is not computed: copy it",
-                               code=_copy_code(src, info.c_name, graph.tensor(info.name)), trace=None))
+    for spec in outputs:  # outputs that are inputs or constants: copy first
+        if spec.name in graph.inputs or graph.tensor(spec.name).is_constant:
+            src = lc.buffer(spec.name)
+            blocks.append(dict(comment=f"output {c_comment(spec.name)} is not computed: copy it",
+                               code=_copy_code(env, src, spec.c_name, graph.tensor(spec.name)), trace=None))
 
     problems = []
     for node in graph.nodes:
         opdef = registry[node.op_type]
-        lc.node_id = pool.unique(node.name, "node")
-        ctx = OpContext(node, graph)
+        lc.node_id = lc.node_ids[id(node)] = pool.unique(node.name, "node")
         out = node.outputs[0]
         if opdef.alias and id(node) not in plan.copies:
             continue
         try:
             if opdef.alias:
-                code = _copy_code(lc.buffer(node.inputs[0]), lc.buffer(out), graph.tensor(out))
+                code = _copy_code(env, lc.buffer(node.inputs[0]), lc.buffer(out), graph.tensor(out))
             else:
-                call = opdef.lower(ctx, lc)
+                call = opdef.lower(OpContext(node, graph), lc)
                 code = env.get_template(call.template).render(**call.args).strip()
-                code += lc.activation_call(node)
+                code += activation_code(node, lc, env, registry)
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, str(exc)))
             continue
         index = len(steps)
-        shape_in = "x".join(str(d) for d in graph.tensor(node.inputs[0]).shape) if node.inputs and node.inputs[0] else ""
+        shape_in = ("x".join(str(d) for d in graph.tensor(node.inputs[0]).shape)
+                    if node.inputs and node.inputs[0] else "")
         shape_out = "x".join(str(d) for d in graph.tensor(out).shape)
-        fused = node.sources[1:]
-        comment = f"[{index}] {c_comment(node.name)} ({_op_label(node)}"
-        comment += f"): {shape_in} -> {shape_out}"
-        if fused:
-            comment += f"; also computes {c_comment(', '.join(fused))}"
+        comment = f"[{index}] {c_comment(node.name)} ({op_label(node)}): {shape_in} -> {shape_out}"
+        if node.sources[1:]:
+            comment += f"; also computes {c_comment(', '.join(node.sources[1:]))}"
         steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
-        layers.append((_op_label(node), node.name, graph.tensor(out).shape))
+        layers.append((op_label(node), node.name, graph.tensor(out).shape))
         blocks.append(dict(comment=comment, code=code,
                            trace=f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)});"))
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
 
-    extra_code, extra_decls = [], []
-    for extend in extensions:
-        code, decls = extend(lc, env, graph, registry)
-        extra_code.append(code)
-        extra_decls.append(decls)
-    weight_bytes = sum(array.nbytes for _, array, _, _, variant, _ in lc.weights if not variant)
-    parameters = sum(array.size for _, array, _, _, variant, _ in lc.weights if not variant)
-    banner = _banner(graph, options_text)
+    added = [extend(lc, env, graph, registry) for extend in extensions]
+    work_bytes = sum(e.work_bytes for e in added)
+    weights_by_build = {}
+    for w in lc.weights:
+        weights_by_build[w["when"]] = weights_by_build.get(w["when"], 0) + w["array"].nbytes
+    parameters = sum(w["array"].size for w in lc.weights if w["when"] != DSP)
+    memory = Memory(weights_by_build, arena=plan.arena_bytes, scratch=plan.scratch_bytes,
+                    work=work_bytes,
+                    code=runtime_calls("\n".join([b["code"] for b in blocks] + [e.code for e in added])))
     context = dict(
-        banner=banner, prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
-        weights=[dict(symbol=s, size=a.size, ctype=c_type(a.dtype), rows=array_rows(a), comment=c,
-                      guard=g, align=al) for s, a, c, g, _, al in lc.weights],
+        banner=banner_lines(graph.metadata.get("source_name", graph.name),
+                            graph.metadata.get("source_sha256", "n/a"), options),
+        prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
+        input_offsets=packed_offsets(inputs), output_offsets=packed_offsets(outputs),
+        input_bytes=packed_size(inputs), output_bytes=packed_size(outputs),
+        weights=[dict(w, size=w["array"].size, ctype=c_type(w["array"].dtype),
+                      rows=array_rows(w["array"])) for w in lc.weights],
         arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
-        weight_bytes=weight_bytes, blocks=blocks, c_ints=c_ints,
+        work_bytes=work_bytes, static_ram=memory.static_ram,
+        weight_bytes=memory.weights_on(dsp=False), blocks=blocks, runtime_version=RUNTIME_VERSION,
         input_comments=[c_comment(i.name) for i in inputs],
-        extra_code=extra_code, extra_decls=extra_decls,
+        extra_code=[e.code for e in added], extra_decls=[e.declarations for e in added],
         output_comments=[c_comment(o.name) for o in outputs],
     )
     files = {
         f"{name}.h": env.get_template("model/model.h.j2").render(**context),
         f"{name}.c": env.get_template("model/model.c.j2").render(**context),
     }
-    return GeneratedModel(name, files, inputs, outputs, steps, plan.arena_bytes, plan.peak_bytes,
-                          weight_bytes, parameters, layers)
+    return Artifact(name, "model", files, inputs, outputs, memory, dict(options),
+                    source=graph.metadata.get("source_name", graph.name),
+                    source_sha256=graph.metadata.get("source_sha256", ""),
+                    layers=layers, steps=steps, parameters=parameters, peak_bytes=plan.peak_bytes)
 
 
-def _copy_code(src, dst, tensor):
+_DSP_IF = "#if defined(__ARM_FEATURE_DSP)"
+
+
+def runtime_calls(code: str) -> dict:
+    """The runtime functions C code calls, by the builds that compile the call (the code's
+    only conditionals are the DSP guards the templates write)."""
+    calls, stack = {ALWAYS: set()}, []
+    for line in code.splitlines():
+        text = line.strip()
+        if text.startswith(_DSP_IF):
+            stack.append(DSP)
+        elif text.startswith("#if !defined(__ARM_FEATURE_DSP)"):
+            stack.append(PORTABLE)
+        elif text.startswith("#else") and stack:
+            stack[-1] = PORTABLE if stack[-1] == DSP else DSP
+        elif text.startswith("#endif") and stack:
+            stack.pop()
+        for function in re.findall(r"\b(eo_[A-Za-z0-9_]+)\s*\(", text):
+            calls.setdefault(stack[-1] if stack else ALWAYS, set()).add(function)
+    return calls
+
+
+def _copy_code(env, src, dst, tensor):
     if tensor.dtype == "float32":
-        return f"eo_copy_f32({src}, {dst}, {tensor.size});"
-    return f"eo_copy_blocks_bytes({src}, {dst}, 1, {tensor.nbytes}, {tensor.nbytes});"
+        return env.get_template("ops/copy.c.j2").render(x=src, y=dst, size=tensor.size).strip()
+    return env.get_template("ops/copy_bytes.c.j2").render(x=src, y=dst, bytes=tensor.nbytes).strip()
 
 
-def _op_label(node):
-    """Op type plus a fused activation, e.g. "Conv+relu"."""
+def op_label(node):
+    """Op type plus a fused activation, e.g. "Conv+relu", "Gemm+leaky_relu"."""
     if "activation" not in node.attrs:
         return node.op_type
-    return f"{node.op_type}+{node.attrs['activation'][0][3:-4]}"
+    return f"{node.op_type}+{re.sub(r'(?<!^)(?=[A-Z])', '_', node.attrs['activation'][0]).lower()}"
 
 
 def _check_dtypes(graph, registry):
@@ -243,14 +251,15 @@ def _check_dtypes(graph, registry):
         raise UnsupportedError(unsupported_summary(problems))
 
 
-def _banner(graph, options_text):
-    source = c_comment(graph.metadata.get("source_name", graph.name), 80)
-    digest = graph.metadata.get("source_sha256", "n/a")
-    lines = [
-        f"Generated by edgeopt {__version__} from {source}",
-        f"source sha256: {digest}",
-    ]
-    if options_text:
-        lines.append(f"options: {c_comment(options_text, 200)}")
+def options_text(options: dict) -> str:
+    return " ".join(f"{key}={value}" for key, value in options.items())
+
+
+def banner_lines(source, digest, options):
+    """The banner of every generated file: version, input file and hash, options."""
+    lines = [f"Generated by edgeopt {__version__} from {c_comment(source, 80)}",
+             f"source sha256: {digest}"]
+    if options:
+        lines.append(f"options: {c_comment(options_text(options), 200)}")
     lines.append("Do not edit: regenerate with `edgeopt compile`.")
     return lines

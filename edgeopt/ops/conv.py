@@ -128,4 +128,4 @@ def _lower_conv(ctx, lc):
     ))
 
 
-OPS = (OpDef("Conv", _infer_conv, None, _lower_conv, scratch=_scratch_bytes),)
+OPS = (OpDef("Conv", _infer_conv, None, _lower_conv, scratch=_scratch_bytes, fuses_activation=True),)

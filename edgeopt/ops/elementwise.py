@@ -2,7 +2,7 @@
 import numpy as np
 
 from edgeopt.ops.registry import (
-    Call, OpDef, broadcast_shapes, broadcast_strides, check_rank, collapse_dims,
+    Call, NodeUnsupported, OpDef, broadcast_shapes, broadcast_strides, check_rank, collapse_dims,
 )
 
 
@@ -59,28 +59,82 @@ def _clip_bounds(ctx):
     return low, high
 
 
+# op -> (runtime function, (OpContext) -> its float parameters)
 ACTIVATIONS = {
-    "Relu": lambda ctx: ("eo_relu_f32", ()),
-    "LeakyRelu": lambda ctx: ("eo_leaky_relu_f32", (float(ctx.attr("alpha", 0.01)),)),
-    "Clip": lambda ctx: ("eo_clip_f32", _clip_bounds(ctx)),
-    "Sigmoid": lambda ctx: ("eo_sigmoid_f32", ()),
-    "HardSigmoid": lambda ctx: (
-        "eo_hard_sigmoid_f32", (float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5)))),
-    "HardSwish": lambda ctx: ("eo_hard_swish_f32", ()),
-    "Tanh": lambda ctx: ("eo_tanh_f32", ()),
-    "Elu": lambda ctx: ("eo_elu_f32", (float(ctx.attr("alpha", 1.0)),)),
-    "Selu": lambda ctx: (
-        "eo_selu_f32", (float(ctx.attr("alpha", 1.67326319217681884765625)),
-                        float(ctx.attr("gamma", 1.05070102214813232421875)))),
+    "Relu": ("eo_relu_f32", lambda ctx: ()),
+    "LeakyRelu": ("eo_leaky_relu_f32", lambda ctx: (float(ctx.attr("alpha", 0.01)),)),
+    "Clip": ("eo_clip_f32", _clip_bounds),
+    "Sigmoid": ("eo_sigmoid_f32", lambda ctx: ()),
+    "HardSigmoid": ("eo_hard_sigmoid_f32",
+                    lambda ctx: (float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5)))),
+    "HardSwish": ("eo_hard_swish_f32", lambda ctx: ()),
+    "Tanh": ("eo_tanh_f32", lambda ctx: ()),
+    "Elu": ("eo_elu_f32", lambda ctx: (float(ctx.attr("alpha", 1.0)),)),
+    "Selu": ("eo_selu_f32", lambda ctx: (float(ctx.attr("alpha", 1.67326319217681884765625)),
+                                         float(ctx.attr("gamma", 1.05070102214813232421875)))),
 }
+
+# Activations with a derivative rule (templates/tangents/activation.c.j2 knows them).
+DIFFERENTIABLE = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Elu", "Selu"}
 
 
 def _lower_activation(ctx, lc):
-    function, params = ACTIVATIONS[ctx.node.op_type](ctx)
+    function, parameters = ACTIVATIONS[ctx.node.op_type]
     return Call("ops/activation.c.j2", dict(
-        function=function, params=params, x=lc.buffer(ctx.node.inputs[0]),
+        function=function, params=parameters(ctx), x=lc.buffer(ctx.node.inputs[0]),
         y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
     ))
+
+
+def activation_tangent(op_type, params, value, tangent, rows, size):
+    """The Call that scales a tangent by the activation's derivative, taken from its output."""
+    if op_type not in DIFFERENTIABLE or (op_type == "LeakyRelu" and params[0] <= 0):
+        raise NodeUnsupported(f"no derivative rule for {op_type}")
+    alpha, beta = (list(params) + [0.0, 0.0])[:2]
+    return Call("tangents/activation.c.j2", dict(op=op_type, y=value, t=tangent, rows=rows,
+                                                  size=size, alpha=alpha, beta=beta))
+
+
+def _tangent_activation(ctx, tc):
+    op_type = ctx.node.op_type
+    out = ctx.node.outputs[0]
+    copy = Call("ops/copy.c.j2", dict(x=tc.tangent(ctx.node.inputs[0]), y=tc.tangent(out),
+                                           size=tc.rows * tc.size(out)))
+    scale = activation_tangent(op_type, ACTIVATIONS[op_type][1](ctx), tc.value(out), tc.tangent(out),
+                               tc.rows, tc.size(out))
+    return [copy, scale]
+
+
+def _tangent_binary(ctx, tc):
+    """Sums and differences of run-time tensors of one shape; any op with a constant operand
+    that does not broadcast the run-time one (the derivative is a per-element scale)."""
+    node, op = ctx.node, ctx.node.op_type
+    out, size = node.outputs[0], tc.size(node.outputs[0])
+    const_a, const_b = ctx.const(0), ctx.const(1)
+    if const_a is None and const_b is None:
+        if op in ("Mul", "Div") or tuple(ctx.shape(0)) != tuple(ctx.shape(1)):
+            raise NodeUnsupported("products or broadcasts of two run-time tensors are not differentiated")
+        return [Call("tangents/binary.c.j2", dict(
+            op="EO_BIN_ADD" if op == "Add" else "EO_BIN_SUB", a=tc.tangent(node.inputs[0]),
+            b=tc.tangent(node.inputs[1]), y=tc.tangent(out), size=tc.rows * size))]
+    runtime_index = 1 if const_a is not None else 0
+    if int(np.prod(ctx.shape(runtime_index))) != size:
+        raise NodeUnsupported("the constant operand broadcasts the run-time one")
+    copy = Call("ops/copy.c.j2", dict(x=tc.tangent(node.inputs[runtime_index]), y=tc.tangent(out),
+                                           size=tc.rows * size))
+    if op in ("Add", "Sub") and not (op == "Sub" and runtime_index == 1):
+        return [copy]
+    if op == "Sub":
+        scale = -np.ones(size, np.float32)
+    elif op == "Mul":
+        scale = np.broadcast_to(const_a if const_a is not None else const_b, ctx.out_shape()).reshape(-1)
+    elif runtime_index == 0:
+        scale = 1.0 / np.broadcast_to(const_b, ctx.out_shape()).reshape(-1)
+    else:
+        raise NodeUnsupported("division by a run-time tensor is not differentiated")
+    symbol = tc.weight(np.asarray(scale, np.float32), "tangent_scale")
+    return [copy, Call("tangents/scale_columns.c.j2", dict(scale=symbol, t=tc.tangent(out),
+                                                           rows=tc.rows, size=size))]
 
 
 def _infer_dropout(ctx):
@@ -99,11 +153,18 @@ def _identity_value(ctx, values):
 
 
 OPS = (
-    OpDef("Add", _infer_broadcast, _evaluate_binary(np.add), _lower_binary("EO_BIN_ADD")),
-    OpDef("Sub", _infer_broadcast, _evaluate_binary(np.subtract), _lower_binary("EO_BIN_SUB")),
-    OpDef("Mul", _infer_broadcast, _evaluate_binary(np.multiply), _lower_binary("EO_BIN_MUL")),
-    OpDef("Div", _infer_broadcast, _evaluate_binary(_int_div), _lower_binary("EO_BIN_DIV")),
+    OpDef("Add", _infer_broadcast, _evaluate_binary(np.add), _lower_binary("EO_BIN_ADD"),
+          fuses_activation=True, tangent=_tangent_binary),
+    OpDef("Sub", _infer_broadcast, _evaluate_binary(np.subtract), _lower_binary("EO_BIN_SUB"),
+          fuses_activation=True, tangent=_tangent_binary),
+    OpDef("Mul", _infer_broadcast, _evaluate_binary(np.multiply), _lower_binary("EO_BIN_MUL"),
+          fuses_activation=True, tangent=_tangent_binary),
+    OpDef("Div", _infer_broadcast, _evaluate_binary(_int_div), _lower_binary("EO_BIN_DIV"),
+          fuses_activation=True, tangent=_tangent_binary),
     OpDef("PRelu", _infer_same, None, _lower_binary("EO_BIN_PRELU")),
     OpDef("Identity", _infer_same, _identity_value, alias=True, dtypes=None),
     OpDef("Dropout", _infer_dropout, _identity_value, alias=True, dtypes=None),
-) + tuple(OpDef(op_type, _infer_same, None, _lower_activation) for op_type in ACTIVATIONS)
+) + tuple(
+    OpDef(op_type, _infer_same, None, _lower_activation, kernel=function, activation=parameters,
+          tangent=_tangent_activation if op_type in DIFFERENTIABLE else None)
+    for op_type, (function, parameters) in ACTIVATIONS.items())

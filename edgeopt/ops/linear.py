@@ -3,7 +3,7 @@ weights stored pre-transposed ([out][in]); anything else to the strided GEMM ker
 import numpy as np
 
 from edgeopt.errors import ShapeError
-from edgeopt.ops.registry import Call, OpDef, broadcast_shapes, broadcast_strides
+from edgeopt.ops.registry import Call, NodeUnsupported, OpDef, broadcast_shapes, broadcast_strides
 
 
 def _gemm_dims(ctx):
@@ -95,6 +95,25 @@ def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
     ))
 
 
+def _tangent_dense(ctx, tc):
+    """A dense layer's tangent: the same weights applied to each seed row of the input's
+    tangent; on the model input (identity seeds) it is the weights themselves, transposed."""
+    dense = dense_form(ctx)
+    if dense is None or ctx.const(0) is not None:
+        raise NodeUnsupported("only dense layers with constant weights are differentiated")
+    rows, outs, ins, weights, _ = dense
+    weights = np.asarray(weights, np.float32).reshape(outs, ins)
+    x, out = ctx.node.inputs[0], ctx.node.outputs[0]
+    if tc.is_seed(x) and rows == 1:
+        first = np.ascontiguousarray(weights.T[tc.first_input:])
+        return [Call("ops/copy.c.j2", dict(x=tc.weight(first, "tangent_seed"), y=tc.tangent(out),
+                                                size=tc.rows * outs))]
+    # many tangent rows: the two-rows-per-pass kernel shares each weight load
+    return [Call("tangents/dense.c.j2", dict(
+        x=tc.tangent(x), w=tc.weight(pack_dense(weights), "weights"), y=tc.tangent(out),
+        rows=tc.rows * rows, outs=outs, ins=ins))]
+
+
 def _matmul_shapes(a, b):
     """numpy.matmul shape rules: returns (batch, m, n, k, out_shape)."""
     if not a or not b:
@@ -138,6 +157,7 @@ def _evaluate_matmul(ctx, values):
 
 
 OPS = (
-    OpDef("Gemm", _infer_gemm, None, _lower_gemm),
-    OpDef("MatMul", _infer_matmul, _evaluate_matmul, _lower_matmul),
+    OpDef("Gemm", _infer_gemm, None, _lower_gemm, fuses_activation=True, tangent=_tangent_dense),
+    OpDef("MatMul", _infer_matmul, _evaluate_matmul, _lower_matmul, fuses_activation=True,
+          tangent=_tangent_dense),
 )

@@ -3,11 +3,10 @@ variants: the compiler packs their weights and per-channel requantization tables
 a DSP kernel only where it is exact; the portable kernels serve the other cores."""
 import numpy as np
 
+from edgeopt.artifact import ALWAYS, DSP, PORTABLE
 from edgeopt.errors import ShapeError
 from edgeopt.ops.quantized import activation_range, quant_of, quantize_multiplier, same_padding
 from edgeopt.ops.registry import Call, OpDef
-
-DSP_GUARD = "defined(__ARM_FEATURE_DSP)"
 
 
 def pack_fc_dsp(weights):
@@ -149,8 +148,8 @@ def _lower_dsp(ctx, lc, plan):
     if kernel != "eo_depthwise_conv2d_s8_dsp":
         scratch_arg = f"(uint32_t *)(void *){scratch}" if scratch else "NULL"
     return dict(kernel=kernel, scratch=scratch, scratch_arg=scratch_arg,
-                w=lc.weight(packed, "weights_dsp", guard=DSP_GUARD, variant=True, align=8),
-                channels=lc.weight(channels, "channels_dsp", guard=DSP_GUARD, variant=True))
+                w=lc.weight(packed, "weights_dsp", when=DSP, align=8),
+                channels=lc.weight(channels, "channels_dsp", when=DSP))
 
 
 def _dsp_scratch_bytes(plan):
@@ -193,12 +192,12 @@ def _dense_s8_call(ctx, lc, per_channel):
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
     multipliers, shifts = _multipliers(ctx)
     plan = _dsp_plan(ctx)
-    portable = f"!{DSP_GUARD}" if plan else None
+    portable = PORTABLE if plan else ALWAYS
     return Call("ops/fully_connected_s8.c.j2", dict(
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
-        w=lc.weight(weights.astype(np.int8), "weights", guard=portable),
-        bias=lc.weight(folded.astype(np.int32), "bias", guard=portable),
+        w=lc.weight(weights.astype(np.int8), "weights", when=portable),
+        bias=lc.weight(folded.astype(np.int32), "bias", when=portable),
         multipliers=multipliers, shifts=shifts, per_channel=int(per_channel),
         rows=int(np.prod(ctx.shape(0))) // ins, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max,
@@ -241,18 +240,18 @@ def _lower_conv(ctx, lc):
         dil_h=ctx.attr("dilation_h", 1), dil_w=ctx.attr("dilation_w", 1), pad_h=pad_h, pad_w=pad_w,
         depth_multiplier=out_c // x[3] if depthwise else 1,
         input_offset=-x_q.zero_points[0], output_offset=y_q.zero_points[0],
-        act_min=act_min, act_max=act_max, multipliers="multipliers", shifts="shifts",
+        act_min=act_min, act_max=act_max, multipliers="eo_multipliers", shifts="eo_shifts",
     )
     plan = _dsp_plan(ctx)
-    guard = f"!{DSP_GUARD}" if plan else None
+    when = PORTABLE if plan else ALWAYS
     return Call("ops/conv_s8.c.j2", dict(
         kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8",
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
         scratch=lc.scratch(ctx) if depthwise else None, params=params,
         multipliers=multipliers, shifts=shifts,
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        w=lc.weight(ctx.const(1).astype(np.int8), "filter", guard=guard),
-        bias=(lc.weight(bias.astype(np.int32), "bias", guard=guard) if bias is not None else "NULL"),
+        w=lc.weight(ctx.const(1).astype(np.int8), "filter", when=when),
+        bias=(lc.weight(bias.astype(np.int32), "bias", when=when) if bias is not None else "NULL"),
     ))
 
 

@@ -30,6 +30,14 @@ class OpDef:
     scratch: Optional[Callable] = None
     # element types of its run-time tensors; None: any (views such as Reshape)
     dtypes: Optional[tuple] = ("float32",)
+    # elementwise activations: the runtime function, and (OpContext) -> its float parameters;
+    # an activation fuses into a producer whose kernel takes one (fuses_activation)
+    kernel: Optional[str] = None
+    activation: Optional[Callable] = None
+    fuses_activation: bool = False
+    # forward-mode derivative: (OpContext, TangentContext) -> Call computing the output's
+    # tangent from the inputs' (model Jacobians for solvers); None: no exact rule
+    tangent: Optional[Callable] = None
 
 
 @dataclass

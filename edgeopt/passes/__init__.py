@@ -12,7 +12,7 @@ def optimize(graph, registry):
     infer_shapes(graph, registry)
     cancel_transposes(graph)
     fold_batchnorm(graph)
-    fuse_activations(graph)
+    fuse_activations(graph, registry)
     graph.prune()
     return graph
 

@@ -1,26 +1,24 @@
 """Fuse an activation into the op producing its input, so it runs on cache-hot outputs."""
-from edgeopt.ops.elementwise import ACTIVATIONS
 from edgeopt.ops.registry import NodeUnsupported, OpContext
 
-# Ops whose kernels take an eo_act_t.
-FUSABLE_PRODUCERS = {"Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div"}
 
-
-def fuse_activations(graph):
+def fuse_activations(graph, registry):
+    """The producer keeps attrs["activation"] = (activation op type, its float parameters)."""
     producers = graph.producers()
     consumers = graph.consumers()
     removed = set()
     for act in graph.nodes:
-        if act.op_type not in ACTIVATIONS:
+        if registry[act.op_type].activation is None:
             continue
         prev = producers.get(act.inputs[0])
-        if (prev is None or prev.op_type not in FUSABLE_PRODUCERS or "activation" in prev.attrs
+        if (prev is None or not registry[prev.op_type].fuses_activation or "activation" in prev.attrs
                 or len(consumers.get(act.inputs[0], [])) != 1 or act.inputs[0] in graph.outputs):
             continue
         try:
-            prev.attrs["activation"] = ACTIVATIONS[act.op_type](OpContext(act, graph))
+            params = registry[act.op_type].activation(OpContext(act, graph))
         except NodeUnsupported:
             continue
+        prev.attrs["activation"] = (act.op_type, tuple(params))
         prev.outputs[0] = act.outputs[0]
         prev.sources = prev.sources + act.sources
         removed.add(id(act))

@@ -20,6 +20,7 @@ class MemoryPlan:
     peak_bytes: int  # largest total size of simultaneously live arena tensors
     copies: set = field(default_factory=set)  # ids of alias nodes that must copy instead
     scratch: dict = field(default_factory=dict)  # node id -> arena byte offset of its scratch
+    scratch_bytes: int = 0  # the largest scratch any kernel asks for
 
 
 def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
@@ -83,12 +84,13 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
             scratch_keys[id(node)] = key
             sizes[key], intervals[key] = _aligned(size, alignment), (step, step)
     peak = _peak(intervals, sizes, len(graph.nodes))
-    offsets, arena = _assign_offsets(intervals, sizes)
+    offsets, arena = assign_offsets(intervals, sizes)
     for root, names_in_class in classes.items():
         for name in names_in_class:
             storage[name] = ("arena", offsets[root])
     scratch_offsets = {node_id: offsets[key] for node_id, key in scratch_keys.items()}
-    return MemoryPlan(storage, arena, peak, copies, scratch_offsets)
+    largest_scratch = max((sizes[key] for key in scratch_keys.values()), default=0)
+    return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch)
 
 
 def _aligned(size, alignment):
@@ -103,8 +105,10 @@ def _peak(intervals, sizes, steps):
     return max(live) if live else 0
 
 
-def _assign_offsets(intervals, sizes):
-    """Greedy placement under several orders; keep the smallest arena."""
+def assign_offsets(intervals, sizes):
+    """Offsets for buffers with lifetimes {key: (first, last step)} and byte sizes, such that
+    buffers alive at the same step never overlap: greedy placement under several orders,
+    keeping the smallest total. Returns ({key: offset}, total bytes)."""
     orders = (
         lambda r: (-sizes[r], intervals[r][0]),
         lambda r: (intervals[r][0], -sizes[r]),

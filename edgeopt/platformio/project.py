@@ -1,4 +1,4 @@
-"""Write a complete PlatformIO project for a compiled model and a board."""
+"""Write a complete PlatformIO project for any artifact (model or solver) and target board."""
 from __future__ import annotations
 
 import hashlib
@@ -7,58 +7,21 @@ import json
 import numpy as np
 
 from edgeopt import __version__
+from edgeopt.artifact import packed_offsets
+from edgeopt.budget import check_budget
 from edgeopt.codegen.literals import f32
+from edgeopt.codegen.names import ini_comment
 from edgeopt.codegen.render import make_environment
-from edgeopt.errors import EdgeoptError
 from edgeopt.pipeline import runtime_files, write_files
 from edgeopt.resources import resource_dir
-
-# Allowances the budget check adds to what the compiler knows exactly (weights, arena).
-CODE_ALLOWANCE = 16 * 1024  # kernels, startup and harness
-STACK_ALLOWANCE = 2 * 1024
-
-
-def load_boards() -> dict:
-    table = json.loads((resource_dir("firmware") / "boards.json").read_text())
-    return {name: dict(info, emulated=info.get("emulated", False)) for name, info in table.items()
-            if not name.startswith("_")}
-
-
-def board_info(name: str) -> tuple:
-    """(PlatformIO board id, its table entry); accepts qemu-cortex-m4 for qemu_cortex_m4."""
-    boards = load_boards()
-    key = name.replace("-", "_")
-    if key not in boards:
-        raise EdgeoptError(f"unknown board {name!r}; edgeopt knows: {', '.join(sorted(boards))}")
-    return key, boards[key]
-
-
-def check_budget(generated, board_id: str, board: dict) -> dict:
-    io_bytes = sum(t.size * _C_TYPES[t.dtype][1] for t in generated.inputs + generated.outputs)
-    flash = generated.weight_bytes + CODE_ALLOWANCE
-    ram = generated.arena_bytes + io_bytes + STACK_ALLOWANCE
-    problems = []
-    if flash > board["flash"]:
-        problems.append(f"flash: needs about {flash:,} B (weights {generated.weight_bytes:,} B + "
-                        f"~{CODE_ALLOWANCE:,} B code), the board has {board['flash']:,} B")
-    if ram > board["ram"]:
-        problems.append(f"RAM: needs about {ram:,} B (arena {generated.arena_bytes:,} B + I/O "
-                        f"buffers {io_bytes:,} B + ~{STACK_ALLOWANCE:,} B stack), the board has "
-                        f"{board['ram']:,} B")
-    if problems:
-        raise EdgeoptError(f"the model does not fit {board_id} ({board['name']}):\n  "
-                           + "\n  ".join(problems)
-                           + "\nUse a smaller model or a board with more memory.")
-    return dict(flash_bytes=flash, ram_bytes=ram)
-
-
-_C_TYPES = {"float32": ("float", 4), "int8": ("int8_t", 1)}  # C type, bytes
+from edgeopt.targets import Target, qemu_command
 
 
 def _buffers(tensors, prefix):
-    """One static buffer per model input/output, typed as the model's."""
-    return [dict(name=f"{prefix}{i}", ctype=_C_TYPES[t.dtype][0], size=t.size, exact=t.dtype != "float32")
-            for i, t in enumerate(tensors)]
+    """A typed view of each input/output in the packed entry point's buffers."""
+    return [dict(name=f"{prefix}{i}", ctype=t.ctype, size=t.size, offset=offset,
+                 exact=t.dtype != "float32")
+            for i, (t, offset) in enumerate(zip(tensors, packed_offsets(tensors)))]
 
 
 def _rows(samples, buffer):
@@ -68,42 +31,58 @@ def _rows(samples, buffer):
     return [", ".join(f32(v) for v in row) for row in np.asarray(samples, np.float32)]
 
 
-def project_files(generated, board_id: str, board: dict, vectors=None, source="model",
-                  rtol=1e-4, atol=1e-5) -> dict:
-    """{relative path: text} of the project. vectors = (inputs, expected): per model input
-    and output, its (N, size) samples, for the on-target tests of emulated boards."""
+def _json(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+
+def project_files(artifact, target: Target, vectors=None, rtol=1e-4, atol=1e-5) -> dict:
+    """{relative path: text} of the project. vectors = (inputs, expected): per input and
+    output of the artifact, its (N, size) samples, for the on-target tests of emulated boards."""
     env = make_environment()
-    context = dict(version=__version__, source=source, board=board, env_name=board_id,
-                   prefix=generated.name, inputs=_buffers(generated.inputs, "input"),
-                   outputs=_buffers(generated.outputs, "output"))
-    files = {}
-    name = generated.name
-    for file_name, text in generated.files.items():
-        files[f"lib/{name}/{file_name}"] = text
-    files[f"lib/{name}/library.json"] = env.get_template("project/library.json.j2").render(**context)
+    board_id = target.platformio_board
+    context = dict(version=__version__, source=ini_comment(artifact.source or artifact.name),
+                   board=target, env_name=board_id, prefix=artifact.name,
+                   inputs=_buffers(artifact.inputs, "input"), outputs=_buffers(artifact.outputs, "output"),
+                   input_bytes=artifact.input_bytes, output_bytes=artifact.output_bytes,
+                   reference="onnxruntime (TFLM for .tflite)" if artifact.kind == "model"
+                   else "the host simulator (the same C built for the host)")
+    name = artifact.name
+    files = {f"lib/{name}/{file_name}": text for file_name, text in artifact.files.items()}
+    files[f"lib/{name}/library.json"] = _json({
+        "name": name, "version": __version__,
+        "description": f"edgeopt-generated C for {artifact.source or name}",
+        "frameworks": "*", "platforms": "*", "dependencies": [{"name": "edgeopt_runtime"}]})
     for rel, text in runtime_files().items():
         files[f"lib/edgeopt_runtime/{rel}"] = text
-    if not board["emulated"]:
+    if not target.emulated:
         files["platformio.ini"] = env.get_template("project/platformio.ini.j2").render(**context)
         files["src/main.cpp"] = env.get_template("project/main_arduino.cpp.j2").render(**context)
         return files
     files["src/main.c"] = env.get_template("project/main_qemu.c.j2").render(**context)
     firmware = resource_dir("firmware")
     platform = {}
-    for folder, target in (("platformio/edgeoptqemu", ""), ("qemu", "board/")):
+    for folder, into in (("platformio/edgeoptqemu", ""), ("qemu", "board/")):
         for path in sorted((firmware / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
-                platform[target + str(path.relative_to(firmware / folder))] = path.read_text()
+                platform[into + str(path.relative_to(firmware / folder))] = path.read_text()
+    platform[f"boards/{board_id}.json"] = _json(target.platformio_board_json())
     # PlatformIO reuses an installed platform with the same URI across projects: a folder
     # named by content keeps projects with different copies apart.
     digest = hashlib.sha256(json.dumps(platform, sort_keys=True).encode()).hexdigest()[:10]
-    for part in ("platform.json", "platform.py"):
-        platform[part] = env.get_template(f"project/{part}.j2").render(
-            platform_name=f"edgeoptqemu{digest}", **context)
-    platform = {f".edgeopt/platform-{digest}/{rel}": text for rel, text in platform.items()}
+    platform_name = f"edgeoptqemu{digest}"
+    platform["platform.json"] = _json({
+        "name": platform_name, "title": "edgeopt emulated Cortex-M (QEMU MPS2)",
+        "description": f"Offline PlatformIO dev-platform written by edgeopt {__version__}: builds with "
+                       "the system arm-none-eabi-gcc and runs firmware in qemu-system-arm. The name "
+                       "carries a hash of its files, so projects with different copies never share one.",
+        "version": __version__, "engines": {"platformio": "^6"}, "license": "MIT",
+        "frameworks": {}, "packages": {}})
+    platform["platform.py"] = env.get_template("project/platform.py.j2").render(platform_name=platform_name)
+    files.update({f".edgeopt/platform-{digest}/{rel}": text for rel, text in platform.items()})
     files["platformio.ini"] = env.get_template("project/platformio.ini.j2").render(
-        platform_dir=f".edgeopt/platform-{digest}", **context)
-    files.update(platform)
+        platform_dir=f".edgeopt/platform-{digest}",
+        test_command=qemu_command(target, "${platformio.build_dir}/${this.__env__}/firmware.elf",
+                                  console=True), **context)
     platformio_dir = firmware / "platformio"
     files["test/test_custom_runner.py"] = (platformio_dir / "test_custom_runner.py").read_text()
     files[f"test/test_{name}/eo_test.h"] = (platformio_dir / "eo_test.h").read_text()
@@ -118,8 +97,8 @@ def project_files(generated, board_id: str, board: dict, vectors=None, source="m
     return files
 
 
-def write_project(generated, out_dir, board_name: str, vectors=None, source="model") -> dict:
-    board_id, board = board_info(board_name)
-    budget = check_budget(generated, board_id, board)
-    write_files(project_files(generated, board_id, board, vectors, source), out_dir)
-    return dict(board=board_id, **budget)
+def write_project(artifact, out_dir, target: Target, vectors=None) -> dict:
+    """Check the artifact fits the board, then write the project (all or nothing)."""
+    budget = check_budget(artifact, target)
+    write_files(project_files(artifact, target, vectors), out_dir)
+    return dict(board=target.platformio_board, **budget)

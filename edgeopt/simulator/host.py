@@ -1,5 +1,5 @@
-"""Host simulator: build the generated C as a shared library, load it with ctypes and
-run batches of samples in C."""
+"""Host simulator: build any artifact as a shared library with the host C compiler, load it
+with ctypes and run batches of samples through its packed entry point in one C loop."""
 from __future__ import annotations
 
 import ctypes
@@ -7,114 +7,69 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeopt.artifact import check_inputs, pack, unpack
 from edgeopt.codegen.render import make_environment
-from edgeopt.errors import InputDataError
-from edgeopt.pipeline import compile_model, write_library
+from edgeopt.pipeline import compile_file, write_library
 from edgeopt.resources import resource_dir, runtime_dir
 from edgeopt.simulator.toolchain import (
     HOST_OPT_FLAGS, STRICT_FLAGS, Workspace, host_cc, run_compiler, runtime_archive,
 )
 
 
+class HostRunner(Workspace):
+    """An artifact compiled for the host and loaded in-process. Use as a context manager, or
+    call close(). `library` is the ctypes handle for the artifact's native C API."""
 
-class HostModel(Workspace):
-    """A compiled model loaded in-process. Use as a context manager, or call close()."""
-
-    def __init__(self, generated, trace=False, opt_flags=None):
+    def __init__(self, artifact, trace=False, opt_flags=None):
         super().__init__("edgeopt-sim-")
-        self.generated = generated
+        self.artifact = artifact
         self.traced = trace
         with self.removed_on_error():
-            library = build_shared_library(generated, self.workdir, trace, opt_flags or HOST_OPT_FLAGS)
-            self._lib = ctypes.CDLL(str(library))
-        self._lib.eo_sim_run_batch.restype = ctypes.c_int32
-        self._lib.eo_sim_run_batch.argtypes = [ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
-                                                ctypes.POINTER(ctypes.c_void_p)]
+            path = build_shared_library(artifact, self.workdir, trace, opt_flags or HOST_OPT_FLAGS)
+            self.library = ctypes.CDLL(str(path))
+        run = self.library.eo_sim_run_batch
+        run.restype = ctypes.c_int32
+        run.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p]
 
     @classmethod
-    def build(cls, model_path, name=None, input_shapes=None, trace=False, generated=None,
-              opt_flags=None):
-        generated = generated or compile_model(model_path, name=name, input_shapes=input_shapes)
-        return cls(generated, trace, opt_flags)
+    def build(cls, path, name=None, input_shapes=None, trace=False, opt_flags=None):
+        """Compile a model file or solver config and load it."""
+        return cls(compile_file(path, name=name, input_shapes=input_shapes), trace, opt_flags)
 
-    @property
-    def input_names(self):
-        return [t.name for t in self.generated.inputs]
-
-    @property
-    def output_names(self):
-        return [t.name for t in self.generated.outputs]
-
-    def run(self, inputs: dict) -> dict:
-        """inputs: {input name: array (N, *input shape)} -> {output name: (N, *output shape)}."""
-        return self._run(inputs, None)[0]
+    def run(self, inputs: dict, reset: bool = True) -> dict:
+        """inputs: {name: (N, *shape)} -> {output name: (N, *shape)}: one packed call per
+        sample, in order, after NAME_reset() unless reset=False (to continue a stream)."""
+        return self._run(inputs, None, reset)[0]
 
     def run_traced(self, inputs: dict):
-        """Like run(), also returning every step's output: {step index: (N, size)}."""
+        """Like run(), also returning every model step's output: {step index: (N, size)}."""
         if not self.traced:
-            raise RuntimeError("build the model with trace=True to capture per-layer outputs")
-        samples = _batch_size(self.generated, inputs)
-        traces = {s.index: np.zeros((samples, s.size), np.float32) for s in self.generated.steps}
-        return self._run(inputs, traces)
+            raise RuntimeError("build the runner with trace=True to capture per-layer outputs")
+        samples = next(iter(inputs.values())).shape[0] if inputs else 1
+        traces = {s.index: np.zeros((samples, s.size), np.float32) for s in self.artifact.steps}
+        return self._run(inputs, traces, True)
 
-    def _run(self, inputs, traces):
-        arrays = prepare_inputs(self.generated, inputs)
-        samples = arrays[0].shape[0] if arrays else _batch_size(self.generated, inputs)
-        outputs = [np.zeros((samples,) + t.shape, t.dtype) for t in self.generated.outputs]
-        in_ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
-        out_ptrs = (ctypes.c_void_p * len(outputs))(*[o.ctypes.data for o in outputs])
+    def _run(self, inputs, traces, reset):
+        packed = pack(self.artifact.inputs, check_inputs(self.artifact, inputs))
+        samples = packed.shape[0]
+        outputs = np.zeros((samples, self.artifact.output_bytes), np.uint8)
         if traces is not None:
-            steps = len(self.generated.steps)
+            steps = len(self.artifact.steps)
             targets = (ctypes.POINTER(ctypes.c_float) * max(steps, 1))(
                 *[traces[i].ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for i in range(steps)])
-            self._lib.eo_sim_set_trace(targets)
-        status = self._lib.eo_sim_run_batch(samples, in_ptrs, out_ptrs)
+            self.library.eo_sim_set_trace(targets)
+        status = self.library.eo_sim_run_batch(samples, int(reset), packed.ctypes.data, outputs.ctypes.data)
         if traces is not None:
-            self._lib.eo_sim_set_trace(None)
+            self.library.eo_sim_set_trace(None)
         if status != 0:
-            raise RuntimeError(f"{self.generated.name}_invoke failed on sample {status - 1}")
-        result = {t.name: o for t, o in zip(self.generated.outputs, outputs)}
-        return result, traces
+            raise RuntimeError(f"{self.artifact.entry} failed on sample {status - 1}")
+        return unpack(self.artifact.outputs, outputs), traces
 
 
-def _batch_size(generated, inputs):
-    sizes = {np.asarray(v).shape[0] for v in inputs.values() if np.ndim(v) > 0}
-    return sizes.pop() if len(sizes) == 1 else 1
-
-
-def prepare_inputs(generated, inputs: dict) -> list:
-    """Validate user arrays against the model's inputs; contiguous float32 copies."""
-    expected = {t.name: t for t in generated.inputs}
-    missing = [n for n in expected if n not in inputs]
-    extra = [n for n in inputs if n not in expected]
-    if missing or extra:
-        wanted = ", ".join(f"{t.name!r} (N, {', '.join(map(str, t.shape))})" for t in generated.inputs)
-        problem = f"missing {missing}" if missing else f"unknown {extra}"
-        raise InputDataError(f"input arrays do not match the model ({problem}); it expects: {wanted}")
-    arrays, count = [], None
-    for tensor in generated.inputs:
-        array = np.asarray(inputs[tensor.name])
-        if array.shape[1:] != tensor.shape:
-            raise InputDataError(
-                f"input {tensor.name!r} has shape {array.shape}; expected (N, "
-                f"{', '.join(map(str, tensor.shape))}) with N samples"
-            )
-        if count is not None and array.shape[0] != count:
-            raise InputDataError(f"inputs have different sample counts ({count} and {array.shape[0]})")
-        count = array.shape[0]
-        if np.dtype(tensor.dtype).kind == "i":
-            info = np.iinfo(tensor.dtype)
-            if array.dtype.kind not in "iu" or array.min(initial=0) < info.min or array.max(initial=0) > info.max:
-                raise InputDataError(f"input {tensor.name!r} is {tensor.dtype}: pass integer values "
-                                     f"in [{info.min}, {info.max}] (got {array.dtype})")
-        arrays.append(np.ascontiguousarray(array, tensor.dtype))
-    return arrays
-
-
-def build_shared_library(generated, workdir: Path, trace: bool, opt_flags) -> Path:
-    write_library(generated, workdir, with_runtime=False)
+def build_shared_library(artifact, workdir: Path, trace: bool, opt_flags) -> Path:
+    write_library(artifact, workdir, with_runtime=False)
     harness = make_environment().get_template("simulator/host_harness.c.j2").render(
-        prefix=generated.name, inputs=generated.inputs, outputs=generated.outputs)
+        prefix=artifact.name, input_bytes=artifact.input_bytes, output_bytes=artifact.output_bytes)
     (workdir / "eo_sim_harness.c").write_text(harness)
     cc = host_cc()
     runtime_lib = runtime_archive(cc, [*STRICT_FLAGS, *opt_flags, "-fPIC"])
@@ -123,8 +78,8 @@ def build_shared_library(generated, workdir: Path, trace: bool, opt_flags) -> Pa
     if trace:
         hook = resource_dir("templates") / "simulator" / "trace_hook.h"
         args += ["-DEO_SIM_TRACE", "-include", str(hook)]
-    library = workdir / f"lib{generated.name}.so"
-    args += [str(workdir / f"{generated.name}.c"), str(workdir / "eo_sim_harness.c"),
-             str(runtime_lib), "-o", str(library), "-lm"]
+    library = workdir / f"lib{artifact.name}.so"
+    sources = [str(workdir / n) for n in sorted(artifact.files) if n.endswith(".c")]
+    args += [*sources, str(workdir / "eo_sim_harness.c"), str(runtime_lib), "-o", str(library), "-lm"]
     run_compiler(args, cwd=workdir)
     return library

@@ -8,7 +8,7 @@ import numpy as np
 from edgeopt.errors import ToolchainError
 
 
-def _session(model_bytes):
+def onnx_session(model_bytes):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -34,7 +34,7 @@ def run_reference(model_path, inputs: dict, extra_outputs=()):
         for name in extra_outputs:
             if name not in known:
                 model.graph.output.append(onnx.ValueInfoProto(name=name))
-    session = _session(model.SerializeToString())
+    session = onnx_session(model.SerializeToString())
     names = [o.name for o in session.get_outputs()]
     samples = next(iter(inputs.values())).shape[0] if inputs else 1
     results = {name: [] for name in names}

@@ -6,8 +6,18 @@
 
 #include <stdint.h>
 
-#define EO_RUNTIME_VERSION 1
+/* Generated files check it (#error on a mismatch): bump it whenever a kernel's signature or
+ * a layout the compiler writes changes. */
+#define EO_RUNTIME_VERSION 2
 #define EO_MAX_RANK 6
+
+/* The header is included from C++ too (Arduino sketches): restrict is C99 only. */
+#ifdef __cplusplus
+#define EO_RESTRICT __restrict
+extern "C" {
+#else
+#define EO_RESTRICT restrict
+#endif
 
 typedef enum { EO_OK = 0, EO_ERROR = 1 } eo_status_t;
 
@@ -117,8 +127,8 @@ typedef struct {
  * (K = in_c/groups * k_d * k_h * k_w) packed as for eo_dense_f32; it runs as im2col +
  * the dense kernel. With im2col_rows == 0 (scratch NULL), w is [out_c][in_c/groups]
  * [k_d][k_h][k_w] and it runs as a direct convolution. */
-void eo_conv_f32(const eo_conv_params_t *p, const float *restrict x, const float *restrict w,
-                 const float *restrict bias, float *restrict y, float *restrict scratch);
+void eo_conv_f32(const eo_conv_params_t *p, const float *EO_RESTRICT x, const float *EO_RESTRICT w,
+                 const float *EO_RESTRICT bias, float *EO_RESTRICT y, float *EO_RESTRICT scratch);
 int32_t eo_conv_scratch_floats(const eo_conv_params_t *p);
 
 typedef struct {
@@ -256,6 +266,15 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                             const int32_t *bias, int8_t *y, int32_t *acc);
 
+/* Bytes of scratch each kernel needs (CMSIS-NN's _get_buffer_size): the compiler reserves
+ * exactly these in the arena. Defined on every core. */
+int32_t eo_fully_connected_s8_dsp_scratch_size(const eo_fc_s8_params_t *p);
+int32_t eo_matmul_s8_dsp_scratch_size(const eo_fc_s8_params_t *p);
+int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p);
+int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p);
+int32_t eo_depthwise_conv2d_s8_scratch_size(const eo_conv_s8_params_t *p);
+int32_t eo_mean_s8_scratch_size(const eo_reduce_t *r);
+
 typedef struct {
     int32_t batch, in_h, in_w, channels, out_h, out_w;
     int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
@@ -307,5 +326,9 @@ void eo_hard_swish_s8(const eo_hard_swish_s8_params_t *p, const int8_t *x, int8_
 void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, int32_t y_stride);
 void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32_t zero_point);
 void eo_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int32_t zero_point);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EO_RUNTIME_H */

@@ -128,3 +128,8 @@ void eo_softmax_f32(const float *x, float *y, int32_t outer, int32_t n, int32_t 
         }
     }
 }
+
+int32_t eo_mean_s8_scratch_size(const eo_reduce_t *r)
+{
+    return 4 * r->out_size; /* one int32 sum per output */
+}

@@ -1,4 +1,6 @@
-"""SCons builder for emulated MPS2 boards with the system arm-none-eabi-gcc."""
+"""SCons builder for emulated MPS2 boards with the system arm-none-eabi-gcc. The board files
+(boards/*.json) are written by edgeopt from its target table (firmware/targets.json): cpu, fpu,
+linker script, defines and the QEMU command line all come from there."""
 from os.path import isdir, join, normpath
 
 from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
@@ -28,17 +30,16 @@ env.Append(
     CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections", "-ffp-contract=fast"],
     ASFLAGS=cpu_flags,
     LINKFLAGS=cpu_flags + ["-nostartfiles", "--specs=nosys.specs", "-Wl,--gc-sections",
-                           "-T", join(board_support, "mps2.ld")],
+                           "-T", join(board_support, board.get("build.linker_script"))],
     CPPPATH=[board_support],
+    CPPDEFINES=list(board.get("build.defines", [])),
     LIBS=["m"],
 )
 env.BuildSources(join("$BUILD_DIR", "board_support"), board_support)
 
 env.Replace(PROGNAME="firmware")
 program = env.BuildProgram()
-qemu = ("qemu-system-arm -machine %s -nographic -monitor none -chardev stdio,id=con0,mux=on "
-        "-serial chardev:con0 -semihosting-config enable=on,target=native,chardev=con0 "
-        "-icount shift=10,align=off,sleep=off -kernel $SOURCE") % board.get("build.qemu_machine")
+qemu = " ".join(board.get("upload.qemu_command"))
 # "Uploading" to an emulated board runs the firmware in QEMU.
 AlwaysBuild(env.Alias("upload", program, qemu))
 Default([program, env.Alias("size", program, env.VerboseAction("$SIZEPRINTCMD", "Checking size"))])

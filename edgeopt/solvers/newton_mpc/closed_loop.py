@@ -1,5 +1,6 @@
-"""Closed-loop simulation: the generated controller (host build) against a plant that is
-an ONNX model or a Python function step(x, u) -> x."""
+"""Closed-loop simulation: the generated controller, through any runner that keeps state
+between calls (the host simulator, a board over serial), against a plant that is an ONNX
+model or a Python function step(x, u) -> x."""
 from __future__ import annotations
 
 import csv
@@ -14,12 +15,12 @@ from edgeopt.errors import EdgeoptError, InputDataError
 def load_plant(spec: str, config):
     """'plant.onnx' (concat(x, u) -> next x, or u -> y) or 'file.py[:function]' (default step)."""
     if spec.lower().endswith(".onnx"):
-        from edgeopt.simulator.reference import _session
+        from edgeopt.simulator.reference import onnx_session
 
         path = Path(spec)
         if not path.is_file():
             raise EdgeoptError(f"--plant {spec}: no such file")
-        session = _session(path.read_bytes())
+        session = onnx_session(path.read_bytes())
         meta = session.get_inputs()[0]
         shape = [d if isinstance(d, int) else 1 for d in meta.shape]
 
@@ -45,9 +46,12 @@ def load_plant(spec: str, config):
                                    np.float32).reshape(-1)
 
 
-def run_closed_loop(host, plant, inputs: dict, steps: int) -> dict:
-    """inputs: x0 (nx,) [none for a static map], r (K, ny) reference trajectory, u_prev (nu,)."""
-    config, ny = host.solver.config, host.solver.output_dim
+def run_closed_loop(runner, plant, inputs: dict, steps: int) -> dict:
+    """inputs: x0 (nx,) [none for a static map], r (K, ny) reference trajectory, u_prev (nu,).
+    Each step is one call of the packed entry point, whose u_prev is the control the previous
+    step applied: the solver warm-starts from its previous solution."""
+    config = runner.artifact.details
+    ny = config.output_dim
     nx, nu, horizon = config.state_dim, config.control_dim, config.horizon
     reference = np.asarray(inputs.get("r"), np.float32)
     if reference.ndim == 1 and reference.size == ny:
@@ -58,12 +62,17 @@ def run_closed_loop(host, plant, inputs: dict, steps: int) -> dict:
     if x.size != nx:
         raise InputDataError(f"closed loop: x0 must have {nx} values")
     u_prev = np.asarray(inputs.get("u_prev", np.zeros(nu)), np.float32).reshape(-1)
-    host.reset(u_prev)
     padded = np.concatenate([reference, np.repeat(reference[-1:], horizon, axis=0)])
     record = {key: [] for key in ("x", "y", "u", "r", "cost", "iterations", "status")}
     for t in range(steps):
         window = padded[min(t, len(reference) - 1) + 1: min(t, len(reference) - 1) + 1 + horizon]
-        u, cost, iterations, status = host.step(x, window)
+        feed = dict(r=window[None], u_prev=u_prev[None])
+        if nx:
+            feed["x0"] = x[None]
+        result = runner.run(feed, reset=t == 0)
+        u, cost = result["u"][0], float(result["cost"][0])
+        iterations, status = int(result["iterations"][0]), int(result["status"][0])
+        u_prev = u[0]
         y = plant(x, u[0])
         if y.size != ny:
             raise EdgeoptError(f"the plant returned {y.size} values; the controller expects {ny}")

@@ -1,0 +1,165 @@
+"""Model Jacobians generated from the same IR as the forward pass (forward mode): each node
+computes its value and its tangent (one row per input direction) with the op's tangent rule
+(OpDef.tangent). Sharing the LoweringContext with the forward pass means both functions use
+the same weight arrays. Values and tangents live in one static work array, placed by
+liveness like the arena."""
+from __future__ import annotations
+
+import numpy as np
+
+from edgeopt.codegen.emit import Extension, activation_code, op_label
+from edgeopt.codegen.names import c_comment
+from edgeopt.errors import UnsupportedError, unsupported_summary
+from edgeopt.ops.elementwise import activation_tangent
+from edgeopt.ops.registry import NodeUnsupported, OpContext
+from edgeopt.passes.plan_memory import assign_offsets
+
+FD_HINT = 'set jacobian = "finite_difference" in [mpc] to use finite differences instead'
+
+
+def jacobian_extension(prefix: str, method: str = "exact", variants=(("", 0),)):
+    """Adds, per variant (suffix, first_input), `void <prefix>_jacobian<suffix>(const float
+    *z, float *y, float *jt)`: y = f(z) and jt[i][j] = d y_j / d z_(first_input + i) (a
+    solver needs only the control columns where the state sensitivity is zero). The
+    variants share one work array: they never run at the same time."""
+
+    def extend(lc, env, graph, registry):
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise UnsupportedError("the solver's model must have one input and one output")
+        z_name, y_name = graph.inputs[0], graph.outputs[0]
+        n_in, n_out = graph.tensor(z_name).size, graph.tensor(y_name).size
+        work = lc.pool.symbol(f"{prefix}_jacobian_work")
+        functions, declarations, work_floats = [], [], 0
+        for suffix, first_input in variants:
+            function = f"{prefix}_jacobian{suffix}"
+            rows = n_in - first_input
+            if method == "exact":
+                code, floats = _forward_mode(function, work, lc, env, graph, registry, first_input)
+            else:
+                code, floats = env.get_template("model/jacobian_fd.c.j2").render(
+                    function=function, work=work, invoke=f"{prefix}_invoke", n_in=n_in, n_out=n_out,
+                    rows=rows, first_input=first_input), n_in + 2 * n_out
+            functions.append(code)
+            work_floats = max(work_floats, floats)
+            declarations.append(env.get_template("model/jacobian.h.j2").render(
+                function=function, rows=rows, n_out=n_out, first_input=first_input, method=method))
+        code = f"\nstatic float {work}[{max(work_floats, 1)}];\n" + "".join(functions)
+        return Extension(code, "\n\n".join(declarations), 4 * max(work_floats, 1))
+
+    return extend
+
+
+class TangentContext:
+    """What an op's tangent rule may ask of codegen: value and tangent buffers, weights."""
+
+    def __init__(self, lc, values, tangents, input_name, seeds, first_input):
+        self._lc, self.values, self.tangents = lc, values, tangents
+        self.seed_names = {input_name}  # the model input and its views
+        self.seeds, self.first_input, self.rows = seeds, first_input, len(seeds)
+
+    def value(self, name):
+        return self.values[name]
+
+    def tangent(self, name):
+        if self.is_seed(name):  # identity seeds, in flash only where a rule needs them
+            symbol = self._lc.weight(self.seeds, "jacobian_seed", per_node=False)
+            self.tangents.update({seed: symbol for seed in self.seed_names})
+        return self.tangents[name]
+
+    def is_seed(self, name):
+        return name in self.seed_names and name not in self.tangents
+
+    def alias(self, source, view):
+        if self.is_seed(source):
+            self.seed_names.add(view)
+        else:
+            self.tangents[view] = self.tangents[source]
+
+    def weight(self, array, label):
+        return self._lc.weight(array, label)
+
+    def size(self, name):
+        return self._lc.size(name)
+
+
+class _ValueContext:
+    """The LoweringContext with run-time tensors in the Jacobian's work array."""
+
+    def __init__(self, lc, values):
+        self._lc, self._values = lc, values
+
+    def buffer(self, name):
+        return self._values.get(name) or self._lc.buffer(name)
+
+    def __getattr__(self, attr):
+        return getattr(self._lc, attr)
+
+
+def _plan_work(graph, registry, z_name, rows):
+    """Work-array offsets (floats) of each node's value and tangent, placed by liveness."""
+    root, produced, last = {z_name: None}, {}, {}
+    end = len(graph.nodes)
+    for step, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            if name and root.get(name) is not None:
+                last[root[name]] = step
+        out = node.outputs[0]
+        if registry[node.op_type].alias:
+            root[out] = root.get(node.inputs[0])
+        else:
+            root[out] = id(node)
+            produced[id(node)] = (step, graph.tensor(out).size)
+            last[id(node)] = step
+    for name in graph.outputs:
+        if root.get(name) is not None:
+            last[root[name]] = end
+    intervals, sizes = {}, {}
+    for key, (step, size) in produced.items():
+        for kind, floats in (("value", size), ("tangent", size * rows)):
+            intervals[(kind, key)] = (step, last[key])
+            sizes[(kind, key)] = 4 * floats
+    offsets, total = assign_offsets(intervals, sizes)
+    return {key: offset // 4 for key, offset in offsets.items()}, total // 4
+
+
+def _forward_mode(function, work, lc, env, graph, registry, first_input):
+    z_name, y_name = graph.inputs[0], graph.outputs[0]
+    n_in = graph.tensor(z_name).size
+    seeds = np.eye(n_in, dtype=np.float32)[first_input:]
+    offsets, floats = _plan_work(graph, registry, z_name, len(seeds))
+    values, tangents = {z_name: "z"}, {}
+    tc = TangentContext(lc, values, tangents, z_name, seeds, first_input)
+    view = _ValueContext(lc, values)
+    blocks, problems = [], []
+    for node in graph.nodes:
+        opdef, out = registry[node.op_type], node.outputs[0]
+        if opdef.alias:
+            values[out] = values[node.inputs[0]]
+            tc.alias(node.inputs[0], out)
+            continue
+        lc.node_id = lc.node_ids[id(node)]
+        values[out] = f"(eo_work + {offsets[('value', id(node))]})"
+        tangents[out] = f"(eo_work + {offsets[('tangent', id(node))]})"
+        ctx = OpContext(node, graph)
+        try:
+            if opdef.tangent is None:
+                raise NodeUnsupported("no derivative rule for this op")
+            calls = list(opdef.tangent(ctx, tc))
+            if "activation" in node.attrs:
+                op_type, params = node.attrs["activation"]
+                calls.append(activation_tangent(op_type, params, values[out], tangents[out], tc.rows,
+                                                lc.size(out)))
+            value = opdef.lower(ctx, view)
+        except NodeUnsupported as exc:
+            problems.append((node.op_type, node.name, f"{exc}; {FD_HINT}"))
+            continue
+        code = [env.get_template(value.template).render(**value.args).strip()
+                + activation_code(node, view, env, registry)]
+        code += [env.get_template(c.template).render(**c.args).strip() for c in calls]
+        blocks.append(dict(comment=f"{c_comment(node.name)} ({op_label(node)}): value and tangent",
+                           code="\n".join(code)))
+    if problems:
+        raise UnsupportedError("no exact Jacobian for the solver's model:\n" + unsupported_summary(problems))
+    return env.get_template("model/jacobian.c.j2").render(
+        function=function, work=work, blocks=blocks, value_y=values[y_name], tangent_y=tc.tangent(y_name),
+        rows=len(seeds), n_out=graph.tensor(y_name).size, first_input=first_input), floats

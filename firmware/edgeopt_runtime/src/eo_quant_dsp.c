@@ -1,0 +1,340 @@
+/* int8 kernels for cores with the DSP extension (Cortex-M4/M7/M33): SMLAD on int16 pairs
+ * and requantization in one SMMULR, bit-exact with TFLite. */
+#include <string.h>
+
+#include "eo_runtime.h"
+
+/* Scratch companions (as CMSIS-NN's _get_buffer_size): the bytes of arena scratch each DSP
+ * kernel needs, which the compiler's planner reserves; defined on every core. */
+int32_t eo_fully_connected_s8_dsp_scratch_size(const eo_fc_s8_params_t *p)
+{
+    return p->outs > 4 ? 2 * p->ins : 0; /* the row as int16 pairs, when blocks share it */
+}
+
+int32_t eo_matmul_s8_dsp_scratch_size(const eo_fc_s8_params_t *p)
+{
+    return 4 * p->ins; /* two rows as int16 pairs */
+}
+
+int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
+{
+    return 4 * p->k_h * p->k_w * p->in_c; /* two patches as int16 pairs */
+}
+
+int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
+{
+    (void)p;
+    return 0; /* four channels at a time in registers */
+}
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* The DSP kernels' requantization with the channel's constants precomputed by the compiler
+ * (dsp_requantization in edgeopt/ops/quantized_linear.py): the accumulator comes scaled so
+ * that one SMMULR is TFLite's rounding doubling high product h, then one shift of
+ * 2h + constant + sign(h) divides by 2^e with ties away from zero and adds the output offset. */
+static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c)
+{
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc), "r"(c->multiplier));
+    return (high * 2 + c->round + (high >> 31)) >> c->shift;
+}
+
+/* One channel's output, requantized and saturated to int8 (SSAT as asm: GCC 12's __ssat
+ * trips -Wsign-conversion inside its own macro) */
+static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c)
+{
+    uint32_t out;
+    __asm__("ssat %0, #8, %1" : "=r"(out) : "r"(eo_requantize_channel(acc, c)));
+    return out;
+}
+
+/* Byte lane lsb / 8 of lanes := the low byte of v */
+#define EO_SET_LANE(lanes, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(lanes) : "r"(v))
+
+/* The activation range, four int8 lanes each */
+typedef struct {
+    uint32_t low, high;
+} eo_output_range_t;
+
+static eo_output_range_t eo_output_range(int32_t act_min, int32_t act_max)
+{
+    const eo_output_range_t range = {(uint8_t)act_min * 0x01010101u, (uint8_t)act_max * 0x01010101u};
+    return range;
+}
+
+/* Four outputs, one per channel c0..c3: requantized, saturated, and clamped to the
+ * activation range as four int8 lanes (lane 0 from a0). */
+static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                   const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                                   const eo_channel_s8_t *c2, const eo_channel_s8_t *c3,
+                                   const eo_output_range_t *r)
+{
+    uint32_t lanes = eo_output(a0, c0);
+    EO_SET_LANE(lanes, eo_output(a1, c1), 8);
+    EO_SET_LANE(lanes, eo_output(a2, c2), 16);
+    EO_SET_LANE(lanes, eo_output(a3, c3), 24);
+    (void)__ssub8((int8x4_t)lanes, (int8x4_t)r->low); /* lanes >= low sets GE */
+    lanes = __sel((uint8x4_t)lanes, (uint8x4_t)r->low);
+    (void)__ssub8((int8x4_t)r->high, (int8x4_t)lanes); /* high >= lanes sets GE */
+    return __sel((uint8x4_t)lanes, (uint8x4_t)r->high);
+}
+
+/* SXTB16 of the bytes 1 and 3: {x1, x3} */
+static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
+{
+    int16x2_t odd;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(v));
+    return odd;
+}
+
+/* Two words from an 8-byte aligned address */
+#define EO_LDRD_AT(lo, hi, ptr) __asm__("ldrd %0, %1, [%2]" : "=&r"(lo), "=&r"(hi) : "r"(ptr) : "memory")
+
+/* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
+static inline void eo_expand4(uint32_t *dst, uint32_t v)
+{
+    dst[0] = (uint32_t)__sxtb16((int32_t)v);
+    dst[1] = (uint32_t)eo_sxtb16_ror8(v);
+}
+
+/* The inner passes of the matrix-product kernels are assembly so that GCC keeps all twelve
+ * values in registers (it spills when it schedules SMLADs itself): four accumulators a0..a3,
+ * four words of int16 input pairs xa..xd, two words of weights, and the two pointers. */
+#define EO_DSP_PASS(text)                                                                   \
+    do {                                                                                    \
+        uint32_t xa, xb, xc, xd, w0, w1;                                                    \
+        __asm__(text                                                                        \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
+                  [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
+                  [xc] "=&r"(xc), [xd] "=&r"(xd), [w0] "=&r"(w0), [w1] "=&r"(w1)            \
+                :                                                                           \
+                : "memory");                                                                \
+    } while (0)
+/* xa..xd := the next four words of int16 input pairs (eo_expand4) */
+#define EO_INT16_INPUTS_ASM "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
+/* xa..xd := eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not)
+ * as the pairs {x0, x2}, {x1, x3}, {x4, x6}, {x5, x7} */
+#define EO_INT8_INPUTS_ASM                                                                  \
+    "ldr %[xd], [%[xp], #4]\n\tldr %[xb], [%[xp]], #8\n\t"                                \
+    "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
+    "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
+
+/* Fully-connected pass: acc += one output's next 8 weights (two LDRDs) times xa..xd */
+#define EO_FC_OUTPUT_ASM(acc)                                                               \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc ", %[xa], %[w0], " acc "\n\t"                                            \
+    "smlad " acc ", %[xb], %[w1], " acc "\n\t"                                            \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc ", %[xc], %[w0], " acc "\n\t"                                            \
+    "smlad " acc ", %[xd], %[w1], " acc "\n\t"
+#define EO_FC_OUTPUTS_ASM                                                                   \
+    EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]") EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")
+
+/* Pair pass, per 4 inputs: row 0's two words in xa, xb, row 1's in xc, xd; acc_a (row 0) and
+ * acc_b (row 1) += against one output's 4 weights (one LDRD) */
+#define EO_PAIR_OUTPUT_ASM(acc_a, acc_b)                                                    \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
+    "smlad " acc_a ", %[xa], %[w0], " acc_a "\n\t"                                        \
+    "smlad " acc_a ", %[xb], %[w1], " acc_a "\n\t"                                        \
+    "smlad " acc_b ", %[xc], %[w0], " acc_b "\n\t"                                        \
+    "smlad " acc_b ", %[xd], %[w1], " acc_b "\n\t"
+/* Eight inputs of both rows against both outputs: a0, a1 row 0's outputs, a2, a3 row 1's */
+#define EO_PAIR_EIGHT_ASM                                                                   \
+    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]") \
+    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]")
+
+/* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
+ * per pass with SMLAD on int16 pairs. The inputs become int16 pairs with SXTB16: once per
+ * row into `expanded` when given (several blocks of outputs share them), else on the fly
+ * (no scratch: long rows stay cheap in RAM). The weights are pre-arranged by the compiler
+ * (see eo_runtime.h), so one LDRD brings four; the four outputs leave as one word. */
+void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded)
+{
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const int32_t outs = p->outs, full = outs & ~3;
+    int32_t r, o, k;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *xr = x + r * p->ins, *x_end = xr + p->ins;
+        const uint32_t *wp = (const uint32_t *)(const void *)w; /* the blocks follow each other */
+        const eo_channel_s8_t *c = channels;
+        int8_t *yo = y + r * outs;
+        if (expanded) {
+            for (k = 0; k < p->ins; k += 4) {
+                uint32_t v;
+                memcpy(&v, xr + k, 4);
+                eo_expand4(expanded + k / 2, v);
+            }
+        }
+        for (o = 0; o < outs; o += 4, c += 4, yo += 4) {
+            int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = c[2].bias, a3 = c[3].bias;
+            uint32_t lanes;
+            if (expanded) {
+                const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
+                do {
+                    EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                } while (xp < end);
+            } else {
+                const int8_t *xp = xr;
+                do {
+                    EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                } while (xp < x_end);
+            }
+            lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
+            if (o < full) {
+                memcpy(yo, &lanes, 4);
+            } else { /* the last block, padded with zero rows */
+                for (k = 0; k < outs - o; ++k) {
+                    yo[k] = (int8_t)(lanes >> (8 * k));
+                }
+            }
+        }
+    }
+}
+
+/* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
+ * row 0's two words then row 1's (eo_expand4); y1 == y0 when row 1 repeats row 0. */
+static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, int32_t ins,
+                               const uint32_t *rows, const int16_t *w, const eo_channel_s8_t *channels,
+                               int8_t *y0, int8_t *y1)
+{
+    const eo_output_range_t range = *output; /* a local copy: the int8 stores may alias *output */
+    const eo_channel_s8_t *c, *channels_end = channels + outs;
+    const uint32_t *wp = (const uint32_t *)(const void *)w;
+    const uint32_t *end = rows + ins;
+    const int32_t odd_eights = (ins / 8) & 1;
+    for (c = channels; c < channels_end; c += 2, y0 += 2, y1 += 2) {
+        const uint32_t *xp = rows;
+        int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = a0, a3 = a1;
+        uint32_t lanes;
+        if (odd_eights) {
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
+        }
+        while (xp < end) { /* sixteen inputs per turn */
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
+            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
+        }
+        lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
+        if (c + 1 < channels_end) {
+            memcpy(y0, &lanes, 2);
+            y1[0] = (int8_t)(lanes >> 16);
+            y1[1] = (int8_t)(lanes >> 24);
+        } else { /* an odd last channel */
+            y0[0] = (int8_t)lanes;
+            y1[0] = (int8_t)(lanes >> 16);
+        }
+    }
+}
+
+void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    int32_t r, i;
+    for (r = 0; r < p->rows; r += 2) {
+        const int8_t *x0 = x + r * p->ins;
+        const int8_t *x1 = r + 1 < p->rows ? x0 + p->ins : x0;
+        for (i = 0; i < p->ins; i += 4) {
+            uint32_t v0, v1;
+            memcpy(&v0, x0 + i, 4);
+            memcpy(&v1, x1 + i, 4);
+            eo_expand4(pair + i, v0);
+            eo_expand4(pair + i + 2, v1);
+        }
+        eo_matmul_pair_dsp(&range, p->outs, p->ins, pair, w, channels, y + r * p->outs,
+                           y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+    }
+}
+
+/* Depthwise convolutions on DSP cores (depth multiplier 1, channels a multiple of 4): per
+ * output pixel the taps inside the input are listed once, then four channels at a time
+ * accumulate in registers over those taps: one word of inputs (SXTB16 into the channel
+ * pairs {0, 2} and {1, 3}, plus the input offset with SADD16) against the compiler's int16
+ * weights {w0, w2, w1, w3} of that tap, SMLABB/SMLATT per channel. */
+void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                                const eo_channel_s8_t *channels, int8_t *y)
+{
+    int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
+    const int32_t count = p->out_c;
+    const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    int32_t b, oy, ox, ky, kx, c, t;
+    for (b = 0; b < p->batch; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                int8_t *yp = y + ((b * p->out_h + oy) * p->out_w + ox) * count;
+                int32_t taps = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    for (kx = 0; iy >= 0 && iy < p->in_h && kx < p->k_w; ++kx) {
+                        const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        if (ix >= 0 && ix < p->in_w) {
+                            x_at[taps] = ((b * p->in_h + iy) * p->in_w + ix) * count;
+                            w_at[taps++] = (ky * p->k_w + kx) * count;
+                        }
+                    }
+                }
+                for (c = 0; c < count; c += 4) {
+                    const eo_channel_s8_t *ch = channels + c;
+                    int32_t a0 = ch[0].bias, a1 = ch[1].bias, a2 = ch[2].bias, a3 = ch[3].bias;
+                    uint32_t lanes;
+                    for (t = 0; t < taps; ++t) {
+                        uint32_t v, w02, w13;
+                        int16x2_t even, odd;
+                        memcpy(&v, x + x_at[t] + c, 4);
+                        EO_LDRD_AT(w02, w13, w + w_at[t] + c);
+                        even = __sadd16(__sxtb16((int8x4_t)v), offset);
+                        odd = __sadd16(eo_sxtb16_ror8(v), offset);
+                        a0 = __smlabb(even, (int16x2_t)w02, a0);
+                        a2 = __smlatt(even, (int16x2_t)w02, a2);
+                        a1 = __smlabb(odd, (int16x2_t)w13, a1);
+                        a3 = __smlatt(odd, (int16x2_t)w13, a3);
+                    }
+                    lanes = eo_outputs4(a0, a1, a2, a3, ch, ch + 1, ch + 2, ch + 3, &range);
+                    memcpy(yp + c, &lanes, 4);
+                }
+            }
+        }
+    }
+}
+
+/* A convolution as im2col + the pair kernel, two output pixels at a time, written straight
+ * into the kernel's int16 layout; padding taps hold the input zero point, so the folded
+ * input offset makes them contribute zero. pair: 4 * k_h * k_w * in_c bytes. */
+void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    const int32_t pixels = p->batch * p->out_h * p->out_w;
+    const uint8_t zero_point = (uint8_t)(-p->input_offset);
+    const uint32_t padding = zero_point * 0x01010101u;
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    int32_t pixel, half, ky, kx, c;
+    for (pixel = 0; pixel < pixels; pixel += 2) {
+        for (half = 0; half < 2; ++half) {
+            const int32_t at = pixel + half < pixels ? pixel + half : pixel;
+            const int32_t b = at / (p->out_h * p->out_w);
+            const int32_t oy = at / p->out_w % p->out_h, ox = at % p->out_w;
+            uint32_t *dst = pair + 2 * half;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                    const int8_t *src = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                    const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                    for (c = 0; c < p->in_c; c += 4, dst += 4) {
+                        uint32_t v = padding;
+                        if (inside) {
+                            memcpy(&v, src + c, 4);
+                        }
+                        eo_expand4(dst, v);
+                    }
+                }
+            }
+        }
+        eo_matmul_pair_dsp(&range, p->out_c, p->k_h * p->k_w * p->in_c, pair, w, channels,
+                           y + pixel * p->out_c, y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
+    }
+}
+#endif
