@@ -57,7 +57,7 @@ def int8_fc_instructions(target):
     from the difference of two emulated runs: with and without that layer's call."""
     import dataclasses
 
-    models_dir = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
+    models_dir = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "tflm"
     generated = compile_model(models_dir / "micro_speech_quantized.tflite")
     source = generated.files[f"{generated.name}.c"]
     marker = "eo_fully_connected_s8_dsp(&params"

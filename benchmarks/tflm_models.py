@@ -15,7 +15,7 @@ import numpy as np
 from edgeopt.pipeline import compile_model
 from edgeopt.simulator.qemu import QemuRunner
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
+MODELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "tflm"
 
 
 def tflm_arena_bytes(path):

@@ -55,6 +55,7 @@ class Memory:
     state: int = 0  # static state kept between calls (the packed entry's context)
     stack: int = 2048  # allowance for the call's stack
     code: dict = field(default_factory=dict)  # condition -> runtime symbols the files call
+    own_code: int = 0  # estimated flash bytes of the generated functions themselves
 
     @property
     def static_ram(self) -> int:
@@ -75,7 +76,7 @@ class Memory:
                 for c in set(self.code) | set(other.code)}
         return Memory(weights, self.arena + other.arena, self.scratch + other.scratch,
                       self.work + other.work, self.state + other.state,
-                      max(self.stack, other.stack), code)
+                      max(self.stack, other.stack), code, self.own_code + other.own_code)
 
 
 @dataclass

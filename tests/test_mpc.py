@@ -263,3 +263,72 @@ def test_example_training_script_reproduces_a_good_model(tmp_path):
     z = np.float32([[0.2, -0.3, 0.5]])
     predicted = session.run(None, {"z": z})[0].reshape(-1)
     np.testing.assert_allclose(predicted, step(z[0, :2], z[0, 2:]), atol=2e-2)
+
+
+def test_contexts_used_in_turn_are_independent(tmp_path):
+    """Two controllers (contexts) of one solver stepped alternately give bit for bit what each
+    gives alone: the shared static work buffers carry nothing from one solve to the next."""
+    import subprocess
+
+    from edgeopt.pipeline import write_library
+    from edgeopt.simulator.toolchain import host_cc
+
+    solver = compile_solver(write_config(tmp_path, forward_model(tmp_path), name="arm"))
+    out = tmp_path / "lib"
+    write_library(solver, out)
+    (out / "turns.c").write_text("""
+#include <stdio.h>
+#include "arm.h"
+/* six warm-started steps of controller `which` (0: a, 1: b); both when which < 0, in turn */
+static void run(int which, float *record)
+{
+    static const float r[4 * 2] = {0.3f, -0.2f, 0.3f, -0.2f, 0.3f, -0.2f, 0.3f, -0.2f};
+    float x[2][2] = {{0.1f, 0.2f}, {-0.4f, 0.5f}}, u[4 * 2];
+    arm_ctx_t ctx[2];
+    int step, c;
+    arm_init(&ctx[0], NULL);
+    arm_init(&ctx[1], NULL);
+    for (step = 0; step < 6; ++step) {
+        for (c = 0; c < 2; ++c) {
+            if (which < 0 || which == c) {
+                (void)arm_solve(&ctx[c], x[c], r, u);
+                record[(step * 2 + c) * 2] = u[0];
+                record[(step * 2 + c) * 2 + 1] = ctx[c].cost;
+            }
+            x[c][0] += 0.05f * u[0];
+        }
+    }
+}
+int main(void)
+{
+    float together[24], alone[24];
+    int i;
+    run(-1, together);
+    run(0, alone);
+    run(1, alone);
+    for (i = 0; i < 24; ++i) printf("%.9g %.9g\\n", (double)together[i], (double)alone[i]);
+    return 0;
+}
+""")
+    exe = tmp_path / "turns"
+    sources = [str(out / n) for n in ("arm.c", "arm_model.c", "turns.c")]
+    runtime = sorted(str(p) for p in (out / "edgeopt_runtime" / "src").glob("*.c"))
+    subprocess.run([host_cc(), "-std=c99", "-O2", f"-I{out}", f"-I{out / 'edgeopt_runtime' / 'include'}",
+                    *sources, *runtime, "-o", str(exe), "-lm"], check=True)
+    rows = np.array([line.split() for line in subprocess.run([str(exe)], capture_output=True, text=True,
+                                                             check=True).stdout.splitlines()], float)
+    np.testing.assert_array_equal(rows[:, 0], rows[:, 1])
+    assert len(set(rows[:, 0])) > 12  # the two controllers and their steps differ
+
+
+def test_jacobian_buffers_and_comments_name_their_nodes(tmp_path):
+    solver = compile_solver(write_config(tmp_path, forward_model(tmp_path)))
+    model_c = solver.files["mpc_model.c"]
+    jacobian = model_c[model_c.index("void mpc_model_jacobian("):model_c.index("void mpc_model_jacobian_u(")]
+    comments = re.findall(r"/\* (\S+) \((\w[\w+]*)\): value and tangent \*/", jacobian)
+    assert [op for _, op in comments] == ["Gemm+tanh", "Gemm+sigmoid", "Gemm"]
+    assert len({node for node, _ in comments}) == 3  # each block names its own node
+    seeds = re.findall(r"static const float (mpc_model_\w*tangent_seed\w*)\[", model_c)
+    first_node = comments[0][0]
+    assert seeds and all(first_node.replace("/", "_") in s or "jacobian_seed" in s for s in seeds), seeds
+    assert "static float mpc_model_jacobian_work[" in model_c and "static float mpc_model_jv" not in model_c

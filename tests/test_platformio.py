@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 import models
 from edgeopt.platformio.offline import core_dir, prepare_offline, run_pio
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"  # beside the checkout
+MODELS = Path(__file__).resolve().parent / "data" / "models" / "tflm"
 
 needs_tools = pytest.mark.skipif(
     not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
@@ -47,7 +47,6 @@ def test_emulated_board_builds_and_passes_on_target_tests(run_cli, tmp_path, boa
 
 
 @needs_tools
-@pytest.mark.skipif(not MODELS.is_dir(), reason="shared/models/tflm not found")
 def test_int8_tflite_project_passes_bit_exact_on_target_tests(run_cli, tmp_path):
     """int8 inputs and outputs: typed buffers, and on-target outputs equal to TFLM's."""
     model = MODELS / "micro_speech_quantized.tflite"

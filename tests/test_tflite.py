@@ -12,9 +12,7 @@ from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
 from targets import run_on
 
-# shared/ lies beside the checkout (in sessions and in CI)
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflm"
-needs_models = pytest.mark.skipif(not MODELS.is_dir(), reason="shared/models/tflm not found")
+MODELS = Path(__file__).resolve().parent / "data" / "models" / "tflm"
 needs_qemu = pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 
 
@@ -47,13 +45,11 @@ TARGETS = ["host", pytest.param("qemu-cortex-m3", marks=needs_qemu),
            pytest.param("qemu-cortex-m4", marks=needs_qemu)]
 
 
-@needs_models
 @pytest.mark.parametrize("target", TARGETS)
 def test_hello_world_int8_is_bit_exact_on_every_input(target):
     _assert_bit_exact("hello_world_int8", target, _every_int8_input)
 
 
-@needs_models
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu),
                                     pytest.param("qemu-cortex-m33", marks=needs_qemu)])
 @pytest.mark.parametrize("model", ["micro_speech_quantized", "person_detect"])
@@ -64,7 +60,6 @@ def test_tflm_models_are_bit_exact(model, target):
     _assert_bit_exact(model, target, _random_int8(samples, seed=1))
 
 
-@needs_models
 def test_hello_world_float_matches_tflite():
     path = MODELS / "hello_world_float.tflite"
     generated = compile_model(path)
@@ -77,20 +72,17 @@ def test_hello_world_float_matches_tflite():
         assert compare(value, reference[name], 1e-4, 1e-5).ok
 
 
-@needs_models
 def test_unsupported_tflite_ops_listed_by_name_and_index(run_cli, tmp_path):
     code, _, err = run_cli("compile", MODELS / "trained_lstm_int8.tflite", "-o", tmp_path / "out")
     assert code == 2 and "Traceback" not in err
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in err and "'#" in err
 
 
-@needs_models
 def test_custom_and_unknown_ops_are_reported(run_cli, tmp_path):
     code, _, err = run_cli("compile", MODELS / "keyword_scrambled_8bit.tflite", "-o", tmp_path / "out")
     assert code == 2 and "SVDF" in err
 
 
-@needs_models
 @pytest.mark.parametrize("mutate", ["truncate", "garble"])
 def test_corrupt_flatbuffer(run_cli, tmp_path, mutate):
     data = bytearray((MODELS / "hello_world_int8.tflite").read_bytes())
@@ -213,7 +205,6 @@ def test_quantize_multiplier_matches_tflite_rules():
     assert quantize_multiplier(1e-12) == (0, 0)  # below 2^-31 * 2^-31: TFLite flushes to zero
 
 
-@needs_models
 def test_arena_is_smaller_than_tflm():
     # TFLM's arenas for these models (tflite-micro interpreter): 7,584 B and 85,264 B
     for model, tflm_arena in (("micro_speech_quantized", 7584), ("person_detect", 85264)):

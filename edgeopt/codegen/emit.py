@@ -1,6 +1,7 @@
 """Lower every node to a kernel call and render the model's C files from templates."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from edgeopt.passes import plan_memory
 RUNTIME_VERSION = 2  # EO_RUNTIME_VERSION of the runtime these templates call
 
 # The model's own symbols beside those of its weights (see model.c.j2 / model.h.j2).
-OWN_SYMBOLS = ("invoke", "run", "reset", "arena", "jacobian", "jacobian_u", "jacobian_work")
+OWN_SYMBOLS = ("invoke", "run", "reset", "arena", "jacobian", "jacobian_u")
 
 
 @dataclass
@@ -186,6 +187,7 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
         f"{name}.h": env.get_template("model/model.h.j2").render(**context),
         f"{name}.c": env.get_template("model/model.c.j2").render(**context),
     }
+    memory = dataclasses.replace(memory, own_code=own_code_bytes(files))
     return Artifact(name, "model", files, inputs, outputs, memory, dict(options),
                     source=graph.metadata.get("source_name", graph.name),
                     source_sha256=graph.metadata.get("source_sha256", ""),
@@ -212,6 +214,27 @@ def runtime_calls(code: str) -> dict:
         for function in re.findall(r"\b(eo_[A-Za-z0-9_]+)\s*\(", text):
             calls.setdefault(stack[-1] if stack else ALWAYS, set()).add(function)
     return calls
+
+
+CALL_BYTES = 28  # flash of one kernel call in a generated function (23-28 B on Cortex-M4)
+FUNCTION_BYTES = 16
+
+
+def own_code_bytes(files: dict) -> int:
+    """Estimated flash of the generated functions and their static const parameter blocks,
+    from the C text (weights are counted apart): per kernel call, per function, and 4 B per
+    initializer item."""
+    total = 0
+    for name, text in files.items():
+        if not name.endswith(".c"):
+            continue
+        body = re.sub(r"^static const \w+ \w+\[\d+\](?: __attribute__\(\(\w+\(\d+\)\)\))? = \{[^}]*\};",
+                      "", text, flags=re.M)  # the weights, at file scope
+        total += CALL_BYTES * len(re.findall(r"\beo_[A-Za-z0-9_]+\(", body))
+        total += FUNCTION_BYTES * len(re.findall(r"^\w[\w *]*\b\w+\([^;]*\)\s*\{", body, re.M))
+        for block in re.findall(r"^\s+static const [\w ]+ \w+(?:\[\d+\])? = (\{.*?\});", body, re.M | re.S):
+            total += 4 * len([item for item in re.split(r"[{},]", block) if item.strip()])
+    return total
 
 
 def _copy_code(env, src, dst, tensor):
