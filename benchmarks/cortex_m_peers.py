@@ -15,7 +15,8 @@ from onnx import numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import models  # noqa: E402
-from edgeopt.codegen.emit import GeneratedModel  # noqa: E402
+from edgeopt.artifact import ALWAYS, Artifact, Memory, packed_offsets  # noqa: E402
+from edgeopt.codegen.render import make_environment  # noqa: E402
 from edgeopt.codegen.literals import f32  # noqa: E402
 from edgeopt.pipeline import compile_model  # noqa: E402
 from edgeopt.simulator.qemu import QemuRunner  # noqa: E402
@@ -31,10 +32,17 @@ def c_array(name, array):
 
 
 def peer(name, source, inputs, outputs, weight_bytes):
+    """A peer's C as an artifact the QEMU runner takes: its invoke plus edgeopt's packed entry
+    point around it (rendered from the model template)."""
     header = (f"#ifndef {name.upper()}_H\n#define {name.upper()}_H\n#include \"eo_runtime.h\"\n"
-              f"eo_status_t {name}_invoke({', '.join(['const float *in%d' % i for i in range(len(inputs))] + ['float *out%d' % i for i in range(len(outputs))])});\n#endif\n")
-    return GeneratedModel(name, {f"{name}.h": header, f"{name}.c": source}, inputs, outputs, [],
-                          0, 0, weight_bytes, weight_bytes // 4)
+              f"eo_status_t {name}_invoke({', '.join(['const float *in%d' % i for i in range(len(inputs))] + ['float *out%d' % i for i in range(len(outputs))])});\n"
+              f"eo_status_t {name}_run(const void *in, void *out);\nvoid {name}_reset(void);\n#endif\n")
+    run = make_environment().get_template("model/_run.c.j2").render(
+        prefix=name, inputs=inputs, outputs=outputs, input_offsets=packed_offsets(inputs),
+        output_offsets=packed_offsets(outputs))
+    source += f"\n#include <stdint.h>\n{run}\nvoid {name}_reset(void)\n{{\n}}\n"
+    return Artifact(name, "model", {f"{name}.h": header, f"{name}.c": source}, inputs, outputs,
+                    Memory({ALWAYS: weight_bytes}), options={})
 
 
 def dense_layers(model):

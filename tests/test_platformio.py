@@ -120,3 +120,16 @@ def test_unknown_board(run_cli, tmp_path):
     model = models.save(models.mlp(), tmp_path / "m.onnx")
     code, _, err = run_cli("compile", model, "--platformio", tmp_path / "fw", "--board", "uno")
     assert code == 2 and "unknown target 'uno'" in err and "nucleo_f446re" in err
+
+
+@needs_tools
+def test_solver_project_passes_on_target_tests(run_cli, tmp_path):
+    """A solver is an artifact like a model: its firmware project builds, and on the emulated
+    board its solutions match the host simulator's (status and iterations exactly)."""
+    config = Path(__file__).resolve().parent.parent / "examples" / "soft_actuator" / "mpc.toml"
+    project = tmp_path / "fw"
+    code, out, err = run_cli("compile", config, "--platformio", project, "--board", "qemu_cortex_m33")
+    assert code == 0, err
+    assert "qemu_cortex_m33" in out and (project / "lib" / "actuator_mpc" / "actuator_mpc_model.c").is_file()
+    result = run_pio(["test", "-d", str(project)])
+    assert "test_outputs_match_reference" in result.stdout and "2 succeeded" in result.stdout
