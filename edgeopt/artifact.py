@@ -168,6 +168,9 @@ def check_inputs(artifact: Artifact, inputs: dict) -> list:
             raise InputDataError(
                 f"input {tensor.name!r} has shape {array.shape}; expected (N, "
                 f"{', '.join(map(str, tensor.shape))}) with N samples")
+        if array.shape[0] == 0:
+            raise InputDataError(f"input {tensor.name!r} has no samples (shape {array.shape}); pass at "
+                                 "least one")
         if count is not None and array.shape[0] != count:
             raise InputDataError(f"inputs have different sample counts ({count} and {array.shape[0]})")
         count = array.shape[0]

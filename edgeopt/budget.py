@@ -64,6 +64,20 @@ def check_budget(artifact, target: Target) -> dict:
     return dict(flash_bytes=need["flash_bytes"], ram_bytes=need["ram_bytes"])
 
 
+def check_some_target_fits(artifact) -> None:
+    """Refuse, before any file is written, an artifact no target could hold."""
+    targets = load_targets().values()
+    ram = artifact.memory.static_ram + artifact.input_bytes + artifact.output_bytes
+    flash = artifact.memory.weights_on(dsp=False)
+    largest_ram, largest_flash = max(t.ram for t in targets), max(t.flash for t in targets)
+    if ram > largest_ram or flash > largest_flash:
+        raise EdgeoptError(
+            f"{artifact.source or artifact.name} needs {ram:,} B of RAM (static {artifact.memory.static_ram:,} B "
+            f"+ I/O {artifact.input_bytes + artifact.output_bytes:,} B) and {flash:,} B of flash; the largest "
+            f"target has {largest_ram:,} B of RAM and {largest_flash:,} B of flash (firmware/targets.json). "
+            "Use a smaller model or smaller inputs.")
+
+
 # ---- measuring the table (needs arm-none-eabi-gcc) ----
 
 def runtime_functions() -> list:

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            if not os.environ.get("EDGEOPT_DEBUG"):  # numpy's overflow notes are not messages for users:
+                warnings.simplefilter("ignore", RuntimeWarning)  # the stages check what matters
+            return _COMMANDS[args.command](args)
     except EdgeoptError as exc:
         print(f"edgeopt: error: {exc}", file=sys.stderr)
         return exc.exit_code

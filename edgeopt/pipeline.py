@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edgeopt.budget import check_some_target_fits
 from edgeopt.codegen import generate
 from edgeopt.codegen.names import check_prefix, prefix_from_file
 from edgeopt.errors import EdgeoptError
@@ -40,7 +41,9 @@ def compile_model(model_path, name=None, input_shapes=None, extensions=(), optio
     shown = dict(name=name, **(options or {}))
     if input_shapes:
         shown["input-shape"] = ";".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))
-    return generate(graph, registry, name, shown, extensions=extensions)
+    artifact = generate(graph, registry, name, shown, extensions=extensions)
+    check_some_target_fits(artifact)
+    return artifact
 
 
 def compile_file(path, name=None, input_shapes=None):

@@ -13,7 +13,7 @@ from edgeopt.codegen.literals import array_rows, c_type
 from edgeopt.codegen.names import NamePool, artifact_namespaces, c_comment, c_identifier
 from edgeopt.codegen.render import make_environment
 from edgeopt.errors import UnsupportedError, unsupported_summary
-from edgeopt.ops.registry import NodeUnsupported, OpContext
+from edgeopt.ops.registry import MALFORMED, NodeUnsupported, OpContext, malformed
 from edgeopt.passes import plan_memory
 
 RUNTIME_VERSION = 2  # EO_RUNTIME_VERSION of the runtime these templates call
@@ -144,6 +144,9 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
                 code += activation_code(node, lc, env, registry)
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, str(exc)))
+            continue
+        except MALFORMED as exc:
+            problems.append((node.op_type, node.name, malformed(exc)))
             continue
         index = len(steps)
         shape_in = ("x".join(str(d) for d in graph.tensor(node.inputs[0]).shape)

@@ -136,54 +136,77 @@ def convert_model(model, input_shapes: dict, source: str = "<model>") -> Graph:
     g = model.graph
     tensors: dict = {}
     for init in g.initializer:
-        array = numpy_helper.to_array(init)
-        tensors[init.name] = Tensor(init.name, array.dtype.name, tuple(array.shape), array)
+        tensors[_text(init.name)] = _initializer(init, source)
     for sparse in g.sparse_initializer:
         raise UnsupportedError(f"{source}: sparse initializer {sparse.values.name!r} is not supported")
 
     runtime_inputs = []
-    unknown_inputs = set(input_shapes) - {vi.name for vi in g.input}
+    unknown_inputs = set(input_shapes) - {_text(vi.name) for vi in g.input}
     if unknown_inputs:
-        names = ", ".join(sorted(vi.name for vi in g.input if vi.name not in tensors))
+        names = ", ".join(sorted(_text(vi.name) for vi in g.input if _text(vi.name) not in tensors))
         raise ShapeError(
             f"--input-shape names {', '.join(sorted(unknown_inputs))!s}, which the model does not "
             f"have; its inputs are: {names}"
         )
     for vi in g.input:
-        if vi.name in tensors:
+        if _text(vi.name) in tensors:
             continue  # old exporters list initializers as inputs too
         dtype, shape = _value_info(vi, source)
-        if vi.name in input_shapes:
-            shape = _override_shape(vi.name, shape, input_shapes[vi.name])
+        if _text(vi.name) in input_shapes:
+            shape = _override_shape(_text(vi.name), shape, input_shapes[_text(vi.name)])
         else:
-            shape = _resolve_batch(vi.name, shape)
-        tensors[vi.name] = Tensor(vi.name, dtype, shape)
-        runtime_inputs.append(vi.name)
+            shape = _resolve_batch(_text(vi.name), shape)
+        tensors[_text(vi.name)] = Tensor(_text(vi.name), dtype, shape)
+        runtime_inputs.append(_text(vi.name))
 
     nodes = []
     for index, proto in enumerate(g.node):
-        name = proto.name or f"{proto.op_type}_{index}"
+        name = _text(proto.name) or f"{proto.op_type}_{index}"
         op_type = proto.op_type if proto.domain in ("", "ai.onnx") else f"{proto.domain}::{proto.op_type}"
         attrs = {}
         for attr in proto.attribute:
             value = helper.get_attribute_value(attr)
             if hasattr(value, "dims") and hasattr(value, "data_type"):
-                value = numpy_helper.to_array(value)
+                value = _initializer(value, source, f"attribute {attr.name!r} of node {name!r}").data
             elif isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
-            attrs[attr.name] = value
+            attrs[_text(attr.name)] = value
         if op_type in _COERCE_2D_BEFORE_13 and opset < 13:
             attrs.setdefault("axis", 1)
             attrs["coerce_2d"] = 1
-        nodes.append(Node(name, op_type, list(proto.input), list(proto.output), attrs, [name]))
+        nodes.append(Node(name, op_type, [_text(n) for n in proto.input], [_text(n) for n in proto.output],
+                          attrs, [name]))
 
-    outputs = [vi.name for vi in g.output]
-    graph = Graph(g.name or "model", tensors, nodes, runtime_inputs, outputs, opset)
+    outputs = [_text(vi.name) for vi in g.output]
+    graph = Graph(_text(g.name) or "model", tensors, nodes, runtime_inputs, outputs, opset)
     for vi in g.output:
-        if vi.name in tensors or any(vi.name in n.outputs for n in nodes):
+        if _text(vi.name) in tensors or any(_text(vi.name) in n.outputs for n in nodes):
             continue
-        raise ModelLoadError(f"{source}: graph output {vi.name!r} is produced by no node")
+        raise ModelLoadError(f"{source}: graph output {_text(vi.name)!r} is produced by no node")
     return graph
+
+
+def _text(value):
+    """A name from the file: ONNX's protobuf strings are not checked for UTF-8, and arrive as
+    bytes when they are not; those are decoded with replacement characters."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _initializer(proto, source, what=None):
+    """A constant tensor, its data checked against its declared shape and type."""
+    from onnx import numpy_helper
+
+    what = what or f"initializer {proto.name!r}"
+    try:
+        array = numpy_helper.to_array(proto)
+    except Exception as exc:  # data shorter or longer than dims x type, unknown types, ...
+        raise ModelLoadError(f"{source}: {what} does not hold the data its shape {list(proto.dims)} "
+                             f"and type declare ({type(exc).__name__}: {str(exc)[:100]}); export the "
+                             "model again") from None
+    if array.size != int(np.prod(list(proto.dims), dtype=np.int64)):
+        raise ModelLoadError(f"{source}: {what} holds {array.size} values for its shape {list(proto.dims)}; "
+                             "export the model again")
+    return Tensor(_text(proto.name), array.dtype.name, tuple(array.shape), array)
 
 
 def _value_info(vi, source):

@@ -63,7 +63,7 @@ def _convert(data, path, input_shapes):
         if buffer is not None and buffer.DataLength():
             array = np.frombuffer(buffer.DataAsNumpy().tobytes(), np.dtype(dtype).newbyteorder("<"))
             array = array.astype(dtype).reshape(shape)
-        tensors[name] = Tensor(name, dtype, shape, array, _quantization(t))
+        tensors[name] = Tensor(name, dtype, shape, array, _quantization(t, name, dtype, path))
     inputs = [tensor_names[g.Inputs(i)] for i in range(g.InputsLength())]
     outputs = [tensor_names[g.Outputs(i)] for i in range(g.OutputsLength())]
     for name in inputs:
@@ -92,12 +92,25 @@ def _convert(data, path, input_shapes):
     return Graph(path.stem, tensors, nodes, runtime_inputs, outputs, opset=13)
 
 
-def _quantization(t):
+_ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+def _quantization(t, name, dtype, path):
+    """The tensor's affine quantization, checked: scales finite and positive, zero points in
+    the type's range."""
     q = t.Quantization()
     if q is None or q.ScaleLength() == 0:
         return None
     scales = tuple(float(s) for s in q.ScaleAsNumpy())
     zero_points = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,) * len(scales)
+    bad = [s for s in scales if not (np.isfinite(s) and s > 0)]
+    if bad:
+        raise UnsupportedError(f"{path}: tensor {name!r} has quantization scale {bad[0]}; scales must be "
+                               "finite and positive: convert the model again")
+    low, high = _ZERO_POINT_RANGE.get(dtype, (-2 ** 31, 2 ** 31 - 1))
+    if len(zero_points) not in (1, len(scales)) or any(not low <= z <= high for z in zero_points):
+        raise UnsupportedError(f"{path}: tensor {name!r} ({dtype}) has zero points {zero_points[:4]}; they "
+                               f"must be one per scale, in [{low}, {high}]")
     return Quantization(scales, zero_points, int(q.QuantizedDimension()))
 
 

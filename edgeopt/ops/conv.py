@@ -9,6 +9,9 @@ from edgeopt.ops.linear import pack_dense
 from edgeopt.ops.registry import Call, OpDef
 
 
+WINDOW_LIMIT = 2 ** 16  # strides, dilations and pads beyond this are no real model's
+
+
 def window_geometry(ctx, spatial_in, kernel, ceil_mode=False):
     """Resolve strides/dilations/pads/auto_pad into (out, strides, dilations, begin, end)."""
     rank = len(spatial_in)
@@ -18,8 +21,9 @@ def window_geometry(ctx, spatial_in, kernel, ceil_mode=False):
     auto_pad = ctx.attr("auto_pad", "NOTSET")
     if len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank:
         raise ShapeError(f"{ctx.node.op_type}: strides/dilations/pads do not match {rank} spatial dims")
-    if any(v <= 0 for v in strides + dilations) or any(v < 0 for v in pads):
-        ctx.unsupported("strides and dilations must be positive and pads non-negative")
+    if any(not 1 <= v <= WINDOW_LIMIT for v in strides + dilations) or any(not 0 <= v <= WINDOW_LIMIT for v in pads):
+        ctx.unsupported(f"strides and dilations must be 1 to {WINDOW_LIMIT} and pads 0 to {WINDOW_LIMIT}; "
+                        f"found strides {strides}, dilations {dilations}, pads {pads}")
     begin, end, out = list(pads[:rank]), list(pads[rank:]), []
     for axis in range(rank):
         span = (kernel[axis] - 1) * dilations[axis] + 1
@@ -58,7 +62,7 @@ def _conv_geometry(ctx):
     x, w = ctx.shape(0), ctx.shape(1)
     if len(x) < 3 or len(x) > 5 or len(w) != len(x):
         raise ShapeError(f"Conv needs 3-D to 5-D input and weights of the same rank, got {x} and {w}")
-    group = int(ctx.attr("group", 1))
+    group = ctx.integer("group", 1)
     if x[1] != w[1] * group or w[0] % group:
         raise ShapeError(f"Conv channels do not match: input {x}, weights {w}, group {group}")
     kernel = ctx.ints("kernel_shape") or list(w[2:])
@@ -80,7 +84,7 @@ IM2COL_BUDGET_BYTES = 4096
 
 def _im2col_rows(ctx):
     w = ctx.shape(1)
-    if w[0] // int(ctx.attr("group", 1)) < GEMM_MIN_CHANNELS or ctx.const(1) is None:
+    if w[0] // ctx.integer("group", 1) < GEMM_MIN_CHANNELS or ctx.const(1) is None:
         return 0  # few channels per group (e.g. depthwise), or weights only known at run time
     out = _conv_geometry(ctx)[0]
     row_bytes = 4 * int(w[1] * _prod(w[2:]) * out[-1])
@@ -114,7 +118,7 @@ def _lower_conv(ctx, lc):
         **dict(zip(("stride_d", "stride_h", "stride_w"), as_3d(strides, 1))),
         **dict(zip(("dil_d", "dil_h", "dil_w"), as_3d(dilations, 1))),
         **dict(zip(("pad_d", "pad_h", "pad_w"), as_3d(begin, 0))),
-        groups=int(ctx.attr("group", 1)), im2col_rows=_im2col_rows(ctx),
+        groups=ctx.integer("group", 1), im2col_rows=_im2col_rows(ctx),
     )
     if params["im2col_rows"]:
         weights = ctx.const(1).reshape(params["groups"], w[0] // params["groups"], -1)

@@ -51,27 +51,30 @@ def _lower_binary(kernel_op):
 
 def _clip_bounds(ctx):
     if "min" in ctx.node.attrs or "max" in ctx.node.attrs:  # opset < 11
-        return float(ctx.attr("min", -np.inf)), float(ctx.attr("max", np.inf))
+        return ctx.number("min", -FLOAT_MAX), ctx.number("max", FLOAT_MAX)
     low = ctx.require_const(1, "Clip min")
     high = ctx.require_const(2, "Clip max")
-    low = -np.inf if low is None else float(np.asarray(low).reshape(()))
-    high = np.inf if high is None else float(np.asarray(high).reshape(()))
+    low = -FLOAT_MAX if low is None else float(np.asarray(low).reshape(()))
+    high = FLOAT_MAX if high is None else float(np.asarray(high).reshape(()))
     return low, high
+
+
+FLOAT_MAX = float(np.finfo(np.float32).max)  # Clip's default bounds: +-Inf clamp to it (ONNX)
 
 
 # op -> (runtime function, (OpContext) -> its float parameters)
 ACTIVATIONS = {
     "Relu": ("eo_relu_f32", lambda ctx: ()),
-    "LeakyRelu": ("eo_leaky_relu_f32", lambda ctx: (float(ctx.attr("alpha", 0.01)),)),
+    "LeakyRelu": ("eo_leaky_relu_f32", lambda ctx: (ctx.number("alpha", 0.01),)),
     "Clip": ("eo_clip_f32", _clip_bounds),
     "Sigmoid": ("eo_sigmoid_f32", lambda ctx: ()),
     "HardSigmoid": ("eo_hard_sigmoid_f32",
-                    lambda ctx: (float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5)))),
+                    lambda ctx: (ctx.number("alpha", 0.2), ctx.number("beta", 0.5))),
     "HardSwish": ("eo_hard_swish_f32", lambda ctx: ()),
     "Tanh": ("eo_tanh_f32", lambda ctx: ()),
-    "Elu": ("eo_elu_f32", lambda ctx: (float(ctx.attr("alpha", 1.0)),)),
-    "Selu": ("eo_selu_f32", lambda ctx: (float(ctx.attr("alpha", 1.67326319217681884765625)),
-                                         float(ctx.attr("gamma", 1.05070102214813232421875)))),
+    "Elu": ("eo_elu_f32", lambda ctx: (ctx.number("alpha", 1.0),)),
+    "Selu": ("eo_selu_f32", lambda ctx: (ctx.number("alpha", 1.67326319217681884765625),
+                                         ctx.number("gamma", 1.05070102214813232421875))),
 }
 
 # Activations with a derivative rule (templates/tangents/activation.c.j2 knows them).

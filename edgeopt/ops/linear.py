@@ -44,7 +44,7 @@ def dense_form(ctx):
         k, n = b2
         return int(np.prod(a2[:-1])), n, k, b.reshape(k, n).T, None
     m, n, k = _gemm_dims(ctx)
-    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    alpha, beta = ctx.number("alpha", 1.0), ctx.number("beta", 1.0)
     b, c = ctx.const(1), ctx.const(2)
     bias = None if c is None else _row_bias(beta * c.astype(np.float32), m, n)
     if b is None or ctx.attr("transA", 0) or (ctx.has_input(2) and bias is None):
@@ -55,7 +55,7 @@ def dense_form(ctx):
 
 def _lower_gemm(ctx, lc):
     m, n, k = _gemm_dims(ctx)
-    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    alpha, beta = ctx.number("alpha", 1.0), ctx.number("beta", 1.0)
     dense = dense_form(ctx)
     if dense is not None:
         return dense_call(ctx, lc, *dense)

@@ -12,7 +12,7 @@ def batchnorm_scale_shift(ctx):
     params = [ctx.require_const(i, name) for i, name in
               enumerate(("scale", "bias", "mean", "var"), start=1)]
     gamma, beta, mean, var = (np.asarray(p, np.float64) for p in params)
-    scale = gamma / np.sqrt(var + float(ctx.attr("epsilon", 1e-5)))
+    scale = gamma / np.sqrt(var + ctx.number("epsilon", 1e-5))
     return scale, beta - mean * scale
 
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from edgeopt.ops.registry import Call, OpDef
+from edgeopt.ops.registry import Call, NodeUnsupported, OpDef
 
 INT8_RANGE = (-128, 127)
 
@@ -81,6 +81,8 @@ OPS = (
 
 def same_padding(size, kernel, stride, dilation, padding):
     """TFLite's output size and leading pad for SAME/VALID."""
+    if not (1 <= stride <= 2 ** 16 and 1 <= dilation <= 2 ** 16 and 1 <= kernel <= 2 ** 16):
+        raise NodeUnsupported(f"stride {stride}, dilation {dilation} and kernel {kernel} must be 1 to 65536")
     effective = (kernel - 1) * dilation + 1
     if padding == "SAME":
         out = (size + stride - 1) // stride

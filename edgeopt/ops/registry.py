@@ -18,6 +18,27 @@ class NodeUnsupported(Exception):
     """Raised by op handlers for an unsupported attribute/input; collected per node."""
 
 
+INT32_MAX = 2 ** 31 - 1
+# Compile-time folding materializes at most this many elements of one tensor.
+FOLD_LIMIT = 64 * 2 ** 20
+# Kernel parameters and index arithmetic are int32: no tensor may hold more elements.
+TENSOR_LIMIT = INT32_MAX // 8
+
+# Handler errors that mean a malformed node (an attribute of the wrong type or value), not a
+# bug of the handler: reported per node like an unsupported attribute.
+MALFORMED = (TypeError, ValueError, OverflowError, ZeroDivisionError, IndexError, KeyError)
+
+
+def malformed(exc) -> str:
+    return (f"invalid attribute or input ({type(exc).__name__}: {str(exc)[:120]}); check the "
+            "exporter's output, or report it if the model loads in onnxruntime/TFLite")
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass(frozen=True)
 class OpDef:
     op_type: str
@@ -77,12 +98,37 @@ class OpContext:
         return value
 
     def ints(self, key, index=None, default=None):
-        """An int-list parameter given as attribute `key` or (newer opsets) as input `index`."""
+        """An int-list parameter given as attribute `key` or (newer opsets) as input `index`;
+        each value an integer that fits int32 (the kernels' parameter type)."""
         if key in self.node.attrs:
-            return [int(v) for v in np.atleast_1d(self.node.attrs[key])]
-        if index is not None and self.has_input(index):
-            return [int(v) for v in np.atleast_1d(self.require_const(index, key))]
-        return default
+            raw = self.node.attrs[key]
+        elif index is not None and self.has_input(index):
+            raw = self.require_const(index, key)
+        else:
+            return default
+        try:
+            values = [int(v) for v in np.atleast_1d(raw)]
+        except (TypeError, ValueError, OverflowError):
+            raise NodeUnsupported(f"{key} must be a list of integers; found {_shown(raw)}") from None
+        if any(not -INT32_MAX <= v <= INT32_MAX for v in values):
+            raise NodeUnsupported(f"{key} = {_shown(values)} is out of range (int32)")
+        return values
+
+    def integer(self, key, default):
+        """An int attribute (group, axis, ...)."""
+        value = self.node.attrs.get(key, default)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise NodeUnsupported(f"{key} must be an integer; found {_shown(value)}")
+        if not -INT32_MAX <= int(value) <= INT32_MAX:
+            raise NodeUnsupported(f"{key} = {value} is out of range (int32)")
+        return int(value)
+
+    def number(self, key, default):
+        """A float attribute (alpha, beta, epsilon, ...)."""
+        value = self.node.attrs.get(key, default)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise NodeUnsupported(f"{key} must be a number; found {_shown(value)}")
+        return float(value)
 
     def unsupported(self, reason: str):
         raise NodeUnsupported(reason)

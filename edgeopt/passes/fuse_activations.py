@@ -1,5 +1,5 @@
 """Fuse an activation into the op producing its input, so it runs on cache-hot outputs."""
-from edgeopt.ops.registry import NodeUnsupported, OpContext
+from edgeopt.ops.registry import MALFORMED, NodeUnsupported, OpContext
 
 
 def fuse_activations(graph, registry):
@@ -16,7 +16,7 @@ def fuse_activations(graph, registry):
             continue
         try:
             params = registry[act.op_type].activation(OpContext(act, graph))
-        except NodeUnsupported:
+        except (NodeUnsupported, *MALFORMED):  # lowering the activation alone reports it
             continue
         prev.attrs["activation"] = (act.op_type, tuple(params))
         prev.outputs[0] = act.outputs[0]

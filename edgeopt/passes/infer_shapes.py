@@ -4,13 +4,18 @@ import numpy as np
 
 from edgeopt.errors import ShapeError, UnsupportedError, unsupported_summary
 from edgeopt.ir import Tensor
-from edgeopt.ops.registry import NodeUnsupported, OpContext
+from edgeopt.ops.registry import FOLD_LIMIT, MALFORMED, TENSOR_LIMIT, NodeUnsupported, OpContext, malformed
 
 # Ops that fold from their input's shape alone, not its values.
 _SHAPE_ONLY = {"Shape", "Size"}
 
 
 def infer_shapes(graph, registry):
+    for name in graph.inputs:
+        shape = graph.tensor(name).shape
+        if any(int(d) < 0 for d in shape) or _elements(shape) > TENSOR_LIMIT:
+            raise UnsupportedError(f"input {name!r} {tuple(shape)} holds {_elements(shape):,} elements; "
+                                   f"edgeopt's limit is {TENSOR_LIMIT:,} (and no negative dimensions)")
     problems = []
     unknown = set()  # tensors downstream of an unsupported node
     kept = []
@@ -39,19 +44,41 @@ def infer_shapes(graph, registry):
             continue
         except ShapeError as exc:
             raise ShapeError(f"node {node.name!r} ({node.op_type}): {exc}") from None
+        except MALFORMED as exc:
+            problems.append((node.op_type, node.name, malformed(exc)))
+            unknown.update(node.outputs)
+            continue
         dtype = graph.tensor(inputs[0]).dtype if inputs else "float32"
-        for name, shape in zip(node.outputs, shapes):
-            if name:
-                declared = graph.tensors.get(name)  # frontends may declare type and quantization
-                graph.tensors[name] = Tensor(name, declared.dtype if declared else dtype,
-                                             tuple(int(d) for d in shape),
-                                             quant=declared.quant if declared else None)
-        kept.append(node)
+        for shape in shapes:
+            if _elements(shape) > TENSOR_LIMIT:
+                problems.append((node.op_type, node.name, f"its output {tuple(shape)} would hold "
+                                 f"{_elements(shape):,} elements; edgeopt's limit is {TENSOR_LIMIT:,}"))
+                unknown.update(node.outputs)
+                break
+        else:
+            _record(node, shapes, dtype, graph)
+            kept.append(node)
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
     graph.nodes = kept
     _check_runtime_tensors(graph)
     graph.prune()
+
+
+def _elements(shape):
+    count = 1
+    for d in shape:
+        count *= max(int(d), 0)
+    return count
+
+
+def _record(node, shapes, dtype, graph):
+    for name, shape in zip(node.outputs, shapes):
+        if name:
+            declared = graph.tensors.get(name)  # frontends may declare type and quantization
+            graph.tensors[name] = Tensor(name, declared.dtype if declared else dtype,
+                                         tuple(int(d) for d in shape),
+                                         quant=declared.quant if declared else None)
 
 
 def _fold(node, opdef, ctx, graph):
@@ -62,6 +89,10 @@ def _fold(node, opdef, ctx, graph):
     if node.op_type not in _SHAPE_ONLY and not all(graph.tensor(n).is_constant for n in names):
         return False
     values = [graph.constant(name) if name else None for name in node.inputs]
+    bound = _fold_bound(node, values, graph)
+    if bound > FOLD_LIMIT:
+        raise NodeUnsupported(f"folding it at compile time would materialize {bound:,} elements; "
+                              f"edgeopt folds at most {FOLD_LIMIT:,}")
     results = opdef.evaluate(ctx, values)
     if results is None:
         return False
@@ -70,6 +101,31 @@ def _fold(node, opdef, ctx, graph):
             value = np.asarray(value)
             graph.tensors[name] = Tensor(name, value.dtype.name, tuple(value.shape), value)
     return True
+
+
+def _fold_bound(node, values, graph):
+    """An upper bound of the elements folding the node creates, known before it runs."""
+    present = [np.asarray(v) for v in values if v is not None]
+    if node.op_type == "ConstantOfShape" and present:
+        return _elements(present[0].reshape(-1))
+    if node.op_type == "Expand" and len(present) == 2:
+        return _broadcast([present[0].shape, tuple(int(d) for d in present[1].reshape(-1))])
+    if node.op_type == "Range" and len(present) == 3:
+        start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in present)
+        return int(abs((limit - start) / delta)) + 1 if delta and np.isfinite([start, limit, delta]).all() else 0
+    sizes = [v.size for v in present] + [graph.tensor(n).size for n in node.inputs
+                                         if n and not graph.tensor(n).is_constant]
+    return max([_broadcast([v.shape for v in present])] + sizes, default=0)
+
+
+def _broadcast(shapes):
+    """Elements of the broadcast of shapes (dims of 1 stretch to the largest)."""
+    rank = max((len(s) for s in shapes), default=0)
+    dims = [1] * rank
+    for shape in shapes:
+        for axis, d in enumerate((1,) * (rank - len(shape)) + tuple(shape)):
+            dims[axis] = max(dims[axis], int(d))
+    return _elements(dims)
 
 
 def _topological(graph):

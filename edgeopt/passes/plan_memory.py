@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgeopt.ops.registry import OpContext
+from edgeopt.errors import UnsupportedError, unsupported_summary
+from edgeopt.ops.registry import MALFORMED, NodeUnsupported, OpContext, malformed
 
 
 @dataclass
@@ -75,14 +76,21 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
                 last[root] = step
     sizes = {root: _aligned(graph.tensor(root).nbytes, alignment) for root in classes}
     intervals = {root: (first.get(root, 0), last.get(root, 0)) for root in classes}
-    scratch_keys = {}
+    scratch_keys, problems = {}, []
     for step, node in enumerate(graph.nodes):
         scratch = registry[node.op_type].scratch
-        size = scratch(OpContext(node, graph)) if scratch else 0
+        try:
+            size = scratch(OpContext(node, graph)) if scratch else 0
+        except (NodeUnsupported, *MALFORMED) as exc:  # lowering reports the node
+            problems.append((node.op_type, node.name, str(exc) if isinstance(exc, NodeUnsupported)
+                             else malformed(exc)))
+            continue
         if size:
             key = f"\0scratch{step}"  # cannot clash with a tensor name from a model
             scratch_keys[id(node)] = key
             sizes[key], intervals[key] = _aligned(size, alignment), (step, step)
+    if problems:
+        raise UnsupportedError(unsupported_summary(problems))
     peak = _peak(intervals, sizes, len(graph.nodes))
     offsets, arena = assign_offsets(intervals, sizes)
     for root, names_in_class in classes.items():

@@ -1,5 +1,6 @@
 /* Activations, one function each so a program links only those it uses. x and y may be
- * the same buffer: fused activations run in place on a kernel's output. */
+ * the same buffer: fused activations run in place on a kernel's output. All propagate NaN,
+ * as the reference runtimes do. */
 #include <math.h>
 
 #include "eo_runtime.h"
@@ -9,14 +10,15 @@ float eo_tanhf(float v)
     /* tanh|v| = c P(c^2) / Q(c^2) with c = min(|v|, 9): a rational fit of our own (relative
      * error 2e-8 before float rounding, 3.3e-7 absolute after, about onnxruntime's own):
      * small and branch-free where an exp-based form needs a range reduction (flash matters
-     * on microcontrollers). From 9 on tanh is 1 in float. */
+     * on microcontrollers). From 9 on tanh is 1 in float. Every comparison lets NaN through:
+     * tanh(NaN) is NaN, as in onnxruntime (a sensor fault must not look like a reading). */
     const float a = v < 0.0f ? -v : v;
-    const float c = a < 9.0f ? a : 9.0f;
+    const float c = a > 9.0f ? 9.0f : a;
     const float z = c * c;
     const float p = (((1.33554412e-08f * z + 2.0609652e-05f) * z + 0.00349562336f) * z + 0.133810535f) * z + 1.0f;
     const float q = (((7.77688058e-07f * z + 0.000328569178f) * z + 0.0258771144f) * z + 0.467143685f) * z + 1.0f;
     const float t = c * (p / q); /* this order rounds least */
-    const float clamped = t < 1.0f && a < 9.0f ? t : 1.0f;
+    const float clamped = t >= 1.0f || a >= 9.0f ? 1.0f : t;
     return v < 0.0f ? -clamped : clamped;
 }
 
@@ -29,7 +31,7 @@ void eo_relu_f32(const float *x, float *y, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN */
     }
 }
 

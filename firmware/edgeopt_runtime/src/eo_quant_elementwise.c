@@ -10,9 +10,11 @@ void eo_quantize_f32_s8(const float *x, int8_t *y, int32_t n, float scale, int32
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        int32_t v = (int32_t)roundf(x[i] / scale) + zero_point;
-        v = v < -128 ? -128 : (v > 127 ? 127 : v);
-        y[i] = (int8_t)v;
+        /* saturate in float, before any conversion: +-Inf and huge values clamp as TFLite's do,
+         * and NaN (which int8 cannot hold) becomes -128 on every core, with no undefined
+         * float-to-int conversion */
+        const float r = roundf(x[i] / scale) + (float)zero_point;
+        y[i] = (int8_t)(r >= -128.0f ? (r <= 127.0f ? (int32_t)r : 127) : -128);
     }
 }
 
