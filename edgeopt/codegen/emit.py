@@ -107,6 +107,9 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
     """extensions: callables (lc, env, graph, registry) -> Extension that add functions
     sharing the model's weights (e.g. a solver's model Jacobian)."""
     prefix, upper = name, name.upper()
+    if not graph.outputs:
+        raise UnsupportedError(f"{graph.metadata.get('source_name', graph.name)}: the model has no outputs; "
+                               "there is nothing to compute")
     plan = plan_memory(graph, registry)
     pool = NamePool({f"{prefix}_{s}" for s in OWN_SYMBOLS}, artifact_namespaces(prefix))
     _check_dtypes(graph, registry)

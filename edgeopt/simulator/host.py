@@ -12,7 +12,7 @@ from edgeopt.codegen.render import make_environment
 from edgeopt.pipeline import compile_file, write_library
 from edgeopt.resources import resource_dir, runtime_dir
 from edgeopt.simulator.toolchain import (
-    HOST_OPT_FLAGS, STRICT_FLAGS, Workspace, host_cc, run_compiler, runtime_archive,
+    STRICT_FLAGS, Workspace, host_cc, host_flags, run_compiler, runtime_archive,
 )
 
 
@@ -25,7 +25,7 @@ class HostRunner(Workspace):
         self.artifact = artifact
         self.traced = trace
         with self.removed_on_error():
-            path = build_shared_library(artifact, self.workdir, trace, opt_flags or HOST_OPT_FLAGS)
+            path = build_shared_library(artifact, self.workdir, trace, host_flags(opt_flags))
             self.library = ctypes.CDLL(str(path))
         run = self.library.eo_sim_run_batch
         run.restype = ctypes.c_int32

@@ -13,6 +13,16 @@ STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion",
 # Contracting a*b+c into FMA is what the Cortex-M builds do too; it stays within tolerance.
 # -O3 lets GCC vectorize the kernels' contiguous inner loops on the host.
 HOST_OPT_FLAGS = ["-O3", "-ffp-contract=fast", "-march=native"]
+# EDGEOPT_SANITIZE=1 builds every host simulation with AddressSanitizer and UBSan, aborting
+# on the first finding; the Python process then needs the ASan runtime preloaded
+# (LD_PRELOAD=$(cc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0).
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+
+
+def host_flags(opt_flags=None) -> list:
+    """The host build's optimization (and, under EDGEOPT_SANITIZE, sanitizer) flags."""
+    flags = list(opt_flags or HOST_OPT_FLAGS)
+    return flags + SANITIZE_FLAGS if os.environ.get("EDGEOPT_SANITIZE") else flags
 
 
 def host_cc() -> str:

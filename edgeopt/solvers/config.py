@@ -105,6 +105,20 @@ class ConfigReader:
         return model_path
 
 
+def solver_name(read: ConfigReader, override=None, default="solver") -> str:
+    """The C prefix: --name, else [solver] name; a valid identifier that is not reserved."""
+    from edgeopt.codegen.names import check_prefix
+
+    name = override or read.get("solver", "name", default)
+    try:
+        return check_prefix(name, "--name" if override else "[solver] name")
+    except ValueError as exc:
+        if override:
+            raise ConfigError(str(exc)) from None
+        read.fail("solver", "name", "a C identifier of at most 32 characters that is not reserved "
+                  "(a keyword, a standard library name, eo/EO_...)", name)
+
+
 def _float32(value):
     import numpy as np
 

@@ -8,21 +8,11 @@ from edgeopt.artifact import Artifact, Memory, TensorSpec, packed_offsets, packe
 from edgeopt.codegen.emit import RUNTIME_VERSION, banner_lines
 from edgeopt.codegen.jacobian import jacobian_extension
 from edgeopt.codegen.literals import f32
-from edgeopt.codegen.names import check_prefix
 from edgeopt.codegen.render import make_environment
 from edgeopt.pipeline import compile_model
-from edgeopt.solvers.config import ConfigError
+from edgeopt.solvers.config import ConfigError, solver_name
 from edgeopt.solvers.newton_mpc.config import load_mpc_config, read_dimensions
 from edgeopt.targets import load_targets
-
-
-def solver_name(read, override):
-    name = override or read.get("solver", "name", "mpc")
-    try:
-        return check_prefix(name, "[solver] name" if not override else "--name")
-    except ValueError:
-        read.fail("solver", "name", "a C identifier of at most 32 characters that is not reserved "
-                  "(a keyword, a standard library name, eo/EO_...)", name)
 
 
 def work_bytes(nx, nu, ny, nz):
@@ -42,7 +32,7 @@ def state_bytes(nu, nz):
 
 
 def compile_newton_mpc(read, name_override=None) -> Artifact:
-    name = solver_name(read, name_override)
+    name = solver_name(read, name_override, "mpc")
     model_path, nx, nu, method = read_dimensions(read)
     model_name = f"{name}_model"
     variants = (("", 0), ("_u", nx)) if nx else (("", 0),)  # x_0 is given: d x_0 / d U = 0
