@@ -23,7 +23,7 @@ def c_ints(values, pad_to=None) -> str:
     return "{" + ", ".join(str(v) for v in values) + "}"
 
 
-C_TYPES = {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
+C_TYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
            "uint8": "uint8_t"}
 
 
