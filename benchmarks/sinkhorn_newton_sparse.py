@@ -21,10 +21,11 @@ from edgeopt.solvers.sinkhorn_newton_sparse.reference import marginal_error, poi
 TOLERANCE = 1e-5
 
 
-def compile_for(folder, n, eta):
-    path = Path(folder) / f"ot_{n}.toml"
+def compile_for(folder, n, eta, precision="float32"):
+    path = Path(folder) / f"ot_{n}_{precision}.toml"
     path.write_text(f'[solver]\nkind = "sinkhorn_newton_sparse"\nname = "ot"\n[problem]\nn = {n}\nm = {n}\n'
-                    f'eta = {eta}\ntolerance = {TOLERANCE / 2}\nmax_newton_steps = 200\n')
+                    f'eta = {eta}\ntolerance = {TOLERANCE}\nmax_newton_steps = 200\nmax_sinkhorn_steps = 2000\n'
+                    f'precision = "{precision}"\n')
     return compile_file(path)
 
 
@@ -64,9 +65,10 @@ def regot(cost, r, c, eta):
     return len(result.obj_vals), seconds, marginal_error(plan, r, c)
 
 
-def ours(folder, cost, r, c, eta):
-    artifact = compile_for(folder, cost.shape[0], eta)
-    inputs = {"C": cost[None].astype(np.float32), "r": r[None].astype(np.float32), "c": c[None].astype(np.float32)}
+def ours(folder, cost, r, c, eta, precision="float32"):
+    artifact = compile_for(folder, cost.shape[0], eta, precision)
+    dtype = np.float32 if precision == "float32" else np.float64
+    inputs = {"C": cost[None].astype(dtype), "r": r[None].astype(dtype), "c": c[None].astype(dtype)}
     with HostRunner(artifact) as runner:
         seconds, out = timed(lambda: runner.run(inputs))
     return int(out["iterations"][0]), seconds, marginal_error(out["P"][0], r, c), int(out["newton_steps"][0])
@@ -74,25 +76,27 @@ def ours(folder, cost, r, c, eta):
 
 def host(folder):
     print(f"host: total iterations / wall time until the L1 marginal error is <= {TOLERANCE:g}")
-    header = ["case", "n", "eta", "edgeopt C (Newton)", "POT sinkhorn", "POT sinkhorn_log", "RegOT sparse Newton",
-              "iter. ratio", "time ratio"]
+    header = ["case", "n", "eta", "edgeopt C float32 (Newton)", "edgeopt C float64", "POT sinkhorn", "POT sinkhorn_log", "RegOT sparse Newton",
+              "POT / float64 iter.", "POT / float64 time"]
     print(" | ".join(header))
     for label, problem, etas in (("random assignment", random_assignment, {32: 200, 64: 400, 128: 800, 256: 1600}),
                                  ("point clouds", point_clouds, {32: 400, 64: 800, 128: 1600, 256: 3200})):
         for n, eta in etas.items():
             cost, r, c = problem(n, seed=0)
             mine = ours(folder, cost, r, c, float(eta))
+            wide = ours(folder, cost, r, c, float(eta), "float64")
             knopp = pot("sinkhorn", cost, r, c, eta)
             log_domain = pot("sinkhorn_log", cost, r, c, eta) if n <= 128 else None
             try:
                 sparse_newton = regot(cost, r, c, eta)
             except ImportError:
                 sparse_newton = None
-            cells = [label, str(n), str(eta), f"{mine[0]} ({mine[3]}) / {mine[1] * 1e3:.1f} ms",
+            cells = [label, str(n), str(eta), f"{mine[0]} ({mine[3]}) / {mine[1] * 1e3:.1f} ms, L1 {mine[2]:.0e}",
+                     f"{wide[0]} ({wide[3]}) / {wide[1] * 1e3:.1f} ms",
                      f"{knopp[0]} / {knopp[1] * 1e3:.1f} ms",
                      f"{log_domain[0]} / {log_domain[1] * 1e3:.0f} ms" if log_domain else "-",
                      f"{sparse_newton[0]} / {sparse_newton[1] * 1e3:.1f} ms" if sparse_newton else "-",
-                     f"{knopp[0] / mine[0]:.0f}x", f"{knopp[1] / mine[1]:.1f}x"]
+                     f"{knopp[0] / wide[0]:.0f}x", f"{knopp[1] / wide[1]:.1f}x"]
             print(" | ".join(cells))
 
 

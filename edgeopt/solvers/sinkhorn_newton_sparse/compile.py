@@ -17,7 +17,7 @@ def context_bytes(config, item):
     """sizeof(NAME_ctx_t), laid out as C does (solver.c.j2 checks it at compile time)."""
     n, m, k = config.n, config.m, config.capacity
     fields = [(item, n + m), (item, n + m), (item, n * m), (item, k), (4, k), (4, n + 1),
-              (item, 6 * (n + m)), (4, 3), (item, 1), (4, 1)]  # (alignment = element size, count)
+              (item, 6 * (n + m)), (4, 4), (item, 1), (4, 1)]  # (alignment = element size, count)
     size = 0
     for align, count in fields:
         size = -(-size // align) * align + align * count
@@ -46,7 +46,7 @@ def compile_sinkhorn_newton_sparse(read, name_override=None) -> Artifact:
                    precision=config.precision)
     context = dict(
         banner=banner_lines(read.path.name, digest, options), prefix=name, upper=name.upper(), real=real,
-        n=n, m=m, eta=repr(config.eta), capacity=config.capacity, row_top_k=config.row_top_k,
+        n=n, m=m, eta=repr(config.eta), capacity=config.capacity, kept=config.kept, row_top_k=config.row_top_k,
         sinkhorn_steps=config.sinkhorn_steps, max_newton_steps=config.max_newton_steps,
         max_sinkhorn_steps=config.max_sinkhorn_steps, cg_max_iterations=config.cg_max_iterations,
         cg_tolerance=repr(config.cg_tolerance), tolerance=repr(config.tolerance), ctx_bytes=ctx_bytes,
