@@ -102,6 +102,16 @@ class Artifact:
         return f"{self.name}_run"
 
     @property
+    def digest(self) -> str:
+        """Identifies the generated C: what a board's firmware reports, to catch stale flashes."""
+        import hashlib
+
+        hasher = hashlib.sha256()
+        for name in sorted(self.files):
+            hasher.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
+        return hasher.hexdigest()[:16]
+
+    @property
     def arena_bytes(self) -> int:
         return self.memory.arena
 

@@ -116,7 +116,8 @@ def measure_core(target: Target, functions) -> dict:
         work = Path(tmp)
         write_library(_StubArtifact(), work)
         (work / "main.c").write_text(make_environment().get_template("project/main_qemu.c.j2").render(
-            version="", board=target, prefix="eo_stub", inputs=[], outputs=[], input_bytes=4, output_bytes=4))
+            version="", board=target, prefix="eo_stub", inputs=[], outputs=[], input_bytes=4, output_bytes=4,
+            info="{}", max_batch=1))
         board, board_c, linker_script = board_sources(target)
         sources = [work / "stub.c", work / "main.c", *board_c, *sorted((work / "edgeopt_runtime" / "src").glob("*.c"))]
         objects = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeopt import __version__
+from edgeopt import __version__, hil_cli
 from edgeopt.errors import EdgeoptError, InputDataError, MismatchError
 
 
@@ -62,6 +62,8 @@ def build_parser():
     flash = sub.add_parser("flash", help="build and upload a generated PlatformIO project")
     flash.add_argument("project", help="folder written by compile --platformio")
     flash.add_argument("--port", help="upload port, e.g. /dev/ttyACM0")
+
+    hil_cli.add_parser(sub, _tolerance, _parse_input_shape)
 
     sim = sub.add_parser("simulate", help="run the generated C on the host")
     _add_model_options(sim)
@@ -344,7 +346,11 @@ def _report_layers(steps, traces, reference, args):
         print("every layer matches onnxruntime within tolerance")
 
 
-_COMMANDS = {"compile": _compile, "simulate": _simulate, "flash": _flash}
+def _hil(args):
+    return hil_cli.run(args, _load_npz, _save_npz)
+
+
+_COMMANDS = {"compile": _compile, "simulate": _simulate, "flash": _flash, "hil": _hil}
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class Target:
             "frameworks": [],
             "name": f"{self.title} ({self.core})",
             "upload": {"maximum_ram_size": self.ram, "maximum_size": self.flash, "protocol": "qemu",
-                       "qemu_command": qemu_command(self, "$SOURCE", console=True)},
+                       "qemu_command": qemu_command(self, "$SOURCE", console=True, arguments=("--selftest",))},
             "url": "https://www.qemu.org/docs/master/system/arm/mps2.html",
             "vendor": "QEMU",
         }
@@ -73,22 +73,26 @@ ICOUNT_SHIFT = 10
 
 
 def qemu_command(target: Target, elf: str, console: bool = False, serial_port: Optional[int] = None,
-                 qemu: str = "qemu-system-arm") -> list:
+                 qemu: str = "qemu-system-arm", arguments=()) -> list:
     """The QEMU command line for one run of `elf` under exact instruction counting.
     console: semihosting output and the UART share stdio (PlatformIO's test and upload);
     serial_port: the UART is a TCP server on 127.0.0.1 (HIL), waiting for the client;
-    neither: semihosting only (the file-based runner)."""
+    neither: semihosting only (the file-based runner). arguments: the program's semihosting
+    command line after its name (the HIL firmware's --selftest)."""
     if not target.emulated:
         raise EdgeoptError(f"{target.name} is a real board; QEMU emulates only: "
                            + ", ".join(t.name for t in load_targets().values() if t.emulated))
     args = [qemu, "-machine", target.qemu_machine, "-nographic", "-monitor", "none"]
+    semihosting = "enable=on,target=native"
+    if arguments:  # semihosting's command line starts with the program's name
+        semihosting += "".join(f",arg={a}" for a in ("firmware", *arguments))
     if console:
         args += ["-chardev", "stdio,id=con0,mux=on", "-serial", "chardev:con0",
-                 "-semihosting-config", "enable=on,target=native,chardev=con0"]
+                 "-semihosting-config", semihosting + ",chardev=con0"]
     else:
         serial = "none" if serial_port is None else (
             f"tcp:127.0.0.1:{serial_port},server=on,wait=on,nodelay=on")
-        args += ["-serial", serial, "-semihosting-config", "enable=on,target=native"]
+        args += ["-serial", serial, "-semihosting-config", semihosting]
     return args + ["-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off", "-kernel", elf]
 
 

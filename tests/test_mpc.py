@@ -157,7 +157,7 @@ def dataclass_replace(obj, **changes):
     (dict(q="[1.0, 2.0, 3.0]"), "[mpc] q must be a list of 2 finite numbers"),
     (dict(u_min="[0.9, -1.0]"), "u_min[0] = 0.9 is greater than u_max[0] = 0.8"),
     (dict(horizon="0"), "[mpc] horizon must be an integer from 1 to 4,096; found 0"),
-    (dict(kind='"lqr"'), '[solver] kind must be one of "fw_dictionary", "newton_mpc"; found "lqr"'),
+    (dict(kind='"lqr"'), '[solver] kind must be one of "fw_dictionary", "newton_mpc", "sinkhorn_newton_sparse"; found "lqr"'),
     (dict(jacobian="magic"), '[mpc] jacobian must be "exact" or "finite_difference"'),
     (dict(r='"big"'), '[mpc] r must be a list of 2 finite numbers (or one number); found "big"'),
 ])

@@ -16,6 +16,23 @@ def f32(value) -> str:
     return text + "f"
 
 
+def c_string(text) -> str:
+    """The body of a C string literal for any text: printable ASCII as is (quotes,
+    backslashes and trigraph-forming question marks escaped), every other byte as octal."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char == "?":
+            out.append("\\?")
+        elif 32 <= byte < 127:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return "".join(out)
+
+
 def c_ints(values, pad_to=None) -> str:
     values = [int(v) for v in values]
     if pad_to is not None:

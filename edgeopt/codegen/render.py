@@ -1,7 +1,7 @@
 """The Jinja environment for C templates."""
 import jinja2
 
-from edgeopt.codegen.literals import c_ints, f32
+from edgeopt.codegen.literals import c_ints, c_string, f32
 from edgeopt.resources import resource_dir
 
 
@@ -16,4 +16,5 @@ def make_environment() -> jinja2.Environment:
     )
     env.filters["f32"] = f32
     env.filters["c_ints"] = c_ints
+    env.filters["c_string"] = c_string
     return env

@@ -24,6 +24,16 @@ def _buffers(tensors, prefix):
             for i, (t, offset) in enumerate(zip(tensors, packed_offsets(tensors)))]
 
 
+def harness_context(artifact, target) -> dict:
+    """What the firmware mains (src/main.c, src/main.cpp, the HIL firmware) render from."""
+    from edgeopt.hil.protocol import info_text, max_batch
+
+    return dict(version=__version__, board=target, prefix=artifact.name,
+                inputs=_buffers(artifact.inputs, "input"), outputs=_buffers(artifact.outputs, "output"),
+                input_bytes=artifact.input_bytes, output_bytes=artifact.output_bytes,
+                info=info_text(artifact, target), max_batch=max_batch(artifact))
+
+
 def _rows(samples, buffer):
     """Per sample, the C initializer of one buffer."""
     if buffer["exact"]:
@@ -40,11 +50,8 @@ def project_files(artifact, target: Target, vectors=None, rtol=1e-4, atol=1e-5) 
     output of the artifact, its (N, size) samples, for the on-target tests of emulated boards."""
     env = make_environment()
     board_id = target.platformio_board
-    context = dict(version=__version__, source=ini_comment(artifact.source or artifact.name),
-                   board=target, env_name=board_id, prefix=artifact.name,
-                   inputs=_buffers(artifact.inputs, "input"), outputs=_buffers(artifact.outputs, "output"),
-                   input_bytes=artifact.input_bytes, output_bytes=artifact.output_bytes,
-                   reference="onnxruntime (TFLM for .tflite)" if artifact.kind == "model"
+    context = dict(harness_context(artifact, target), source=ini_comment(artifact.source or artifact.name),
+                   env_name=board_id, reference="onnxruntime (TFLM for .tflite)" if artifact.kind == "model"
                    else "the host simulator (the same C built for the host)")
     name = artifact.name
     files = {f"lib/{name}/{file_name}": text for file_name, text in artifact.files.items()}

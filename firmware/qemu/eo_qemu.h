@@ -20,6 +20,17 @@ void eo_board_print(const char *text); /* the board's console */
 void eo_timer_start(void);
 uint32_t eo_timer_now(void);
 
+/* The timer as a free-running up-counter (after eo_timer_start). */
+uint32_t eo_ticks(void);
+
+/* UART0 (CMSDK), polled: the serial link of HIL firmware. */
+void eo_uart_init(void);
+void eo_uart_write(const uint8_t *data, uint32_t length);
+uint8_t eo_uart_read(void);
+
+/* 1 if the semihosting command line (QEMU -semihosting-config ...,arg=) has the argument. */
+int32_t eo_sh_has_argument(const char *argument);
+
 void eo_stack_paint(void);
 uint32_t eo_stack_high_water(void); /* bytes of stack ever used */
 
