@@ -9,7 +9,7 @@ import pytest
 from edgeopt.pipeline import compile_model
 from edgeopt.resources import runtime_dir
 from edgeopt.simulator.host import HostRunner
-from edgeopt.simulator.reference import compare, run_reference
+from edgeopt.simulator.reference import compare, run_reference, tflite_requantize
 from targets import run_on
 
 MODELS = Path(__file__).resolve().parent / "data" / "models" / "tflm"
@@ -103,27 +103,6 @@ def test_not_a_tflite_file(run_cli, tmp_path):
     assert code == 2 and "not a TFLite model" in err
 
 
-def _reference_requantize(acc, multiplier, shift):
-    """TFLite's MultiplyByQuantizedMultiplier, from its gemmlowp definitions."""
-    def wrap32(v):
-        return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
-
-    def high_mul(a, b):
-        if a == b == -2 ** 31:
-            return 2 ** 31 - 1
-        ab = a * b
-        total = ab + (2 ** 30 if ab >= 0 else 1 - 2 ** 30)
-        return total // 2 ** 31 if total >= 0 else -((-total) // 2 ** 31)  # C division truncates
-
-    def divide_by_pot(x, exponent):
-        mask = (1 << exponent) - 1
-        threshold = (mask >> 1) + (1 if x < 0 else 0)
-        return (x >> exponent) + (1 if (x & mask) > threshold else 0)
-
-    left, right = max(shift, 0), max(-shift, 0)
-    return divide_by_pot(high_mul(wrap32(acc << left), multiplier), right)
-
-
 def test_requantize_edge_cases(tmp_path):
     rng = np.random.default_rng(0)
     accs = [0, 1, -1, 2, -2, 3, -3, 2 ** 31 - 1, -2 ** 31, 12345, -12345, 2 ** 20 + 1, -(2 ** 20) - 1]
@@ -145,7 +124,7 @@ def test_requantize_edge_cases(tmp_path):
     subprocess.run(["cc", "-std=c99", "-O2", f"-I{runtime / 'include'}", str(tmp_path / "check.c"),
                     *map(str, sorted((runtime / "src").glob("*.c"))), "-o", str(exe), "-lm"], check=True)
     got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
-    expected = [_reference_requantize(a, m, s) for a, m, s in cases]
+    expected = [tflite_requantize(a, m, s) for a, m, s in cases]
     assert got == expected
 
 
@@ -174,13 +153,13 @@ def test_dsp_requantization_matches_tflite():
                     assert scaled_acc == acc * scale
                     high = (scaled_acc * m + 2 ** 31) >> 32  # SMMULR
                     got = (2 * high + rounding + (high >> 31)) >> right
-                    assert got == _reference_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)
+                    assert got == tflite_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)
     # ties: every residue of a small right shift around zero
     for offset in (-3, 4):
         _, ((_, m, right, rounding),) = dsp_requantization(np.ones((1, 8)), [0], [2 ** 30], [-3], offset)
         for acc in range(-40, 41):
             high = (2 * acc * m + 2 ** 31) >> 32
-            assert (2 * high + rounding + (high >> 31)) >> right == _reference_requantize(acc, 2 ** 30, -3) + offset
+            assert (2 * high + rounding + (high >> 31)) >> right == tflite_requantize(acc, 2 ** 30, -3) + offset
 
 
 def test_dsp_requantization_refuses_what_it_cannot_do_exactly():

@@ -130,3 +130,25 @@ def compare(actual, expected, rtol, atol, name="") -> Comparison:
     max_abs = float(np.max(diff)) if diff.size else 0.0
     max_rel = float(np.nanmax(rel)) if rel.size else 0.0
     return Comparison(name, max_abs, max_rel, ok)
+
+
+def tflite_requantize(acc, multiplier, shift):
+    """TFLite's MultiplyByQuantizedMultiplier in Python integers, from its gemmlowp
+    definitions: the reference the runtime's eo_requantize is checked against."""
+    def wrap32(v):
+        return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+
+    def high_mul(a, b):
+        if a == b == -2 ** 31:
+            return 2 ** 31 - 1
+        ab = a * b
+        total = ab + (2 ** 30 if ab >= 0 else 1 - 2 ** 30)
+        return total // 2 ** 31 if total >= 0 else -((-total) // 2 ** 31)  # C division truncates
+
+    def divide_by_pot(x, exponent):
+        mask = (1 << exponent) - 1
+        threshold = (mask >> 1) + (1 if x < 0 else 0)
+        return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+
+    left, right = max(shift, 0), max(-shift, 0)
+    return divide_by_pot(high_mul(wrap32(acc << left), multiplier), right)
