@@ -26,6 +26,14 @@ def _compile(run_cli, tmp_path, builder, board, name="net"):
     return project, out
 
 
+def all_succeeded(output):
+    """PlatformIO's summary: every test case of the model's and the runtime's suites passed."""
+    import re
+
+    summary = re.search(r"(\d+) test cases: (\d+) succeeded", output)
+    return summary is not None and summary.group(1) == summary.group(2) and "test_runtime" in output
+
+
 def test_offline_scons_package_is_prepared():
     path = prepare_offline()
     assert path == core_dir() / "packages" / "tool-scons"
@@ -43,7 +51,7 @@ def test_emulated_board_builds_and_passes_on_target_tests(run_cli, tmp_path, boa
     assert (project / ".pio" / "build" / board / "firmware.elf").is_file()
     result = run_pio(["test", "-d", str(project)])
     assert "test_outputs_match_reference" in result.stdout and "PASSED" in result.stdout
-    assert "2 succeeded" in result.stdout
+    assert all_succeeded(result.stdout)
 
 
 @needs_tools
@@ -56,7 +64,7 @@ def test_int8_tflite_project_passes_bit_exact_on_target_tests(run_cli, tmp_path)
     test_main = (project / "test" / "test_kws" / "test_main.c").read_text()
     assert "static const int8_t output0_expected" in test_main and "output0[i] == output0_expected" in test_main
     result = run_pio(["test", "-d", str(project)])
-    assert "test_outputs_match_reference" in result.stdout and "2 succeeded" in result.stdout
+    assert "test_outputs_match_reference" in result.stdout and all_succeeded(result.stdout)
     real = tmp_path / "real"
     code, _, err = run_cli("compile", model, "--platformio", real, "--board", "nucleo_f446re", "--name", "kws")
     assert code == 0, err
@@ -133,4 +141,30 @@ def test_solver_project_passes_on_target_tests(run_cli, tmp_path):
     assert code == 0, err
     assert "qemu_cortex_m33" in out and (project / "lib" / "actuator_mpc" / "actuator_mpc_model.c").is_file()
     result = run_pio(["test", "-d", str(project)])
-    assert "test_outputs_match_reference" in result.stdout and "2 succeeded" in result.stdout
+    assert "test_outputs_match_reference" in result.stdout and all_succeeded(result.stdout)
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="arm-none-eabi-g++ not installed")
+@pytest.mark.parametrize("board", ["nucleo_f446re", "pico"])
+def test_real_board_firmware_compiles(run_cli, tmp_path, board):
+    """The Arduino cores cannot be installed offline: the real-board main.cpp, the artifact and
+    the runtime are compiled with the board's flags against the Arduino API's declarations."""
+    import subprocess
+
+    from edgeopt.simulator.toolchain import STRICT_FLAGS
+    from edgeopt.targets import get_target
+
+    project, _ = _compile(run_cli, tmp_path, models.mlp, board)
+    target = get_target(board)
+    includes = [f"-I{project / 'lib' / 'net'}", f"-I{project / 'lib' / 'edgeopt_runtime' / 'include'}"]
+    cxx = ["arm-none-eabi-g++", "-std=c++11", *[f for f in STRICT_FLAGS if f != "-std=c99"], *target.cpu_flags,
+           f"-I{Path(__file__).parent / 'data' / 'arduino'}", *includes, "-c", str(project / "src" / "main.cpp"),
+           "-o", str(tmp_path / "main.o")]
+    result = subprocess.run(cxx, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    sources = [*(project / "lib" / "net").glob("*.c"), *(project / "lib" / "edgeopt_runtime" / "src").glob("*.c")]
+    for source in sources:
+        cc = ["arm-none-eabi-gcc", *STRICT_FLAGS, "-O2", *target.cpu_flags, *includes, "-c", str(source),
+              "-o", str(tmp_path / (source.stem + ".o"))]
+        result = subprocess.run(cc, capture_output=True, text=True)
+        assert result.returncode == 0, (source.name, result.stderr)

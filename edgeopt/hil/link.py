@@ -37,7 +37,7 @@ def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05):
 class Link:
     def __init__(self, url: str, timeout: float = 1.0, retries: int = 8, baudrate: int = 115200):
         self.url, self.timeout, self.retries = url, timeout, retries
-        self.port = open_port(url, baudrate)
+        self.port = open_port(url, baudrate, timeout=min(0.05, timeout / 4))
         self.sequence = int.from_bytes(os.urandom(2), "little")  # a new session: a new sequence
         self.pending = bytearray()
         self.counters = dict(requests=0, retries=0, corrupt=0, stale=0)
@@ -84,6 +84,7 @@ class Link:
                 response = parse_response(payload) if payload is not None else None
                 if response is None:
                     self.counters["corrupt"] += 1
+                    break  # most likely our answer, damaged: ask again now rather than at the timeout
                 elif response.sequence != sequence or response.command != command:
                     self.counters["stale"] += 1  # an old duplicate, or a previous session's answer
                 else:

@@ -13,6 +13,7 @@ from edgeopt.codegen.literals import f32
 from edgeopt.codegen.names import ini_comment
 from edgeopt.codegen.render import make_environment
 from edgeopt.pipeline import runtime_files, write_files
+from edgeopt.platformio.runtime_vectors import runtime_vectors
 from edgeopt.resources import resource_dir
 from edgeopt.targets import Target, qemu_command
 
@@ -93,6 +94,9 @@ def project_files(artifact, target: Target, vectors=None, rtol=1e-4, atol=1e-5) 
     platformio_dir = firmware / "platformio"
     files["test/test_custom_runner.py"] = (platformio_dir / "test_custom_runner.py").read_text()
     files[f"test/test_{name}/eo_test.h"] = (platformio_dir / "eo_test.h").read_text()
+    files["test/test_runtime/eo_test.h"] = files[f"test/test_{name}/eo_test.h"]
+    files["test/test_runtime/test_main.c"] = env.get_template("project/test_runtime.c.j2").render(
+        version=__version__, vectors=runtime_vectors())
     if vectors is not None:
         sample_inputs, expected = vectors
         for buffer, samples in zip(context["inputs"], sample_inputs):
