@@ -38,19 +38,23 @@ def test_hil_suite_on_two_labgrid_places(tmp_path):
     coordinator = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, LG_COORDINATOR=coordinator)
     processes, boards = [], []
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("coordinator", "exporter")}
     try:
         boards = [EmulatedBoard(artifact, "qemu-cortex-m4", elf=elf) for _ in range(2)]
         processes.append(subprocess.Popen(["labgrid-coordinator", "--listen", coordinator], cwd=tmp_path,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                          stdout=logs["coordinator"], stderr=subprocess.STDOUT))
         exporter = tmp_path / "exporter.yaml"
         exporter.write_text("".join(f"board-{i}:\n  NetworkSerialPort:\n    host: 127.0.0.1\n    port: {b.port}\n"
                                     f"    protocol: raw\n" for i, b in enumerate(boards)))
         processes.append(subprocess.Popen(["labgrid-exporter", "--coordinator", coordinator, "--name", "edgeopt-farm",
                                            str(exporter)], cwd=tmp_path, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                          stdout=logs["exporter"], stderr=subprocess.STDOUT))
         client = ["labgrid-client"]
-        assert wait_for(lambda: "board-1" in subprocess.run(client + ["resources"], env=env, capture_output=True,
-                                                            text=True).stdout), "the exporter did not register"
+        # a loaded machine takes a while to start both (they import much of labgrid and gRPC)
+        registered = wait_for(lambda: "board-1" in subprocess.run(client + ["resources"], env=env, capture_output=True,
+                                                                  text=True).stdout, seconds=90)
+        assert registered, "the exporter did not register: " + "".join(
+            f"\n{name}: {(tmp_path / f'{name}.log').read_text()[-1500:]}" for name in logs)
         for i in range(2):
             for command in (["create"], ["add-match", f"edgeopt-farm/board-{i}/*"]):
                 subprocess.run(client + ["-p", f"farm{i}"] + command, env=env, check=True, capture_output=True)
@@ -69,3 +73,5 @@ def test_hil_suite_on_two_labgrid_places(tmp_path):
             process.terminate()
         for board in boards:
             board.close()
+        for log in logs.values():
+            log.close()

@@ -369,3 +369,73 @@ def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride):
         "Conv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FusedActivationFunction=1,
         DilationWFactor=1, DilationHFactor=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+@pytest.mark.parametrize("case", [
+    # begin, end, strides, masks, output shape
+    dict(spec=([0, 1, 0], [1, 4, 6], [1, 1, 2], {}), y=(1, 3, 3)),
+    dict(spec=([0, -1, 5], [1, -5, -7], [1, -1, -2], {}), y=(1, 4, 3)),  # negative strides and indices
+    dict(spec=([0, 2, 0], [0, 0, 0], [1, 1, 1], dict(BeginMask=1, EndMask=5, ShrinkAxisMask=2)), y=(1, 6)),
+    dict(spec=([0, 1], [0, 3], [1, 1], dict(EllipsisMask=1)), y=(1, 5, 2)),  # "...", then the last axis
+    dict(spec=([0, 0, 1, 0], [1, 0, 3, 6], [1, 1, 1, 1], dict(NewAxisMask=2)), y=(1, 1, 2, 6)),
+], ids=["plain", "negative", "masks_shrink", "ellipsis", "new_axis"])
+def test_strided_slice(tmp_path, dtype, case):
+    begin, end, strides, masks = case["spec"]
+    q = dict(scales=(0.05,), zero_points=(2,)) if dtype == "int8" else {}
+    vector = lambda name, v: T(name, "int32", (len(v),), np.array(v, np.int32))
+    tensors = [T("x", dtype, (1, 5, 6), **q), vector("b", begin), vector("e", end), vector("s", strides),
+               T("y", dtype, case["y"], **q)]
+    ops = [Op(OPS.STRIDED_SLICE, ["x", "b", "e", "s"], ["y"], options("StridedSliceOptions", **masks))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_slice_transpose_split_v(tmp_path, dtype):
+    q = dict(scales=(0.05,), zero_points=(-3,)) if dtype == "int8" else {}
+    tensors = [T("x", dtype, (1, 5, 6, 4), **q), T("begin", "int32", (4,), np.array([0, 1, 2, 0], np.int32)),
+               T("size", "int32", (4,), np.array([1, 3, -1, 3], np.int32)), T("s", dtype, (1, 3, 4, 3), **q),
+               T("perm", "int32", (4,), np.array([0, 3, 1, 2], np.int32)), T("t", dtype, (1, 3, 3, 4), **q),
+               T("sizes", "int32", (3,), np.array([1, -1, 2], np.int32)), T("axis", "int32", (), np.array(3, np.int32)),
+               T("y0", dtype, (1, 3, 3, 1), **q), T("y1", dtype, (1, 3, 3, 1), **q), T("y2", dtype, (1, 3, 3, 2), **q)]
+    ops = [Op(OPS.SLICE, ["x", "begin", "size"], ["s"]),
+           Op(OPS.TRANSPOSE, ["s", "perm"], ["t"]),
+           Op(OPS.SPLIT_V, ["t", "sizes", "axis"], ["y0", "y1", "y2"], options("SplitVOptions", NumSplits=3))]
+    _run(tmp_path, tensors, ops, ["x"], ["y0", "y1", "y2"])
+
+
+def test_split_equal_parts_on_cortex_m4(tmp_path):
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm not installed")
+    q = dict(scales=(0.05,), zero_points=(1,))
+    tensors = [T("axis", "int32", (), np.array(1, np.int32)), T("x", "int8", (1, 6, 4), **q),
+               T("a", "int8", (1, 3, 4), **q), T("b", "int8", (1, 3, 4), **q)]
+    ops = [Op(OPS.SPLIT, ["axis", "x"], ["a", "b"], options("SplitOptions", NumSplits=2))]
+    _run(tmp_path, tensors, ops, ["x"], ["a", "b"], target="qemu-cortex-m4")
+
+
+def test_shape_computations_fold_in_general(tmp_path):
+    """The converter's shape arithmetic in other spellings than SHAPE -> GATHER -> PACK:
+    STRIDED_SLICE, UNPACK, arithmetic, CAST, CONCATENATION and FILL on shapes, all folded."""
+    tensors = [T("x", "float32", (1, 4, 6)), T("shape", "int32", (3,)),
+               T("b", "int32", (1,), np.array([1], np.int32)), T("e", "int32", (1,), np.array([3], np.int32)),
+               T("one", "int32", (1,), np.array([1], np.int32)), T("dims", "int32", (2,)),
+               T("d0", "int32", ()), T("d1", "int32", ()), T("product", "int32", ()),
+               T("product_f", "float32", ()), T("product_i", "int32", ()), T("flat", "int32", (1,)),
+               T("minus_one", "int32", (1,), np.array([-1], np.int32)), T("target", "int32", (2,)),
+               T("fill_dims", "int32", (2,)),
+               T("half", "float32", (), np.array(0.5, np.float32)), T("halves", "float32", (1, 24)),
+               T("r", "float32", (1, 24)), T("y", "float32", (1, 24))]
+    ops = [Op(OPS.SHAPE, ["x"], ["shape"], options("ShapeOptions", OutType=2)),
+           Op(OPS.STRIDED_SLICE, ["shape", "b", "e", "one"], ["dims"], options("StridedSliceOptions")),
+           Op(OPS.UNPACK, ["dims"], ["d0", "d1"], options("UnpackOptions", Num=2, Axis=0)),
+           Op(OPS.MUL, ["d0", "d1"], ["product"], options("MulOptions")),
+           Op(OPS.CAST, ["product"], ["product_f"]),
+           Op(OPS.CAST, ["product_f"], ["product_i"]),
+           Op(OPS.RESHAPE, ["product_i", "one"], ["flat"]),
+           Op(OPS.CONCATENATION, ["minus_one", "flat"], ["target"], options("ConcatenationOptions", Axis=0)),
+           Op(OPS.RESHAPE, ["x", "target"], ["r"]),
+           Op(OPS.CONCATENATION, ["one", "flat"], ["fill_dims"], options("ConcatenationOptions", Axis=0)),
+           Op(OPS.FILL, ["fill_dims", "half"], ["halves"]),
+           Op(OPS.MUL, ["r", "halves"], ["y"], options("MulOptions"))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

@@ -78,6 +78,7 @@ def _convert(data, path, input_shapes):
             op_name = f"CUSTOM:{(code.CustomCode() or b'?').decode('utf-8', 'replace')}"
         ins = [tensor_names[i] if i >= 0 else "" for i in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [tensor_names[i] for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        ins = _dequantized_weights(ins, tensors)
         converter = _CONVERTERS.get(op_name)
         if converter is None:
             problems.append((op_name, f"#{index}", "op not supported"))
@@ -90,6 +91,30 @@ def _convert(data, path, input_shapes):
         raise UnsupportedError(unsupported_summary(problems).replace("(nodes ", "(operators "))
     runtime_inputs = [n for n in inputs if not tensors[n].is_constant]
     return Graph(path.stem, tensors, nodes, runtime_inputs, outputs, opset=13)
+
+
+def _dequantized_weights(ins, tensors):
+    """Dynamic-range ("hybrid") files give float ops int8 constant weights. TFLM has no hybrid
+    kernels; edgeopt runs them as float ops on the dequantized weights (see the README)."""
+    if not ins or not ins[0] or tensors[ins[0]].dtype != "float32":
+        return ins
+    result = list(ins)
+    for i, name in enumerate(ins[1:], 1):
+        tensor = tensors.get(name) if name else None
+        if tensor is None or tensor.data is None or tensor.dtype != "int8" or tensor.quant is None:
+            continue
+        q = tensor.quant
+        axis = q.axis if len(q.scales) > 1 else 0
+        shape = [1] * tensor.data.ndim
+        if len(q.scales) > 1:
+            shape[axis] = len(q.scales)
+        scales = np.asarray(q.scales, np.float64).reshape(shape)
+        zero_points = np.asarray(q.zero_points, np.float64)
+        zero_points = zero_points.reshape(shape) if zero_points.size > 1 else zero_points.reshape(())
+        values = ((tensor.data.astype(np.float64) - zero_points) * scales).astype(np.float32)
+        result[i] = f"{name}/dequantized"
+        tensors[result[i]] = Tensor(result[i], "float32", tensor.shape, values)
+    return result
 
 
 _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
@@ -343,8 +368,13 @@ def _elementwise(kind):
         options = _options(op, getattr(tflite, f"{kind.capitalize()}Options"))
         code = options.FusedActivationFunction() if options else 0
         if tensors[ins[0]].dtype == "int8":
+            if kind == "div":
+                raise UnsupportedError("int8 DIV is not supported")
             return [Node(name, f"Q{kind.capitalize()}", ins[:2], outs[:1],
                          {"fused_activation": _fused_int8(code)}, [name])]
+        if tensors[ins[0]].dtype in ("int32", "int64") and not code:
+            # shape arithmetic: folded at compile time (no integer kernel at run time)
+            return [Node(name, kind.capitalize(), ins[:2], outs[:1], {}, [name])]
         if tensors[ins[0]].dtype != "float32":
             raise UnsupportedError(f"{tensors[ins[0]].dtype} {kind.upper()} is not supported")
         pre = f"{name}/pre_activation" if _FUSED.get(code) else outs[0]
@@ -387,9 +417,81 @@ def _concatenation(op, ins, outs, tensors, name):
     return [Node(name, op_type, ins, outs[:1], {"axis": axis}, [name])]
 
 
+def _same_quantization(tensors, x, y, what):
+    qx, qy = tensors[x].quant, tensors[y].quant
+    if tensors[x].dtype == "int8" and (qx is None or qy is None or qx.scales != qy.scales
+                                       or qx.zero_points != qy.zero_points):
+        raise UnsupportedError(f"int8 {what} with different input and output quantization")
+
+
+def _strided_slice(op, ins, outs, tensors, name):
+    import tflite
+
+    options = _options(op, tflite.StridedSliceOptions)
+    attrs = {}
+    if options is not None:
+        attrs = dict(begin_mask=options.BeginMask(), end_mask=options.EndMask(),
+                     ellipsis_mask=options.EllipsisMask(), new_axis_mask=options.NewAxisMask(),
+                     shrink_axis_mask=options.ShrinkAxisMask(), offset=bool(options.Offset()))
+    _same_quantization(tensors, ins[0], outs[0], "STRIDED_SLICE")
+    return [Node(name, "StridedSlice", ins[:4], outs[:1], attrs, [name])]
+
+
+def _slice(op, ins, outs, tensors, name):
+    """SLICE(begin, size) is ONNX Slice(starts = begin, ends = begin + size; size -1: to the end)."""
+    begin, size = tensors[ins[1]].data, tensors[ins[2]].data
+    if begin is None or size is None:
+        raise UnsupportedError("SLICE needs constant begin and size")
+    _same_quantization(tensors, ins[0], outs[0], "SLICE")
+    begin, size = np.asarray(begin, np.int64).reshape(-1), np.asarray(size, np.int64).reshape(-1)
+    ends = np.where(size < 0, np.iinfo(np.int64).max, begin + size)
+    names = [f"{name}/starts", f"{name}/ends"]
+    for key, value in zip(names, (begin, ends)):
+        tensors[key] = Tensor(key, "int64", value.shape, value)
+    return [Node(name, "Slice", [ins[0]] + names, outs[:1], {}, [name])]
+
+
+def _transpose(op, ins, outs, tensors, name):
+    perm = tensors[ins[1]].data
+    if perm is None:
+        raise UnsupportedError("TRANSPOSE needs a constant permutation")
+    _same_quantization(tensors, ins[0], outs[0], "TRANSPOSE")
+    return [Node(name, "Transpose", ins[:1], outs[:1], {"perm": [int(p) for p in np.reshape(perm, -1)]}, [name])]
+
+
+def _split(op, ins, outs, tensors, name, sized=False):
+    """SPLIT(axis, x) in equal parts; SPLIT_V(x, size_splits, axis)."""
+    x, axis_name = (ins[0], ins[2]) if sized else (ins[1], ins[0])
+    axis = tensors[axis_name].data
+    sizes = tensors[ins[1]].data if sized else None
+    if axis is None or (sized and sizes is None):
+        raise UnsupportedError("SPLIT needs a constant axis (and SPLIT_V constant sizes)")
+    for out in outs:
+        _same_quantization(tensors, x, out, "SPLIT")
+    attrs = {"axis": int(np.reshape(axis, -1)[0])}
+    if sized:
+        attrs["split"] = [int(v) for v in np.reshape(sizes, -1)]
+    return [Node(name, "Split", [x], outs, attrs, [name])]
+
+
+def _cast(op, ins, outs, tensors, name):
+    from onnx import helper  # the IR's Cast takes ONNX element type codes
+
+    to = helper.np_dtype_to_tensor_dtype(np.dtype(tensors[outs[0]].dtype))
+    return [Node(name, "Cast", ins[:1], outs[:1], {"to": int(to)}, [name])]
+
+
+def _unpack(op, ins, outs, tensors, name):
+    import tflite
+
+    axis = _options(op, tflite.UnpackOptions).Axis()
+    return [Node(name, "Unpack", ins[:1], outs, {"axis": axis}, [name])]
+
+
 def _shape_arithmetic(op_type):
-    """The dynamic-batch prelude (SHAPE -> GATHER/STRIDED_SLICE -> PACK -> ...): folded at
-    compile time, or dropped when nothing needs it (RESHAPE uses its declared shape)."""
+    """Shape computations (SHAPE -> STRIDED_SLICE/GATHER -> PACK -> ..., the converter's
+    dynamic-batch prelude): folded at compile time like any node whose inputs are known, or
+    dropped when nothing needs them (RESHAPE uses its declared shape)."""
     def convert(op, ins, outs, tensors, name):
         import tflite
 
@@ -409,6 +511,15 @@ _CONVERTERS = {
     "GATHER": _shape_arithmetic("Gather"),
     "PACK": _shape_arithmetic("Pack"),
     "REDUCE_PROD": _shape_arithmetic("ReduceProd"),
+    "STRIDED_SLICE": _strided_slice,
+    "SLICE": _slice,
+    "TRANSPOSE": _transpose,
+    "CAST": _cast,
+    "SPLIT": _split,
+    "SPLIT_V": lambda *args: _split(*args, sized=True),
+    "UNPACK": _unpack,
+    "FILL": lambda op, ins, outs, tensors, name: [Node(name, "Expand", [ins[1], ins[0]], outs[:1], {}, [name])],
+    "DIV": _elementwise("div"),
     "ADD": _elementwise("add"),
     "SUB": _elementwise("sub"),
     "MUL": _elementwise("mul"),

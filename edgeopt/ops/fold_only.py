@@ -46,21 +46,6 @@ def _constant_of_shape(ctx, values):
     return [np.full(tuple(int(d) for d in values[0]), fill[0], dtype=fill.dtype)]
 
 
-def _slice(ctx, values):
-    data = values[0]
-    if "starts" in ctx.node.attrs:  # opset < 10
-        starts, ends = ctx.attr("starts"), ctx.attr("ends")
-        axes, steps = ctx.attr("axes", list(range(len(starts)))), [1] * len(starts)
-    else:
-        starts, ends = values[1], values[2]
-        axes = values[3] if len(values) > 3 and values[3] is not None else range(len(starts))
-        steps = values[4] if len(values) > 4 and values[4] is not None else [1] * len(starts)
-    index = [slice(None)] * data.ndim
-    for start, end, axis, step in zip(starts, ends, axes, steps):
-        index[normalize_axis(int(axis), data.ndim)] = slice(int(start), int(end), int(step))
-    return [data[tuple(index)]]
-
-
 def _range(ctx, values):
     start, limit, delta = (np.asarray(v).reshape(()) for v in values)
     return [np.arange(start, limit, delta, dtype=np.result_type(start, limit, delta))]
@@ -83,6 +68,11 @@ def _pack(ctx, values):
     return [np.stack(values, axis=int(ctx.attr("axis", 0)))]
 
 
+def _unpack(ctx, values):
+    axis = normalize_axis(int(ctx.attr("axis", 0)), values[0].ndim)
+    return [np.take(values[0], i, axis=axis) for i in range(values[0].shape[axis])]
+
+
 def _reduce_prod(ctx, values):
     axes = tuple(int(a) for a in np.atleast_1d(values[1])) if len(values) > 1 else None
     return [np.prod(values[0], axis=axes, keepdims=bool(ctx.attr("keepdims", 0)))]
@@ -90,6 +80,7 @@ def _reduce_prod(ctx, values):
 
 OPS = (
     OpDef("Pack", _no_infer, _pack),
+    OpDef("Unpack", _no_infer, _unpack),
     OpDef("ReduceProd", _no_infer, _reduce_prod),
     OpDef("Constant", _no_infer, _constant),
     OpDef("Shape", _no_infer, _shape),
@@ -97,7 +88,6 @@ OPS = (
     OpDef("Gather", _no_infer, _gather),
     OpDef("Cast", _no_infer, _cast),
     OpDef("ConstantOfShape", _no_infer, _constant_of_shape),
-    OpDef("Slice", _no_infer, _slice),
     OpDef("Range", _no_infer, _range),
     OpDef("Expand", _no_infer, _expand),
     OpDef("Equal", _no_infer, _elementwise(np.equal)),

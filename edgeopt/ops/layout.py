@@ -1,10 +1,11 @@
-"""Shape and layout ops. Reshape-like ops are zero-copy aliases; Transpose, Concat and
-Pad move data."""
+"""Shape and layout ops. Reshape-like ops are zero-copy aliases; Transpose, Slice,
+StridedSlice, Concat and Pad move data."""
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from edgeopt.errors import ShapeError
 from edgeopt.ops.registry import (
-    Call, OpDef, check_rank, collapse_dims, contiguous_strides, normalize_axis,
+    Call, NodeUnsupported, OpDef, check_rank, collapse_dims, contiguous_strides, normalize_axis,
 )
 
 
@@ -78,14 +79,145 @@ def _perm(ctx):
 
 def _lower_transpose(ctx, lc):
     shape, perm = ctx.shape(0), _perm(ctx)
-    check_rank(shape, "input")
     in_strides = contiguous_strides(shape)
-    out_shape = [shape[p] for p in perm]
-    dims, (strides,) = collapse_dims(out_shape, [in_strides[p] for p in perm])
-    return Call("ops/transpose.c.j2", dict(
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
-        shape=dims, in_strides=strides,
+    return _gather(ctx, lc, [shape[p] for p in perm], [in_strides[p] for p in perm], 0)
+
+
+def _gather(ctx, lc, out_shape, in_strides, offset):
+    """y (contiguous) = x read from element `offset` with the given strides per output axis."""
+    check_rank(out_shape, "output")
+    dims, (strides,) = collapse_dims(out_shape, in_strides)
+    kernel = {"float32": "f32", "int8": "s8"}[ctx.graph.tensor(ctx.node.inputs[0]).dtype]
+    x = lc.buffer(ctx.node.inputs[0])
+    return Call("ops/gather_strided.c.j2", dict(
+        x=f"{x} + {offset}" if offset else x, y=lc.buffer(ctx.node.outputs[0]),
+        shape=dims, in_strides=strides, kernel=kernel,
     ))
+
+
+# ---- Slice (ONNX) and StridedSlice (TFLite): a numpy basic index, one strided gather ----
+
+_INDEX_LIMIT = 2 ** 62  # ONNX writes INT64_MAX for "to the end"; clamp before Python slicing
+
+
+def _index_values(ctx, index, what, raw=None):
+    if raw is None and ctx.has_input(index):
+        raw = ctx.require_const(index, what)
+    if raw is None:
+        return None
+    try:
+        return [max(-_INDEX_LIMIT, min(_INDEX_LIMIT, int(v))) for v in np.asarray(raw).reshape(-1)]
+    except (TypeError, ValueError, OverflowError):
+        raise NodeUnsupported(f"{what} must be integers; found {np.asarray(raw).dtype}") from None
+
+
+def _onnx_slice_index(ctx):
+    rank = len(ctx.shape(0))
+    if "starts" in ctx.node.attrs:  # opset < 10
+        starts, ends = (_index_values(ctx, None, key, ctx.attr(key)) for key in ("starts", "ends"))
+        axes, steps = _index_values(ctx, None, "axes", ctx.attr("axes")) or list(range(len(starts))), [1] * len(starts)
+    else:
+        starts, ends = _index_values(ctx, 1, "starts"), _index_values(ctx, 2, "ends")
+        axes = _index_values(ctx, 3, "axes") or list(range(len(starts)))
+        steps = _index_values(ctx, 4, "steps") or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise ShapeError(f"Slice starts/ends/axes/steps have lengths {len(starts)}/{len(ends)}/"
+                         f"{len(axes)}/{len(steps)}; they must match")
+    index = [slice(None)] * rank
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        index[normalize_axis(axis, rank)] = slice(start, end, step)
+    return tuple(index)
+
+
+_STRIDED_MASKS = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+
+
+def _strided_slice_index(ctx):
+    """TFLite's STRIDED_SLICE spec as a numpy index: masked bounds are open, a shrunk axis is
+    an integer index, a new axis is None, the ellipsis is Ellipsis."""
+    begin, end, strides = (_index_values(ctx, i, what) for i, what in enumerate(("begin", "end", "strides"), 1))
+    if begin is None or end is None or strides is None or not len(begin) == len(end) == len(strides):
+        raise ShapeError("STRIDED_SLICE needs begin, end and strides of one length")
+    mask = {key: ctx.integer(key, 0) for key in _STRIDED_MASKS}
+    offset = bool(ctx.attr("offset", False))
+    index = []
+    for i, (b, e, s) in enumerate(zip(begin, end, strides)):
+        bit = 1 << i
+        if mask["ellipsis_mask"] & bit:
+            index.append(Ellipsis)
+        elif mask["new_axis_mask"] & bit:
+            index.append(None)
+        elif mask["shrink_axis_mask"] & bit:
+            index.append(b)
+        else:
+            index.append(slice(None if mask["begin_mask"] & bit else b,
+                               None if mask["end_mask"] & bit else (b + e if offset else e), s))
+    return tuple(index)
+
+
+def _sliced_view(ctx, index):
+    """(shape, element strides, element offset) of x[index], computed by numpy on a view
+    that only has x's geometry (it never touches memory), so every indexing rule is numpy's."""
+    shape = tuple(int(d) for d in ctx.shape(0))
+    base = np.zeros(1, np.uint8)
+    view = as_strided(base, shape, contiguous_strides(shape), writeable=False)[index]
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return tuple(view.shape), list(view.strides), offset
+
+
+def _slice_op(op_type, index_fn):
+    def lower(ctx, lc):
+        shape, strides, offset = _sliced_view(ctx, index_fn(ctx))
+        return _gather(ctx, lc, shape, strides, offset)
+    return OpDef(op_type, lambda ctx: [_sliced_view(ctx, index_fn(ctx))[0]],
+                 lambda ctx, values: [np.array(values[0][index_fn(ctx)])], lower,
+                 dtypes=("float32", "int8"))
+
+
+# ---- Split: each output a strided gather of its part of the axis ----
+
+def _split_sizes(ctx):
+    shape = ctx.shape(0)
+    axis = normalize_axis(ctx.integer("axis", 0), len(shape))
+    outputs = len(ctx.node.outputs)
+    sizes = ctx.ints("split", 1)
+    if sizes is None and "num_outputs" in ctx.node.attrs:  # opset 18: the last part may be smaller
+        part = -(-shape[axis] // outputs)
+        sizes = [part] * (outputs - 1) + [shape[axis] - part * (outputs - 1)]
+    elif sizes is None:
+        if shape[axis] % outputs:
+            raise ShapeError(f"Split cannot cut axis {axis} of {tuple(shape)} into {outputs} equal parts")
+        sizes = [shape[axis] // outputs] * outputs
+    if sizes.count(-1) == 1:  # TFLite SPLIT_V: one size is the rest
+        sizes[sizes.index(-1)] = shape[axis] - (sum(sizes) + 1)
+    if len(sizes) != outputs or sum(sizes) != shape[axis] or min(sizes) < 0:
+        raise ShapeError(f"Split sizes {sizes} do not cut axis {axis} ({shape[axis]}) into {outputs} outputs")
+    return axis, sizes
+
+
+def _infer_split(ctx):
+    shape = list(ctx.shape(0))
+    axis, sizes = _split_sizes(ctx)
+    return [tuple(shape[:axis] + [size] + shape[axis + 1:]) for size in sizes]
+
+
+def _evaluate_split(ctx, values):
+    axis, sizes = _split_sizes(ctx)
+    return np.split(values[0], np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _lower_split(ctx, lc):
+    shape = ctx.shape(0)
+    axis, sizes = _split_sizes(ctx)
+    outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+    parts, start = [], 0
+    for name, size in zip(ctx.node.outputs, sizes):
+        if name and size:
+            parts.append(dict(y=lc.buffer(name), offset=start * inner, shape=[outer, size * inner],
+                              in_strides=[shape[axis] * inner, 1]))
+        start += size
+    kernel = {"float32": "f32", "int8": "s8"}[ctx.graph.tensor(ctx.node.inputs[0]).dtype]
+    return Call("ops/split.c.j2", dict(x=lc.buffer(ctx.node.inputs[0]), parts=parts, kernel=kernel))
 
 
 # ---- Concat ----
@@ -183,7 +315,11 @@ OPS = (
     _named("Squeeze", _alias(_squeeze_shape)),
     _named("Unsqueeze", _alias(_unsqueeze_shape)),
     OpDef("Transpose", lambda ctx: [tuple(ctx.shape(0)[p] for p in _perm(ctx))],
-          lambda ctx, values: [np.transpose(values[0], _perm(ctx))], _lower_transpose),
+          lambda ctx, values: [np.transpose(values[0], _perm(ctx))], _lower_transpose,
+          dtypes=("float32", "int8")),
+    _slice_op("Slice", _onnx_slice_index),
+    _slice_op("StridedSlice", _strided_slice_index),
+    OpDef("Split", _infer_split, _evaluate_split, _lower_split, dtypes=("float32", "int8")),
     OpDef("Concat", _infer_concat,
           lambda ctx, values: [np.concatenate(values, axis=_concat_axis(ctx))], _lower_concat),
     OpDef("Pad", _infer_pad, _evaluate_pad, _lower_pad),

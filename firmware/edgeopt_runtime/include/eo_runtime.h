@@ -181,6 +181,7 @@ typedef struct {
 
 /* y (contiguous) = x read with arbitrary strides: transposes, slices. */
 void eo_gather_strided_f32(const float *x, float *y, const eo_strided_t *s);
+void eo_gather_strided_s8(const int8_t *x, int8_t *y, const eo_strided_t *s);
 
 /* Copies `outer` blocks of `block` elements from x (packed) to y with stride `y_stride`. */
 void eo_copy_blocks_f32(const float *x, float *y, int32_t outer, int32_t block, int32_t y_stride);

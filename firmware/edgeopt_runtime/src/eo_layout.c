@@ -1,30 +1,50 @@
-/* Data movement: strided gathers (transpose), block copies (concat), padding. */
+/* Data movement: strided gathers (transpose, slices), block copies (concat), padding. */
 #include "eo_runtime.h"
+
+/* Rows (all axes but the last) of a strided read, and the input offset of row `row`. */
+static int32_t eo_strided_rows(const eo_strided_t *s)
+{
+    int32_t rows = 1, axis;
+    for (axis = 0; axis < s->rank - 1; ++axis) {
+        rows *= s->shape[axis];
+    }
+    return rows;
+}
+
+static int32_t eo_strided_row_offset(const eo_strided_t *s, int32_t row)
+{
+    int32_t offset = 0, axis;
+    for (axis = s->rank - 2; axis >= 0; --axis) {
+        offset += (row % s->shape[axis]) * s->in_strides[axis];
+        row /= s->shape[axis];
+    }
+    return offset;
+}
 
 void eo_gather_strided_f32(const float *x, float *y, const eo_strided_t *s)
 {
-    const int32_t last = s->rank - 1;
-    const int32_t n = s->shape[last];
-    const int32_t step = s->in_strides[last];
-    int32_t index[EO_MAX_RANK] = {0};
-    int32_t rows = 1;
-    int32_t row, axis, i;
-    for (axis = 0; axis < last; ++axis) {
-        rows *= s->shape[axis];
-    }
+    const int32_t n = s->shape[s->rank - 1];
+    const int32_t step = s->in_strides[s->rank - 1];
+    const int32_t rows = eo_strided_rows(s);
+    int32_t row, i;
     for (row = 0; row < rows; ++row) {
-        const float *xr = x;
-        for (axis = 0; axis < last; ++axis) {
-            xr += index[axis] * s->in_strides[axis];
-        }
+        const float *xr = x + eo_strided_row_offset(s, row);
         for (i = 0; i < n; ++i) {
             *y++ = xr[i * step];
         }
-        for (axis = last - 1; axis >= 0; --axis) {
-            if (++index[axis] < s->shape[axis]) {
-                break;
-            }
-            index[axis] = 0;
+    }
+}
+
+void eo_gather_strided_s8(const int8_t *x, int8_t *y, const eo_strided_t *s)
+{
+    const int32_t n = s->shape[s->rank - 1];
+    const int32_t step = s->in_strides[s->rank - 1];
+    const int32_t rows = eo_strided_rows(s);
+    int32_t row, i;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *xr = x + eo_strided_row_offset(s, row);
+        for (i = 0; i < n; ++i) {
+            *y++ = xr[i * step];
         }
     }
 }
