@@ -37,7 +37,7 @@ def _tolerance(text):
 
 
 def _add_model_options(parser):
-    parser.add_argument("model", help="model file (.onnx, .tflite) or solver config (.toml)")
+    parser.add_argument("model", help="model file (.onnx, .tflite, Keras .h5) or solver config (.toml)")
     parser.add_argument("--name", help="C symbol prefix (default: from the file name)")
     parser.add_argument("--input-shape", action="append", type=_parse_input_shape, default=[],
                         metavar="NAME=D0,D1,...", help="fix an input's shape (repeatable)")

@@ -17,6 +17,10 @@ def load_model(path, input_shapes=None):
         from edgeopt.frontends.tflite_frontend import load_tflite
 
         return load_tflite(path, input_shapes or {})
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        from edgeopt.frontends.keras_frontend import load_keras
+
+        return load_keras(path, input_shapes or {})
     raise ModelLoadError(
-        f"{path}: unknown model format '{path.suffix}'; edgeopt reads .onnx and .tflite models"
+        f"{path}: unknown model format '{path.suffix}'; edgeopt reads .onnx, .tflite and Keras .h5 models"
     )
