@@ -1,5 +1,6 @@
 """PyTorch-style exports compiled, simulated on the host and compared with onnxruntime."""
 import numpy as np
+import onnx
 import pytest
 
 import models
@@ -100,3 +101,20 @@ def test_conv_kernel_paths(tmp_path, out_channels, stride, dilation):
     with HostRunner.build(path) as model:
         (name, out), = model.run({"x": x}).items()
     assert compare(out, run_reference(path, {"x": x})[name], 1e-4, 1e-5).ok
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_and_max_match_onnxruntime(tmp_path, approximate):
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Gelu", ["x"], ["g"], approximate=approximate), helper.make_node("Max", ["g", "x"], ["y"])]
+    graph = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 30])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 30])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    path = tmp_path / "gelu.onnx"
+    onnx.save(model, path)
+    inputs = {"x": np.random.default_rng(0).uniform(-4, 4, (8, 1, 30)).astype(np.float32)}
+    with HostRunner(compile_model(path)) as runner:
+        outputs = runner.run(inputs)
+    np.testing.assert_allclose(outputs["y"], run_reference(path, inputs)["y"], rtol=1e-5, atol=1e-6)

@@ -439,3 +439,31 @@ def test_shape_computations_fold_in_general(tmp_path):
            Op(OPS.FILL, ["fill_dims", "half"], ["halves"]),
            Op(OPS.MUL, ["r", "halves"], ["y"], options("MulOptions"))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def test_maximum_minimum_squared_difference_rsqrt(tmp_path):
+    one = np.ones((1, 6), np.float32)
+    tensors = [T("a", "float32", (2, 6)), T("b", "float32", (1, 6)), T("one", "float32", (1, 6), one),
+               T("hi", "float32", (2, 6)), T("lo", "float32", (2, 6)), T("sq", "float32", (2, 6)),
+               T("pos", "float32", (2, 6)), T("r", "float32", (2, 6)), T("y", "float32", (2, 6))]
+    ops = [Op(OPS.MAXIMUM, ["a", "b"], ["hi"]), Op(OPS.MINIMUM, ["a", "b"], ["lo"]),
+           Op(OPS.SQUARED_DIFFERENCE, ["hi", "lo"], ["sq"]),
+           Op(OPS.ADD, ["sq", "one"], ["pos"], options("AddOptions")),
+           Op(OPS.RSQRT, ["pos"], ["r"]), Op(OPS.MUL, ["r", "lo"], ["y"], options("MulOptions"))]
+    _run(tmp_path, tensors, ops, ["a", "b"], ["y"])
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_gelu(tmp_path, approximate):
+    tensors = [T("x", "float32", (1, 40)), T("y", "float32", (1, 40))]
+    _run(tmp_path, tensors, [Op(OPS.GELU, ["x"], ["y"], options("GeluOptions", Approximate=approximate))],
+         ["x"], ["y"])
+
+
+@pytest.mark.parametrize("adj_x,adj_y", [(False, False), (True, False), (False, True)])
+def test_batch_matmul(tmp_path, adj_x, adj_y):
+    x_shape, y_shape = ((2, 5, 3) if adj_x else (2, 3, 5)), ((4, 5) if adj_y else (5, 4))
+    w = RNG.uniform(-1, 1, y_shape).astype(np.float32)
+    tensors = [T("x", "float32", x_shape), T("w", "float32", y_shape, w), T("y", "float32", (2, 3, 4))]
+    ops = [Op(OPS.BATCH_MATMUL, ["x", "w"], ["y"], options("BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

@@ -174,6 +174,9 @@ def convert_model(model, input_shapes: dict, source: str = "<model>") -> Graph:
         if op_type in _COERCE_2D_BEFORE_13 and opset < 13:
             attrs.setdefault("axis", 1)
             attrs["coerce_2d"] = 1
+        if op_type == "Gelu" and attrs.get("approximate") == "tanh":  # one IR op per kernel
+            op_type = "GeluTanh"
+            del attrs["approximate"]
         nodes.append(Node(name, op_type, [_text(n) for n in proto.input], [_text(n) for n in proto.output],
                           attrs, [name]))
 

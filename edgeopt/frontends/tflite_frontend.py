@@ -474,6 +474,42 @@ def _split(op, ins, outs, tensors, name, sized=False):
     return [Node(name, "Split", [x], outs, attrs, [name])]
 
 
+def _float_only(op_type, arity):
+    """Float ops without fused activations or options: MAXIMUM, SQUARED_DIFFERENCE, RSQRT ..."""
+    def convert(op, ins, outs, tensors, name):
+        if tensors[ins[0]].dtype not in ("float32", "int32", "int64"):  # integers: shapes, folded
+            raise UnsupportedError(f"{tensors[ins[0]].dtype} is not supported yet (float32 is)")
+        return [Node(name, op_type, ins[:arity], outs[:1], {}, [name])]
+    return convert
+
+
+def _gelu(op, ins, outs, tensors, name):
+    import tflite
+
+    options = _options(op, tflite.GeluOptions)
+    approximate = bool(options.Approximate()) if options is not None else False
+    return _float_only("GeluTanh" if approximate else "Gelu", 1)(op, ins, outs, tensors, name)
+
+
+def _batch_matmul(op, ins, outs, tensors, name):
+    """BATCH_MATMUL(x, y) with adj_x/adj_y: MatMul, the adjoint operands transposed first."""
+    import tflite
+
+    options = _options(op, tflite.BatchMatMulOptions)
+    if tensors[ins[0]].dtype != "float32":
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} BATCH_MATMUL is not supported yet (float32 is)")
+    nodes, operands = [], []
+    for operand, adjoint in zip(ins[:2], (options.AdjX(), options.AdjY()) if options else (False, False)):
+        if adjoint:
+            rank = len(tensors[operand].shape)
+            perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+            nodes.append(Node(f"{name}_adjoint_{len(operands)}", "Transpose", [operand],
+                              [f"{name}/adjoint_{len(operands)}"], {"perm": perm}, [name]))
+            operand = f"{name}/adjoint_{len(operands)}"
+        operands.append(operand)
+    return nodes + [Node(name, "MatMul", operands, outs[:1], {}, [name])]
+
+
 def _cast(op, ins, outs, tensors, name):
     from onnx import helper  # the IR's Cast takes ONNX element type codes
 
@@ -515,6 +551,12 @@ _CONVERTERS = {
     "SLICE": _slice,
     "TRANSPOSE": _transpose,
     "CAST": _cast,
+    "MAXIMUM": _float_only("Max", 2),
+    "MINIMUM": _float_only("Min", 2),
+    "SQUARED_DIFFERENCE": _float_only("SquaredDifference", 2),
+    "RSQRT": _float_only("Rsqrt", 1),
+    "GELU": _gelu,
+    "BATCH_MATMUL": _batch_matmul,
     "SPLIT": _split,
     "SPLIT_V": lambda *args: _split(*args, sized=True),
     "UNPACK": _unpack,

@@ -28,6 +28,17 @@ def _int_div(a, b):
     return np.true_divide(a, b)
 
 
+def _infer_two_inputs(ctx):
+    """Max/Min are variadic in ONNX; at run time the kernel takes two."""
+    if len([n for n in ctx.node.inputs if n]) != 2:
+        ctx.unsupported("only two inputs are supported at run time (more fold when constant)")
+    return _infer_broadcast(ctx)
+
+
+def _variadic(fn):
+    return lambda ctx, values: [fn.reduce(np.broadcast_arrays(*values))]
+
+
 def _lower_binary(kernel_op):
     def lower(ctx, lc):
         out = ctx.out_shape()
@@ -75,7 +86,16 @@ ACTIVATIONS = {
     "Elu": ("eo_elu_f32", lambda ctx: (ctx.number("alpha", 1.0),)),
     "Selu": ("eo_selu_f32", lambda ctx: (ctx.number("alpha", 1.67326319217681884765625),
                                          ctx.number("gamma", 1.05070102214813232421875))),
+    "Rsqrt": ("eo_rsqrt_f32", lambda ctx: ()),
+    "Gelu": ("eo_gelu_f32", lambda ctx: _exact_gelu(ctx)),
+    "GeluTanh": ("eo_gelu_tanh_f32", lambda ctx: ()),
 }
+
+
+def _exact_gelu(ctx):
+    if ctx.attr("approximate", "none") != "none":  # the frontends turn "tanh" into GeluTanh
+        ctx.unsupported(f"approximate={ctx.attr('approximate')!r}; ONNX defines 'none' and 'tanh'")
+    return ()
 
 # Activations with a derivative rule (templates/tangents/activation.c.j2 knows them).
 DIFFERENTIABLE = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Elu", "Selu"}
@@ -165,6 +185,10 @@ OPS = (
     OpDef("Div", _infer_broadcast, _evaluate_binary(_int_div), _lower_binary("EO_BIN_DIV"),
           fuses_activation=True, tangent=_tangent_binary),
     OpDef("PRelu", _infer_same, None, _lower_binary("EO_BIN_PRELU")),
+    OpDef("Max", _infer_two_inputs, _variadic(np.maximum), _lower_binary("EO_BIN_MAX")),
+    OpDef("Min", _infer_two_inputs, _variadic(np.minimum), _lower_binary("EO_BIN_MIN")),
+    OpDef("SquaredDifference", _infer_broadcast, _evaluate_binary(lambda a, b: np.square(a - b)),
+          _lower_binary("EO_BIN_SQUARED_DIFF")),
     OpDef("Identity", _infer_same, _identity_value, alias=True, dtypes=None),
     OpDef("Dropout", _infer_dropout, _identity_value, alias=True, dtypes=None),
 ) + tuple(

@@ -95,8 +95,6 @@ OPS = (
     OpDef("Greater", _no_infer, _elementwise(np.greater)),
     OpDef("Where", _no_infer, _elementwise(np.where)),
     OpDef("Not", _no_infer, _elementwise(np.logical_not)),
-    OpDef("Min", _no_infer, lambda ctx, values: [np.minimum.reduce(np.broadcast_arrays(*values))]),
-    OpDef("Max", _no_infer, lambda ctx, values: [np.maximum.reduce(np.broadcast_arrays(*values))]),
     OpDef("Neg", _no_infer, _unary(np.negative)),
     OpDef("Abs", _no_infer, _unary(np.abs)),
     OpDef("Floor", _no_infer, _unary(np.floor)),

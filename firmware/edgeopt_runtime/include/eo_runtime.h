@@ -38,6 +38,9 @@ void eo_hard_swish_f32(const float *x, float *y, int32_t n);
 void eo_tanh_f32(const float *x, float *y, int32_t n);
 void eo_elu_f32(const float *x, float *y, int32_t n, float alpha);
 void eo_selu_f32(const float *x, float *y, int32_t n, float alpha, float gamma);
+void eo_rsqrt_f32(const float *x, float *y, int32_t n);
+void eo_gelu_f32(const float *x, float *y, int32_t n);      /* 0.5 x (1 + erf(x / sqrt 2)) */
+void eo_gelu_tanh_f32(const float *x, float *y, int32_t n); /* the tanh approximation */
 
 /* ---- tangents (forward-mode derivatives) for solver Jacobians ---- */
 typedef enum {
@@ -57,7 +60,9 @@ void eo_scale_columns_f32(const float *scale, float *t, int32_t rows, int32_t n)
 /* ---- elementwise ---- */
 void eo_copy_f32(const float *x, float *y, int32_t n);
 
-typedef enum { EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_DIV, EO_BIN_PRELU } eo_binary_op_t;
+typedef enum {
+    EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_DIV, EO_BIN_PRELU, EO_BIN_MAX, EO_BIN_MIN, EO_BIN_SQUARED_DIFF
+} eo_binary_op_t;
 
 /* Output shape and both inputs' element strides (0 on broadcast axes), outermost first. */
 typedef struct {

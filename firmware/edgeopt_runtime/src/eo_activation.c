@@ -103,3 +103,29 @@ void eo_selu_f32(const float *x, float *y, int32_t n, float alpha, float gamma)
         y[i] = gamma * (x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]));
     }
 }
+
+void eo_rsqrt_f32(const float *x, float *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = 1.0f / sqrtf(x[i]);
+    }
+}
+
+void eo_gelu_f32(const float *x, float *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    }
+}
+
+void eo_gelu_tanh_f32(const float *x, float *y, int32_t n)
+{
+    const float sqrt_2_over_pi = 0.79788456080286536f;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const float v = x[i];
+        y[i] = 0.5f * v * (1.0f + eo_tanhf(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
+    }
+}

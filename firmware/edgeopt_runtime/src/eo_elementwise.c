@@ -44,6 +44,15 @@ static void eo_binary_row(eo_binary_op_t op, const float *a, int32_t as, const f
     case EO_BIN_PRELU:
         EO_ROW_LOOP(va < 0.0f ? va * vb : va);
         break;
+    case EO_BIN_MAX: /* TFLite's comparisons, so NaN handling matches too */
+        EO_ROW_LOOP(va > vb ? va : vb);
+        break;
+    case EO_BIN_MIN:
+        EO_ROW_LOOP(va < vb ? va : vb);
+        break;
+    case EO_BIN_SQUARED_DIFF:
+        EO_ROW_LOOP((va - vb) * (va - vb));
+        break;
     default:
         break;
     }
