@@ -1,7 +1,8 @@
 """Keras .h5 files (tests/data/models/keras, written by Keras 3's legacy h5 writer and by
 Keras 2 through tf_keras; nn4mc's own files in ../nn4mc) against the outputs Keras itself
 computed for them (stored beside them by make_models.py), on the host and an emulated
-Cortex-M4; unsupported layers listed by class and layer name; damaged files rejected."""
+Cortex-M4 (every nn4mc model among them: GRU, LSTM, Conv1D -> GRU -> two Dense heads);
+unsupported layers listed by class and layer name; damaged files rejected."""
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from targets import run_on
 
 DATA = Path(__file__).resolve().parent / "data" / "models"
 KERAS = DATA / "keras"
-FILES = sorted(p.name for p in KERAS.glob("*.h5")) + ["Conv1d_pooling.hdf5"]
+FILES = sorted(p.name for p in KERAS.glob("*.h5")) + sorted(p.name for p in (DATA / "nn4mc").glob("*.hdf5"))
 TARGETS = ["host", pytest.param("qemu-cortex-m4", marks=pytest.mark.skipif(
     not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed"))]
 
@@ -44,12 +45,22 @@ def test_inputs_and_outputs_are_named_by_their_layers():
     assert [t.name for t in generated.outputs] == ["head_a", "head_b"]
 
 
-@pytest.mark.parametrize("name,layer", [("GRU.hdf5", "gru"), ("LSTM.hdf5", "lstm"),
-                                        ("feb_3_demo.hdf5", "gru_1")])
-def test_recurrent_nn4mc_models_are_listed(run_cli, tmp_path, name, layer):
-    code, _, err = run_cli("compile", DATA / "nn4mc" / name, "-o", tmp_path / "out")
-    assert code == 2 and "Traceback" not in err
-    assert f"'{layer}'" in err and "recurrent" in err
+def test_every_nn4mc_model_is_covered():
+    assert len([name for name in FILES if name.endswith(".hdf5")]) == 6
+
+
+def test_unsupported_recurrent_options_are_named(run_cli, tmp_path):
+    import json
+
+    path = tmp_path / "stateful.h5"
+    shutil.copy(KERAS / "recurrent_keras3.h5", path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        gru = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "GRU")
+        gru["config"]["stateful"] = True
+        f.attrs["model_config"] = json.dumps(config)
+    code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err and "stateful" in err and f"'{gru['name']}'" in err
 
 
 def test_every_unsupported_layer_is_listed_at_once(run_cli, tmp_path):

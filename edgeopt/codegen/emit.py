@@ -135,7 +135,7 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
     for node in graph.nodes:
         opdef = registry[node.op_type]
         lc.node_id = lc.node_ids[id(node)] = pool.unique(node.name, "node")
-        out = node.outputs[0]
+        out = next((name for name in node.outputs if name), "")  # optional outputs may be omitted
         if opdef.alias and id(node) not in plan.copies:
             continue
         try:

@@ -16,7 +16,7 @@ import numpy as np
 from edgeopt.errors import ModelLoadError, ShapeError, UnsupportedError, unsupported_summary
 from edgeopt.ir import Graph, Node, Tensor
 
-RECURRENT = {"SimpleRNN", "GRU", "LSTM", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "TimeDistributed"}
+RECURRENT = {"Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "TimeDistributed", "CuDNNGRU", "CuDNNLSTM"}
 IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
             "AlphaDropout", "ActivityRegularization"}
 
@@ -433,8 +433,79 @@ def _softmax(b, name, config, inputs, weights):
     return b.node(name, "Softmax", inputs[:1], name, {"axis": int(axis)})
 
 
+# Keras gate blocks -> ONNX's: GRU z, r, h in both; LSTM i, f, c, o -> i, o, f, c
+_GATE_ORDER = {"SimpleRNN": [0], "GRU": [0, 1, 2], "LSTM": [0, 3, 1, 2]}
+_ONNX_CELL = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
+
+
+def _recurrent_activation(b, name):
+    name = _activation_name(name)
+    kinds = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
+    if name not in kinds:
+        raise UnsupportedError(f"activation {name!r} in a recurrent layer (sigmoid, tanh, relu and "
+                               "hard_sigmoid are supported)")
+    alpha = (1.0 / 6.0 if b.keras3 else 0.2) if name == "hard_sigmoid" else None
+    return kinds[name], alpha
+
+
+def _recurrent(kind):
+    def convert(b, name, config, inputs, weights):
+        for key in ("stateful", "return_state"):
+            if config.get(key):
+                raise UnsupportedError(f"{key}=True is not supported yet")
+        hidden, order = int(config["units"]), _GATE_ORDER[kind]
+
+        def gates(matrix):  # (rows, gates * hidden) -> ONNX (1, gates * hidden, rows)
+            blocks = [matrix[..., g * hidden:(g + 1) * hidden] for g in order]
+            return np.concatenate(blocks, axis=-1).T[None].astype(np.float32)
+
+        w, r = gates(weights["kernel"]), gates(weights["recurrent_kernel"])
+        bias = weights.get("bias") if config.get("use_bias", True) else None
+        if bias is None:
+            bias = np.zeros(2 * w.shape[1], np.float32)
+        elif bias.ndim == 2:  # GRU reset_after: input and recurrent biases
+            bias = np.concatenate([gates(bias[0][None])[0, :, 0], gates(bias[1][None])[0, :, 0]])
+        else:
+            bias = np.concatenate([gates(bias[None])[0, :, 0], np.zeros(w.shape[1], np.float32)])
+        activation = _recurrent_activation(b, config.get("activation", "tanh"))
+        if kind == "SimpleRNN":
+            activations = [activation]
+        else:
+            gate = _recurrent_activation(b, config.get("recurrent_activation", "sigmoid"))
+            activations = [gate, activation] + ([activation] if kind == "LSTM" else [])
+        alphas = [a for _, a in activations if a is not None]
+        attrs = dict(hidden_size=hidden, layout=0 if config.get("time_major") else 1,
+                     direction="reverse" if config.get("go_backwards") else "forward",
+                     activations=[k for k, _ in activations])
+        if alphas:
+            attrs.update(activation_alpha=alphas, activation_beta=[0.5] * len(alphas))
+        if kind == "GRU":
+            attrs["linear_before_reset"] = int(bool(config.get("reset_after", b.keras3)))
+        if attrs["layout"] == 0:
+            raise UnsupportedError("time_major=True is not supported yet")
+        cell = _ONNX_CELL[kind]
+        outputs = [f"{name}/y", f"{name}/y_h"] + ([f"{name}/y_c"] if kind == "LSTM" else [])
+        ins = [inputs[0], b.const(f"{name}/W", w), b.const(f"{name}/R", r), b.const(f"{name}/B", bias[None])]
+        b.nodes.append(Node(name, cell, ins, outputs, attrs, [name]))
+        if config.get("return_sequences"):
+            b.rank[outputs[0]] = 4
+            y = outputs[0]
+            if config.get("go_backwards"):  # Keras returns the steps in the order it ran them
+                y = b.node(name, "Slice", [y, b.const(f"{name}/start", np.array([-1])),
+                                           b.const(f"{name}/end", np.array([-2 ** 62])),
+                                           b.const(f"{name}/axis", np.array([1])),
+                                           b.const(f"{name}/step", np.array([-1]))], f"{name}/in_run_order")
+            target = np.array([1, -1, hidden], np.int64)
+            return b.node(name, "Reshape", [y, b.const(f"{name}/shape", target)], name, rank=3)
+        b.rank[outputs[1]] = 3
+        return b.node(name, "Reshape", [outputs[1], b.const(f"{name}/shape", np.array([1, hidden], np.int64))],
+                      name, rank=2)
+    return convert
+
+
 _LAYERS = {
     "Dense": _dense,
+    "SimpleRNN": _recurrent("SimpleRNN"), "GRU": _recurrent("GRU"), "LSTM": _recurrent("LSTM"),
     "Conv1D": _conv(1), "Conv2D": _conv(2),
     "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
     "MaxPooling1D": _pool("MaxPool", 1), "MaxPooling2D": _pool("MaxPool", 2),

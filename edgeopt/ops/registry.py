@@ -147,12 +147,13 @@ def build_registry(*op_lists) -> "MappingProxyType":
 def default_registry():
     from edgeopt.ops import (
         conv, elementwise, fold_only, layout, linear, normalization, pool, quantized,
-        quantized_linear, reduce,
+        quantized_linear, recurrent, reduce,
     )
 
     return build_registry(
         elementwise.OPS, linear.OPS, conv.OPS, pool.OPS, reduce.OPS,
         normalization.OPS, layout.OPS, fold_only.OPS, quantized.OPS, quantized_linear.OPS,
+        recurrent.OPS,
     )
 
 

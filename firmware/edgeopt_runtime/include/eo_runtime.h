@@ -42,6 +42,30 @@ void eo_rsqrt_f32(const float *x, float *y, int32_t n);
 void eo_gelu_f32(const float *x, float *y, int32_t n);      /* 0.5 x (1 + erf(x / sqrt 2)) */
 void eo_gelu_tanh_f32(const float *x, float *y, int32_t n); /* the tanh approximation */
 
+/* ---- recurrent layers (ONNX RNN, GRU, LSTM) ---- */
+typedef enum { EO_CELL_RNN, EO_CELL_GRU, EO_CELL_LSTM } eo_cell_t;
+typedef enum { EO_RNN_SIGMOID, EO_RNN_TANH, EO_RNN_RELU, EO_RNN_HARD_SIGMOID } eo_rnn_kind_t;
+typedef struct {
+    eo_rnn_kind_t kind;
+    float alpha, beta; /* HardSigmoid */
+} eo_rnn_activation_t;
+typedef struct {
+    eo_cell_t cell;
+    int32_t seq, batch, input, hidden;
+    int32_t directions, reverse; /* 1 and 0: forward; 1 and 1: reverse; 2: bidirectional */
+    int32_t linear_before_reset; /* GRU */
+    int32_t x_step, x_batch;     /* element strides of X (ONNX layout 0 or 1) */
+    int32_t y_step, y_dir, y_batch, state_dir, state_batch;
+    eo_rnn_activation_t activations[6]; /* per direction: f, g, h */
+} eo_recurrent_params_t;
+
+/* Floats of scratch eo_recurrent_f32 needs. */
+int32_t eo_recurrent_scratch_floats(const eo_recurrent_params_t *p);
+/* b (Wb then Rb per direction), h0, c0, y, y_h and y_c may be NULL. */
+void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const float *w, const float *r,
+                      const float *b, const float *h0, const float *c0, float *y, float *y_h, float *y_c,
+                      float *scratch);
+
 /* ---- tangents (forward-mode derivatives) for solver Jacobians ---- */
 typedef enum {
     EO_TANGENT_TANH,

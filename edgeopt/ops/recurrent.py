@@ -1,0 +1,105 @@
+"""Recurrent layers with ONNX's semantics: RNN, GRU (linear_before_reset 0 and 1) and LSTM,
+forward, reverse and bidirectional, layout 0 and 1, one runtime call per sequence."""
+import numpy as np
+
+from edgeopt.ops.registry import Call, OpDef
+
+_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+_DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+_KINDS = {"Sigmoid": "EO_RNN_SIGMOID", "Tanh": "EO_RNN_TANH", "Relu": "EO_RNN_RELU",
+          "HardSigmoid": "EO_RNN_HARD_SIGMOID"}
+_HARD_SIGMOID_DEFAULTS = (0.2, 0.5)
+
+
+def _geometry(ctx):
+    """(seq, batch, input, hidden, directions, layout) after checking what the kernel supports."""
+    op = ctx.node.op_type
+    layout = ctx.integer("layout", 0)
+    shape = ctx.shape(0)
+    if len(shape) != 3 or layout not in (0, 1):
+        ctx.unsupported(f"X must be rank 3 with layout 0 or 1; found {tuple(shape)}, layout {layout}")
+    seq, batch = (shape[0], shape[1]) if layout == 0 else (shape[1], shape[0])
+    direction = ctx.attr("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        ctx.unsupported(f"direction {direction!r}")
+    directions = 2 if direction == "bidirectional" else 1
+    for index, what in ((4, "sequence_lens"), (7, "P (peepholes)")):
+        if ctx.has_input(index):
+            ctx.unsupported(f"{what} is not supported yet")
+    if ctx.attr("clip") is not None:
+        ctx.unsupported("clip is not supported yet")
+    if op == "LSTM" and ctx.integer("input_forget", 0):
+        ctx.unsupported("input_forget is not supported yet")
+    w = ctx.require_const(1, "W")
+    ctx.require_const(2, "R")
+    hidden = ctx.integer("hidden_size", int(np.shape(w)[1]) // _GATES[op])
+    if np.shape(w) != (directions, _GATES[op] * hidden, shape[2]):
+        ctx.unsupported(f"W has shape {np.shape(w)}; expected {(directions, _GATES[op] * hidden, shape[2])}")
+    return seq, batch, shape[2], hidden, directions, layout
+
+
+def _activations(ctx, directions):
+    names = ctx.attr("activations") or _DEFAULT_ACTIVATIONS[ctx.node.op_type] * directions
+    alphas, betas = list(ctx.attr("activation_alpha") or []), list(ctx.attr("activation_beta") or [])
+    per = len(_DEFAULT_ACTIVATIONS[ctx.node.op_type])
+    if len(names) != per * directions:
+        ctx.unsupported(f"activations {names}: expected {per * directions}")
+    result = []
+    for index, name in enumerate(names):
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        kind = next((k for k in _KINDS if k.lower() == name.lower()), None)
+        if kind is None:
+            ctx.unsupported(f"activation {name!r} is not supported yet (Sigmoid, Tanh, Relu, HardSigmoid are)")
+        alpha, beta = _HARD_SIGMOID_DEFAULTS
+        if kind == "HardSigmoid":  # the per-activation parameters are consumed in order
+            alpha, beta = (alphas.pop(0) if alphas else alpha), (betas.pop(0) if betas else beta)
+        result.append(dict(kind=_KINDS[kind], alpha=float(alpha), beta=float(beta)))
+    padded = []
+    for d in range(directions):
+        own = result[d * per:(d + 1) * per]
+        padded += own + [dict(kind="EO_RNN_TANH", alpha=0.0, beta=0.0)] * (3 - per)
+    return padded
+
+
+def _infer(ctx):
+    seq, batch, _, hidden, directions, layout = _geometry(ctx)
+    y = (seq, directions, batch, hidden) if layout == 0 else (batch, seq, directions, hidden)
+    state = (directions, batch, hidden) if layout == 0 else (batch, directions, hidden)
+    return [y, state, state][:3 if ctx.node.op_type == "LSTM" else 2]
+
+
+def _lower(ctx, lc):
+    seq, batch, size, hidden, directions, layout = _geometry(ctx)
+    x_step, x_batch = (batch * size, size) if layout == 0 else (size, seq * size)
+    if layout == 0:  # Y [seq][dirs][batch][hidden], states [dirs][batch][hidden]
+        y_strides = (directions * batch * hidden, batch * hidden, hidden)
+        state = (batch * hidden, hidden)
+    else:  # Y [batch][seq][dirs][hidden], states [batch][dirs][hidden]
+        y_strides = (directions * hidden, hidden, seq * directions * hidden)
+        state = (hidden, directions * hidden)
+    outputs = list(ctx.node.outputs) + [""] * 3
+
+    def pointer(name):
+        return lc.buffer(name) if name else "NULL"
+
+    return Call("ops/recurrent.c.j2", dict(
+        cell=f"EO_CELL_{ctx.node.op_type}", seq=seq, batch=batch, input=size, hidden=hidden,
+        directions=directions, reverse=int(ctx.attr("direction", "forward") == "reverse"),
+        linear_before_reset=ctx.integer("linear_before_reset", 0), x_step=x_step, x_batch=x_batch,
+        y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
+        activations=_activations(ctx, directions),
+        x=pointer(ctx.node.input(0)), w=pointer(ctx.node.input(1)), r=pointer(ctx.node.input(2)),
+        b=pointer(ctx.node.input(3)), h0=pointer(ctx.node.input(5)),
+        c0=pointer(ctx.node.input(6)) if ctx.node.op_type == "LSTM" else "NULL",
+        y=pointer(outputs[0]), y_h=pointer(outputs[1]),
+        y_c=pointer(outputs[2]) if ctx.node.op_type == "LSTM" else "NULL",
+        scratch=lc.scratch(ctx),
+    ))
+
+
+def _scratch(ctx):
+    _, _, _, hidden, _, _ = _geometry(ctx)
+    return 4 * (2 * _GATES[ctx.node.op_type] * hidden + 2 * hidden)
+
+
+OPS = tuple(OpDef(op, _infer, None, _lower, scratch=_scratch) for op in _GATES)

@@ -1,0 +1,135 @@
+/* Recurrent layers (ONNX RNN, GRU and LSTM semantics): one call runs the whole sequence in
+ * one or both directions. Gate order in W, R and B is ONNX's: GRU z, r, h; LSTM i, o, f, c. */
+#include <stddef.h>
+
+#include "eo_runtime.h"
+
+static float eo_rnn_activate(const eo_rnn_activation_t *a, float v)
+{
+    switch (a->kind) {
+    case EO_RNN_SIGMOID:
+        return eo_sigmoidf(v);
+    case EO_RNN_TANH:
+        return eo_tanhf(v);
+    case EO_RNN_RELU:
+        return v > 0.0f ? v : 0.0f;
+    case EO_RNN_HARD_SIGMOID: {
+        const float s = a->alpha * v + a->beta;
+        return s < 0.0f ? 0.0f : (s > 1.0f ? 1.0f : s);
+    }
+    default:
+        return v;
+    }
+}
+
+/* out[j] = bias[j] (or 0) + sum_k w[j][k] v[k], for j < rows */
+static void eo_rnn_affine(const float *w, const float *v, const float *bias, int32_t rows, int32_t cols,
+                          float *out)
+{
+    int32_t j, k;
+    for (j = 0; j < rows; ++j) {
+        float acc = bias != NULL ? bias[j] : 0.0f;
+        const float *row = w + j * cols;
+        for (k = 0; k < cols; ++k) {
+            acc += row[k] * v[k];
+        }
+        out[j] = acc;
+    }
+}
+
+static int32_t eo_rnn_gates(eo_cell_t cell)
+{
+    return cell == EO_CELL_LSTM ? 4 : (cell == EO_CELL_GRU ? 3 : 1);
+}
+
+/* One time step of one direction and batch row: h (and c) updated in place. */
+static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float *x, const float *w,
+                        const float *r, const float *wb, const float *rb, float *h, float *c, float *xg,
+                        float *hg)
+{
+    const int32_t n = p->hidden;
+    const eo_rnn_activation_t *act = p->activations + dir * 3;
+    int32_t j;
+    eo_rnn_affine(w, x, wb, eo_rnn_gates(p->cell) * n, p->input, xg);
+    eo_rnn_affine(r, h, rb, eo_rnn_gates(p->cell) * n, n, hg);
+    if (p->cell == EO_CELL_RNN) {
+        for (j = 0; j < n; ++j) {
+            h[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);
+        }
+    } else if (p->cell == EO_CELL_GRU) {
+        /* hg holds R h + Rb for z and r; the candidate's recurrent part depends on the mode */
+        for (j = 0; j < n; ++j) {
+            xg[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);             /* z */
+            xg[n + j] = eo_rnn_activate(&act[0], xg[n + j] + hg[n + j]); /* r */
+        }
+        if (!p->linear_before_reset) { /* (r * h) R_h^T + Rb_h */
+            for (j = 0; j < n; ++j) {
+                hg[j] = xg[n + j] * h[j];
+            }
+            eo_rnn_affine(r + 2 * n * n, hg, rb != NULL ? rb + 2 * n : NULL, n, n, hg + 2 * n);
+            for (j = 0; j < n; ++j) {
+                hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + hg[2 * n + j]);
+            }
+        } else { /* r * (h R_h^T + Rb_h) */
+            for (j = 0; j < n; ++j) {
+                hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + xg[n + j] * hg[2 * n + j]);
+            }
+        }
+        for (j = 0; j < n; ++j) {
+            h[j] = (1.0f - xg[j]) * hg[2 * n + j] + xg[j] * h[j];
+        }
+    } else { /* LSTM: i, o, f, c */
+        for (j = 0; j < n; ++j) {
+            const float i_gate = eo_rnn_activate(&act[0], xg[j] + hg[j]);
+            const float o_gate = eo_rnn_activate(&act[0], xg[n + j] + hg[n + j]);
+            const float f_gate = eo_rnn_activate(&act[0], xg[2 * n + j] + hg[2 * n + j]);
+            const float candidate = eo_rnn_activate(&act[1], xg[3 * n + j] + hg[3 * n + j]);
+            c[j] = f_gate * c[j] + i_gate * candidate;
+            h[j] = o_gate * eo_rnn_activate(&act[2], c[j]);
+        }
+    }
+}
+
+int32_t eo_recurrent_scratch_floats(const eo_recurrent_params_t *p)
+{
+    return 2 * eo_rnn_gates(p->cell) * p->hidden + 2 * p->hidden;
+}
+
+void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const float *w, const float *r,
+                      const float *b, const float *h0, const float *c0, float *y, float *y_h, float *y_c,
+                      float *scratch)
+{
+    const int32_t n = p->hidden, gates = eo_rnn_gates(p->cell) * p->hidden;
+    float *xg = scratch, *hg = scratch + gates, *h = scratch + 2 * gates, *c = h + n;
+    int32_t dir, batch, step, j;
+    for (dir = 0; dir < p->directions; ++dir) {
+        const int32_t reverse = p->reverse || dir == 1;
+        const float *wd = w + dir * gates * p->input, *rd = r + dir * gates * n;
+        const float *wb = b != NULL ? b + dir * 2 * gates : NULL, *rb = b != NULL ? wb + gates : NULL;
+        for (batch = 0; batch < p->batch; ++batch) {
+            const int32_t state = dir * p->state_dir + batch * p->state_batch;
+            for (j = 0; j < n; ++j) {
+                h[j] = h0 != NULL ? h0[state + j] : 0.0f;
+                c[j] = c0 != NULL ? c0[state + j] : 0.0f;
+            }
+            for (step = 0; step < p->seq; ++step) {
+                const int32_t t = reverse ? p->seq - 1 - step : step;
+                eo_rnn_step(p, dir, x + t * p->x_step + batch * p->x_batch, wd, rd, wb, rb, h, c, xg, hg);
+                if (y != NULL) {
+                    float *yt = y + t * p->y_step + dir * p->y_dir + batch * p->y_batch;
+                    for (j = 0; j < n; ++j) {
+                        yt[j] = h[j];
+                    }
+                }
+            }
+            for (j = 0; j < n; ++j) {
+                if (y_h != NULL) {
+                    y_h[state + j] = h[j];
+                }
+                if (y_c != NULL) {
+                    y_c[state + j] = c[j];
+                }
+            }
+        }
+    }
+}
