@@ -1,4 +1,4 @@
-"""Fuzzing the CLI with hypothesis: mutated ONNX and TFLite files, mutated solver configs,
+"""Fuzzing the CLI with hypothesis: mutated ONNX, TFLite and Keras files, mutated solver configs,
 and generated graphs with hostile names and attributes. The property, for every input:
 `edgeopt compile` ends with rc 0 and C that builds under the strict flags and runs clean
 under AddressSanitizer/UBSan, or with rc 2 and a one-line-led message. Never rc 3, a
@@ -148,6 +148,38 @@ def test_mutated_solver_configs(tmp_path_factory, capsys, line, value, drop):
     else:
         lines[target] = f"{lines[target].split('=')[0].strip()} = {value}"
     check("\n".join(lines).encode("utf-8", "replace"), ".toml", tmp_path_factory.getbasetemp() / "toml", capsys)
+
+
+KERAS_SEEDS = [HERE / "data" / "models" / "keras" / name for name in ("cnn1d_keras2.h5", "recurrent_keras3.h5")]
+
+
+@FUZZ
+@given(seed=st.integers(0, len(KERAS_SEEDS) - 1), layer=st.integers(0, 40), key=st.integers(0, 40),
+       value=HOSTILE_VALUES, rename=st.booleans())
+def test_mutated_keras_configs(tmp_path_factory, capsys, seed, layer, key, value, rename):
+    """One value of one layer's config replaced (or the layer renamed) with a hostile one."""
+    import json
+
+    import h5py
+
+    work = tmp_path_factory.getbasetemp() / "keras-seeds"
+    work.mkdir(exist_ok=True)
+    path = work / f"{seed}-{layer}-{key}.h5"
+    shutil.copy(KERAS_SEEDS[seed], path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        target = config["config"]["layers"][layer % len(config["config"]["layers"])]
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            parsed = value
+        if rename:
+            target["name"] = parsed if isinstance(parsed, str) else str(parsed)
+        else:
+            keys = sorted(target["config"])
+            target["config"][keys[key % len(keys)]] = parsed
+        f.attrs["model_config"] = json.dumps(config)
+    check(path.read_bytes(), ".h5", tmp_path_factory.getbasetemp() / "keras", capsys)
 
 
 NAMES = st.one_of(st.text(max_size=24), st.sampled_from(

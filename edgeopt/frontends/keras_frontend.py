@@ -41,7 +41,11 @@ def load_keras(path: Path, input_shapes: dict) -> Graph:
         raise ModelLoadError(f"{path}: damaged Keras file ({type(exc).__name__}: {exc}); save the model "
                              "again") from None
     builder = _Builder(path, version.startswith("3"), weights, input_shapes)
-    graph = builder.build(config)
+    try:
+        graph = builder.build(config)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        raise ModelLoadError(f"{path}: malformed model_config ({type(exc).__name__}: {exc}); save the model "
+                             "again with model.save('model.h5')") from None
     graph.metadata["source_sha256"] = hashlib.sha256(data).hexdigest()
     graph.metadata["source_name"] = path.name
     return graph
@@ -168,7 +172,7 @@ class _Builder:
             return convert(self, name, config, inputs, self.weights.get(name, {}))
         except UnsupportedError as exc:
             self.problems.append((kind, name, str(exc)))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             self.problems.append((kind, name, f"unexpected config or weights ({type(exc).__name__}: {exc})"))
         return None
 
