@@ -2,6 +2,7 @@
 forward, reverse and bidirectional, layout 0 and 1, one runtime call per sequence."""
 import numpy as np
 
+from edgeopt.ops.linear import pack_dense
 from edgeopt.ops.registry import Call, OpDef
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -82,13 +83,22 @@ def _lower(ctx, lc):
     def pointer(name):
         return lc.buffer(name) if name else "NULL"
 
+    def packed(matrices, label):  # per direction, packed for the dense kernel
+        return lc.weight(np.concatenate([pack_dense(m) for m in matrices]), label)
+
+    w, r = np.asarray(ctx.const(1), np.float32), np.asarray(ctx.const(2), np.float32)
+    r_h = "NULL"
+    if ctx.node.op_type == "GRU":  # the h rows apart: without linear_before_reset they multiply r * h
+        r_h = packed([m[2 * hidden:] for m in r], "recurrent_h_weights")
+        r = r[:, :2 * hidden]
+
     return Call("ops/recurrent.c.j2", dict(
         cell=f"EO_CELL_{ctx.node.op_type}", seq=seq, batch=batch, input=size, hidden=hidden,
         directions=directions, reverse=int(ctx.attr("direction", "forward") == "reverse"),
         linear_before_reset=ctx.integer("linear_before_reset", 0), x_step=x_step, x_batch=x_batch,
         y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
         activations=_activations(ctx, directions),
-        x=pointer(ctx.node.input(0)), w=pointer(ctx.node.input(1)), r=pointer(ctx.node.input(2)),
+        x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
         b=pointer(ctx.node.input(3)), h0=pointer(ctx.node.input(5)),
         c0=pointer(ctx.node.input(6)) if ctx.node.op_type == "LSTM" else "NULL",
         y=pointer(outputs[0]), y_h=pointer(outputs[1]),

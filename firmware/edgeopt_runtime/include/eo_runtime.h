@@ -61,10 +61,11 @@ typedef struct {
 
 /* Floats of scratch eo_recurrent_f32 needs. */
 int32_t eo_recurrent_scratch_floats(const eo_recurrent_params_t *p);
-/* b (Wb then Rb per direction), h0, c0, y, y_h and y_c may be NULL. */
+/* w and r per direction packed for eo_dense_f32 (GRU: r holds the z and r rows, r_h the h
+ * rows; NULL otherwise); b (Wb then Rb per direction), h0, c0, y, y_h and y_c may be NULL. */
 void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const float *w, const float *r,
-                      const float *b, const float *h0, const float *c0, float *y, float *y_h, float *y_c,
-                      float *scratch);
+                      const float *r_h, const float *b, const float *h0, const float *c0, float *y, float *y_h,
+                      float *y_c, float *scratch);
 
 /* ---- tangents (forward-mode derivatives) for solver Jacobians ---- */
 typedef enum {

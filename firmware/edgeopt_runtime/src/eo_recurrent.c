@@ -22,55 +22,46 @@ static float eo_rnn_activate(const eo_rnn_activation_t *a, float v)
     }
 }
 
-/* out[j] = bias[j] (or 0) + sum_k w[j][k] v[k], for j < rows */
-static void eo_rnn_affine(const float *w, const float *v, const float *bias, int32_t rows, int32_t cols,
-                          float *out)
-{
-    int32_t j, k;
-    for (j = 0; j < rows; ++j) {
-        float acc = bias != NULL ? bias[j] : 0.0f;
-        const float *row = w + j * cols;
-        for (k = 0; k < cols; ++k) {
-            acc += row[k] * v[k];
-        }
-        out[j] = acc;
-    }
-}
-
 static int32_t eo_rnn_gates(eo_cell_t cell)
 {
     return cell == EO_CELL_LSTM ? 4 : (cell == EO_CELL_GRU ? 3 : 1);
 }
 
-/* One time step of one direction and batch row: h (and c) updated in place. */
+/* One time step of one direction and batch row: h (and c) updated in place. The affine parts
+ * run on the dense kernel (weights packed for it); GRU's R is split into its z, r rows and its
+ * h rows, since without linear_before_reset the h rows multiply r * h. */
 static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float *x, const float *w,
-                        const float *r, const float *wb, const float *rb, float *h, float *c, float *xg,
-                        float *hg)
+                        const float *r, const float *r_h, const float *wb, const float *rb, float *h,
+                        float *c, float *xg, float *hg)
 {
     const int32_t n = p->hidden;
     const eo_rnn_activation_t *act = p->activations + dir * 3;
     int32_t j;
-    eo_rnn_affine(w, x, wb, eo_rnn_gates(p->cell) * n, p->input, xg);
-    eo_rnn_affine(r, h, rb, eo_rnn_gates(p->cell) * n, n, hg);
+    eo_dense_f32(x, w, wb, xg, 1, eo_rnn_gates(p->cell) * n, p->input);
+    if (p->cell != EO_CELL_GRU) {
+        eo_dense_f32(h, r, rb, hg, 1, eo_rnn_gates(p->cell) * n, n);
+    }
     if (p->cell == EO_CELL_RNN) {
         for (j = 0; j < n; ++j) {
             h[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);
         }
     } else if (p->cell == EO_CELL_GRU) {
-        /* hg holds R h + Rb for z and r; the candidate's recurrent part depends on the mode */
+        const float *rb_h = rb != NULL ? rb + 2 * n : NULL;
+        eo_dense_f32(h, r, rb, hg, 1, 2 * n, n);
         for (j = 0; j < n; ++j) {
             xg[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);             /* z */
             xg[n + j] = eo_rnn_activate(&act[0], xg[n + j] + hg[n + j]); /* r */
         }
-        if (!p->linear_before_reset) { /* (r * h) R_h^T + Rb_h */
+        if (!p->linear_before_reset) { /* g(x W_h + (r * h) R_h^T + Rb_h) */
             for (j = 0; j < n; ++j) {
                 hg[j] = xg[n + j] * h[j];
             }
-            eo_rnn_affine(r + 2 * n * n, hg, rb != NULL ? rb + 2 * n : NULL, n, n, hg + 2 * n);
+            eo_dense_f32(hg, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
                 hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + hg[2 * n + j]);
             }
-        } else { /* r * (h R_h^T + Rb_h) */
+        } else { /* g(x W_h + r * (h R_h^T + Rb_h)) */
+            eo_dense_f32(h, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
                 hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + xg[n + j] * hg[2 * n + j]);
             }
@@ -96,15 +87,18 @@ int32_t eo_recurrent_scratch_floats(const eo_recurrent_params_t *p)
 }
 
 void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const float *w, const float *r,
-                      const float *b, const float *h0, const float *c0, float *y, float *y_h, float *y_c,
-                      float *scratch)
+                      const float *r_h, const float *b, const float *h0, const float *c0, float *y, float *y_h,
+                      float *y_c, float *scratch)
 {
     const int32_t n = p->hidden, gates = eo_rnn_gates(p->cell) * p->hidden;
     float *xg = scratch, *hg = scratch + gates, *h = scratch + 2 * gates, *c = h + n;
     int32_t dir, batch, step, j;
     for (dir = 0; dir < p->directions; ++dir) {
         const int32_t reverse = p->reverse || dir == 1;
-        const float *wd = w + dir * gates * p->input, *rd = r + dir * gates * n;
+        /* GRU: r holds the z and r rows (2n), r_h the h rows (n), per direction */
+        const int32_t r_rows = p->cell == EO_CELL_GRU ? 2 * n : gates;
+        const float *wd = w + dir * gates * p->input, *rd = r + dir * r_rows * n;
+        const float *rhd = r_h != NULL ? r_h + dir * n * n : NULL;
         const float *wb = b != NULL ? b + dir * 2 * gates : NULL, *rb = b != NULL ? wb + gates : NULL;
         for (batch = 0; batch < p->batch; ++batch) {
             const int32_t state = dir * p->state_dir + batch * p->state_batch;
@@ -114,7 +108,8 @@ void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const floa
             }
             for (step = 0; step < p->seq; ++step) {
                 const int32_t t = reverse ? p->seq - 1 - step : step;
-                eo_rnn_step(p, dir, x + t * p->x_step + batch * p->x_batch, wd, rd, wb, rb, h, c, xg, hg);
+                eo_rnn_step(p, dir, x + t * p->x_step + batch * p->x_batch, wd, rd, rhd, wb, rb, h, c, xg,
+                            hg);
                 if (y != NULL) {
                     float *yt = y + t * p->y_step + dir * p->y_dir + batch * p->y_batch;
                     for (j = 0; j < n; ++j) {
