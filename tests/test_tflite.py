@@ -190,3 +190,17 @@ def test_arena_is_smaller_than_tflm():
         generated = compile_model(MODELS / f"{model}.tflite")
         assert generated.arena_bytes <= 0.8 * tflm_arena
         assert generated.arena_bytes <= generated.peak_bytes
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+def test_float_sequence_lstm_matches_tflm(target):
+    """TFLM's trained_lstm (MNIST rows as a 28-step sequence, UNIDIRECTIONAL_SEQUENCE_LSTM with
+    cell clipping, then FULLY_CONNECTED and SOFTMAX)."""
+    path = MODELS / "trained_lstm.tflite"
+    generated = compile_model(path)
+    inputs = {t.name: np.random.default_rng(2).uniform(0, 1, (3,) + t.shape).astype(np.float32)
+              for t in generated.inputs}
+    outputs = run_on(target, path, generated, inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        np.testing.assert_allclose(value, reference[name], rtol=1e-5, atol=1e-6)

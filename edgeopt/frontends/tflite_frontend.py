@@ -510,6 +510,44 @@ def _batch_matmul(op, ins, outs, tensors, name):
     return nodes + [Node(name, "MatMul", operands, outs[:1], {}, [name])]
 
 
+def _sequence_lstm(op, ins, outs, tensors, name):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (float) as the IR's LSTM: TFLite's i, f, c, o weight tensors
+    stacked in ONNX's i, o, f, c order; the state tensors start at zero on every call, as
+    TFLM's do after a reset."""
+    import tflite
+
+    if tensors[ins[0]].dtype != "float32":
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} UNIDIRECTIONAL_SEQUENCE_LSTM is not supported yet "
+                               "(float32 is)")
+    options = _options(op, tflite.UnidirectionalSequenceLSTMOptions)
+    present = lambda index: index < len(ins) and bool(ins[index])  # noqa: E731
+    missing = {"CIFG (no input gate)": not present(1), "peepholes": any(present(i) for i in (9, 10, 11)),
+               "projection": present(16), "layer normalization": any(present(i) for i in range(20, 24)),
+               "projection clipping": options is not None and options.ProjClip(),
+               "an activation other than TANH": options is not None and options.FusedActivationFunction() != 4}
+    problems = [what for what, found in missing.items() if found]
+    if problems:
+        raise UnsupportedError(", ".join(problems) + " not supported yet")
+    weights = [tensors[ins[i]].data for i in (1, 4, 2, 3, 5, 8, 6, 7, 12, 15, 13, 14)]  # i, o, f, c
+    if any(w is None for w in weights):
+        raise UnsupportedError("weights and biases must be constants")
+    hidden = weights[0].shape[0]
+    w = np.concatenate(weights[0:4])[None].astype(np.float32)
+    r = np.concatenate(weights[4:8])[None].astype(np.float32)
+    b = np.concatenate(list(weights[8:12]) + [np.zeros(4 * hidden, np.float32)])[None].astype(np.float32)
+    for key, value in (("W", w), ("R", r), ("B", b)):
+        tensors[f"{name}/{key}"] = Tensor(f"{name}/{key}", "float32", value.shape, value)
+    time_major = bool(options.TimeMajor()) if options is not None else False
+    sequence = f"{name}/y"
+    shape_name = f"{name}/y_shape"
+    target = tensors[outs[0]].shape
+    tensors[shape_name] = Tensor(shape_name, "int64", (len(target),), np.array(target, np.int64))
+    return [Node(name, "LSTM", [ins[0], f"{name}/W", f"{name}/R", f"{name}/B"], [sequence],
+                 {"hidden_size": int(hidden), "layout": 0 if time_major else 1,
+                  "cell_clip": float(options.CellClip()) if options is not None else 0.0}, [name]),
+            Node(f"{name}_squeeze", "Reshape", [sequence, shape_name], outs[:1], {}, [name])]
+
+
 def _cast(op, ins, outs, tensors, name):
     from onnx import helper  # the IR's Cast takes ONNX element type codes
 
@@ -557,6 +595,7 @@ _CONVERTERS = {
     "RSQRT": _float_only("Rsqrt", 1),
     "GELU": _gelu,
     "BATCH_MATMUL": _batch_matmul,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _sequence_lstm,
     "SPLIT": _split,
     "SPLIT_V": lambda *args: _split(*args, sized=True),
     "UNPACK": _unpack,

@@ -97,7 +97,7 @@ def _lower(ctx, lc):
         directions=directions, reverse=int(ctx.attr("direction", "forward") == "reverse"),
         linear_before_reset=ctx.integer("linear_before_reset", 0), x_step=x_step, x_batch=x_batch,
         y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
-        activations=_activations(ctx, directions),
+        activations=_activations(ctx, directions), cell_clip=ctx.number("cell_clip", 0.0),
         x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
         b=pointer(ctx.node.input(3)), h0=pointer(ctx.node.input(5)),
         c0=pointer(ctx.node.input(6)) if ctx.node.op_type == "LSTM" else "NULL",

@@ -57,6 +57,7 @@ typedef struct {
     int32_t x_step, x_batch;     /* element strides of X (ONNX layout 0 or 1) */
     int32_t y_step, y_dir, y_batch, state_dir, state_batch;
     eo_rnn_activation_t activations[6]; /* per direction: f, g, h */
+    float cell_clip;                    /* LSTM: |c| clipped to it after each step (TFLite); 0: none */
 } eo_recurrent_params_t;
 
 /* Floats of scratch eo_recurrent_f32 needs. */

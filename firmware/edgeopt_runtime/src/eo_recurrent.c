@@ -76,6 +76,9 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
             const float f_gate = eo_rnn_activate(&act[0], xg[2 * n + j] + hg[2 * n + j]);
             const float candidate = eo_rnn_activate(&act[1], xg[3 * n + j] + hg[3 * n + j]);
             c[j] = f_gate * c[j] + i_gate * candidate;
+            if (p->cell_clip > 0.0f) {
+                c[j] = c[j] > p->cell_clip ? p->cell_clip : (c[j] < -p->cell_clip ? -p->cell_clip : c[j]);
+            }
             h[j] = o_gate * eo_rnn_activate(&act[2], c[j]);
         }
     }
