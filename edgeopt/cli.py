@@ -41,6 +41,8 @@ def _add_model_options(parser):
     parser.add_argument("--name", help="C symbol prefix (default: from the file name)")
     parser.add_argument("--input-shape", action="append", type=_parse_input_shape, default=[],
                         metavar="NAME=D0,D1,...", help="fix an input's shape (repeatable)")
+    parser.add_argument("--stream", action="store_true",
+                        help="recurrent models: one time step per call, the state kept between calls")
 
 
 def build_parser():
@@ -112,7 +114,7 @@ def main(argv=None):
 def _compile(args):
     from edgeopt.pipeline import compile_file, write_library
 
-    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
     if args.platformio:
         budget = _write_project(args, artifact)
     if args.output or not args.platformio:
@@ -223,7 +225,10 @@ def _simulate(args):
     from edgeopt.solvers import kind_of
 
     inputs = _load_npz(args.inputs)
-    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    if args.stream and (args.compare or args.per_layer):
+        raise EdgeoptError("--compare/--per-layer check whole sequences against the reference runtime: drop "
+                           "--stream for them (its samples are the time steps of one stream)")
+    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
     kind = kind_of(artifact)
     if args.closed_loop:  # its own npz contract: the reference trajectory
         return _closed_loop(args, artifact, kind, inputs)

@@ -16,6 +16,7 @@ def add_parser(sub, tolerance, parse_input_shape):
     run.add_argument("model", help="model file or solver config: what the board's firmware was built from")
     run.add_argument("--name", help="C symbol prefix, as given to compile")
     run.add_argument("--input-shape", action="append", type=parse_input_shape, default=[], metavar="NAME=D0,D1,...")
+    run.add_argument("--stream", action="store_true", help="recurrent models: one time step per RUN")
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--target", help="an emulated board edgeopt builds and starts (qemu-cortex-m4, ...)")
     where.add_argument("--port", help="a running board: /dev/ttyACM0, socket://HOST:PORT, rfc2217://HOST:PORT")
@@ -64,7 +65,7 @@ def run(args, load_npz, save_npz):
     from edgeopt.simulator.host import HostRunner
     from edgeopt.solvers import kind_of
 
-    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape))
+    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
     kind = kind_of(artifact)
     inputs = load_npz(args.inputs) if args.inputs else None
     if inputs is not None and kind is not None:

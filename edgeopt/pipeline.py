@@ -14,6 +14,7 @@ from edgeopt.errors import EdgeoptError
 from edgeopt.frontends import load_model
 from edgeopt.ops import default_registry
 from edgeopt.passes import optimize
+from edgeopt.passes.streaming import add_states, one_step_inputs
 from edgeopt.resources import runtime_dir
 
 
@@ -32,13 +33,19 @@ def is_solver_config(path) -> bool:
     return str(path).lower().endswith(".toml")
 
 
-def compile_model(model_path, name=None, input_shapes=None, extensions=(), options=None):
+def compile_model(model_path, name=None, input_shapes=None, extensions=(), options=None, stream=False):
     """A model file -> its Artifact. extensions: codegen extensions (e.g. a solver's model
-    Jacobian); options: extra entries for the banner."""
+    Jacobian); options: extra entries for the banner; stream: one time step per call
+    (passes.streaming)."""
     name = check_name(name or default_name(model_path))
     registry = default_registry()
-    graph = optimize(load_model(model_path, input_shapes or {}), registry)
-    shown = dict(name=name, **(options or {}))
+    graph = load_model(model_path, input_shapes or {})
+    if stream:
+        one_step_inputs(graph)
+    graph = optimize(graph, registry)
+    if stream:
+        add_states(graph)
+    shown = dict(name=name, **(options or {}), **({"stream": "yes"} if stream else {}))
     if input_shapes:
         shown["input-shape"] = ";".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))
     artifact = generate(graph, registry, name, shown, extensions=extensions)
@@ -46,15 +53,15 @@ def compile_model(model_path, name=None, input_shapes=None, extensions=(), optio
     return artifact
 
 
-def compile_file(path, name=None, input_shapes=None):
+def compile_file(path, name=None, input_shapes=None, stream=False):
     """Any input edgeopt compiles: a model file, or a solver config (.toml)."""
     if is_solver_config(path):
         from edgeopt.solvers import compile_solver
 
-        if input_shapes:
-            raise EdgeoptError("--input-shape applies to model files; a solver config names its model")
+        if input_shapes or stream:
+            raise EdgeoptError("--input-shape and --stream apply to model files; a solver config names its model")
         return compile_solver(path, name=name)
-    return compile_model(path, name=name, input_shapes=input_shapes)
+    return compile_model(path, name=name, input_shapes=input_shapes, stream=stream)
 
 
 def runtime_files() -> dict:

@@ -9,6 +9,7 @@ from edgeopt.pipeline import compile_file
 from edgeopt.simulator.host import HostRunner
 
 TFLM = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "tflm"
+NN4MC = TFLM.parent / "nn4mc"
 
 
 def seeded(artifact, samples, seed=0):
@@ -43,6 +44,19 @@ def test_onnx_model_matches_the_host(boards, tmp_path, builder):
 @pytest.mark.parametrize("model", ["hello_world_int8.tflite", "micro_speech_quantized.tflite"])
 def test_tflite_int8_is_bit_exact(boards, model):
     check_on_board(boards, compile_file(TFLM / model), samples=8)
+
+
+def test_a_recurrent_stream_steps_like_the_host(boards):
+    """--stream: one RUN per time step, the state carried on the board between RUNs; RESET
+    starts the stream again, reset=False continues it, as on the host."""
+    artifact = compile_file(NN4MC / "forward_kinematics_jan_10_2022.hdf5", stream=True)
+    first, more = seeded(artifact, 12, seed=1), seeded(artifact, 6, seed=2)
+    with boards.open(artifact) as board:
+        got = [board.run(first), board.run(more, reset=False)]
+    with HostRunner(artifact) as host:
+        expected = [host.run(first), host.run(more, reset=False)]
+    for board_run, host_run in zip(got, expected):
+        np.testing.assert_allclose(board_run["dense"], host_run["dense"], rtol=1e-4, atol=1e-5)
 
 
 def test_the_board_runs_what_it_reports(boards, tmp_path):

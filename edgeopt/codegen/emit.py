@@ -171,15 +171,19 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
     for w in lc.weights:
         weights_by_build[w["when"]] = weights_by_build.get(w["when"], 0) + w["array"].nbytes
     parameters = sum(w["array"].size for w in lc.weights if w["when"] != DSP)
+    stream = _stream_layout(graph, inputs, outputs)
     memory = Memory(weights_by_build, arena=plan.arena_bytes, scratch=plan.scratch_bytes,
-                    work=work_bytes,
+                    work=work_bytes, state=8 * stream["floats"] if stream else 0,
                     code=runtime_calls("\n".join([b["code"] for b in blocks] + [e.code for e in added])))
+    signature_in = stream["inputs"] if stream else inputs  # the packed entry steps the stream
+    signature_out = stream["outputs"] if stream else outputs
     context = dict(
         banner=banner_lines(graph.metadata.get("source_name", graph.name),
                             graph.metadata.get("source_sha256", "n/a"), options),
-        prefix=prefix, upper=upper, inputs=inputs, outputs=outputs,
-        input_offsets=packed_offsets(inputs), output_offsets=packed_offsets(outputs),
-        input_bytes=packed_size(inputs), output_bytes=packed_size(outputs),
+        prefix=prefix, upper=upper, inputs=inputs, outputs=outputs, stream=stream,
+        run_inputs=signature_in, run_outputs=signature_out,
+        input_offsets=packed_offsets(signature_in), output_offsets=packed_offsets(signature_out),
+        input_bytes=packed_size(signature_in), output_bytes=packed_size(signature_out),
         weights=[dict(w, size=w["array"].size, ctype=c_type(w["array"].dtype),
                       rows=array_rows(w["array"])) for w in lc.weights],
         arena_bytes=plan.arena_bytes, arena_floats=plan.arena_bytes // 4, peak_bytes=plan.peak_bytes,
@@ -194,10 +198,29 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
         f"{name}.c": env.get_template("model/model.c.j2").render(**context),
     }
     memory = dataclasses.replace(memory, own_code=own_code_bytes(files))
-    return Artifact(name, "model", files, inputs, outputs, memory, dict(options),
+    return Artifact(name, "model", files, signature_in, signature_out, memory, dict(options),
                     source=graph.metadata.get("source_name", graph.name),
                     source_sha256=graph.metadata.get("source_sha256", ""),
                     layers=layers, steps=steps, parameters=parameters, peak_bytes=plan.peak_bytes)
+
+
+def _stream_layout(graph, inputs, outputs):
+    """With --stream: the data inputs/outputs, and each state's (input, output, offset) in
+    the context's state array; None otherwise."""
+    pairs = graph.metadata.get("stream_states")
+    if not pairs:
+        return None
+    by_name = {spec.name: spec for spec in inputs + outputs}
+    states, offset = [], 0
+    for state_in, state_out in pairs:
+        spec = by_name[state_in]
+        states.append(dict(input=spec, output=by_name[state_out], offset=offset))
+        offset += spec.size
+    state_names = {name for pair in pairs for name in pair}
+    return dict(floats=offset, inputs=[s for s in inputs if s.name not in state_names],
+                outputs=[s for s in outputs if s.name not in state_names],
+                state_in={s["input"].name: s["offset"] for s in states},
+                state_out={s["output"].name: s["offset"] for s in states})
 
 
 _DSP_IF = "#if defined(__ARM_FEATURE_DSP)"
