@@ -16,7 +16,7 @@ SUPPORTED_OPS = (
     "Gemm MatMul Add Sub Mul Div Conv MaxPool AveragePool GlobalAveragePool GlobalMaxPool "
     "ReduceMean ReduceMax ReduceSum BatchNormalization Relu LeakyRelu PRelu Sigmoid HardSigmoid "
     "HardSwish Tanh Elu Selu Clip Softmax LogSoftmax Flatten Reshape Squeeze Unsqueeze Transpose "
-    "Concat Pad Identity Dropout Slice Split"
+    "Concat Pad Identity Dropout Slice Split RNN GRU LSTM"
 ).split()
 
 
@@ -41,6 +41,7 @@ PARAMETER_INPUTS = {
     "Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "ReduceMean": {1}, "ReduceMax": {1},
     "ReduceSum": {1}, "Pad": {1, 2, 3}, "Clip": {1, 2}, "Dropout": {1, 2},
     "BatchNormalization": {1, 2, 3, 4}, "Slice": {1, 2, 3, 4}, "Split": {1},
+    "RNN": {1, 2, 3}, "GRU": {1, 2, 3}, "LSTM": {1, 2, 3, 7},
 }
 
 
