@@ -96,26 +96,25 @@ def save_expected(model, path, rng):
     np.savez(str(path) + ".npz", **x, **dict(zip(producers, outputs)))
 
 
+def save_models(keras, suffix, rng):
+    keras.utils.set_random_seed(0)
+    for model in models(keras):
+        randomize_batchnorm(model, rng)
+        path = HERE / f"{model.name}_{suffix}.h5"
+        model.save(path)
+        save_expected(keras.models.load_model(path), path, rng)
+
+
 def main():
     rng = np.random.default_rng(0)
     import tensorflow as tf
 
     keras = tf.keras  # Keras 3
-    keras.utils.set_random_seed(0)
-    for model in models(keras):
-        randomize_batchnorm(model, rng)
-        path = HERE / f"{model.name}_keras3.h5"
-        model.save(path)
-        save_expected(keras.models.load_model(path), path, rng)
+    save_models(keras, "keras3", rng)
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tf_keras
 
-    tf_keras.utils.set_random_seed(0)
-    for model in models(tf_keras):
-        randomize_batchnorm(model, rng)
-        path = HERE / f"{model.name}_keras2.h5"
-        model.save(path)
-        save_expected(tf_keras.models.load_model(path), path, rng)
+    save_models(tf_keras, "keras2", rng)
     for path in sorted(NN4MC.glob("*.hdf5")):
         model = tf_keras.models.load_model(path, compile=False)
         save_expected(model, HERE / f"nn4mc_{path.stem}", rng)
