@@ -16,7 +16,7 @@ import numpy as np
 from edgeopt.errors import ModelLoadError, ShapeError, UnsupportedError, unsupported_summary
 from edgeopt.ir import Graph, Node, Tensor
 
-RECURRENT = {"Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "TimeDistributed", "CuDNNGRU", "CuDNNLSTM"}
+RECURRENT = {"ConvLSTM1D", "ConvLSTM2D", "TimeDistributed", "CuDNNGRU", "CuDNNLSTM"}
 IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
             "AlphaDropout", "ActivityRegularization"}
 
@@ -70,12 +70,18 @@ def _model_config(f, path):
 
 
 def _weights(f):
-    """{layer name: {weight base name ("kernel", "bias", ...): array}}."""
+    """{layer name: {weight base name ("kernel", "bias", ...): array}}; a Bidirectional
+    layer's as "forward/kernel", "backward/kernel", ..."""
     group = f["model_weights"] if "model_weights" in f else f
     result = {}
     for layer in group:
         names = [_text(n) for n in group[layer].attrs.get("weight_names", [])]
-        result[layer] = {n.split("/")[-1].split(":")[0]: np.asarray(group[layer][n]) for n in names}
+        result[layer] = {}
+        for n in names:
+            parts = n.split("/")
+            side = next((p.split("_")[0] for p in parts[:-1] if p.startswith(("forward_", "backward_"))), None)
+            key = parts[-1].split(":")[0]
+            result[layer][f"{side}/{key}" if side else key] = np.asarray(group[layer][n])
     return result
 
 
@@ -452,64 +458,97 @@ def _recurrent_activation(b, name):
     return kinds[name], alpha
 
 
+def _cell(b, kind, config, weights):
+    """One direction of a Keras recurrent layer as ONNX's W, R, B (each (1, ...)) and attributes."""
+    for key in ("stateful", "return_state"):
+        if config.get(key):
+            raise UnsupportedError(f"{key}=True is not supported yet")
+    if config.get("time_major"):
+        raise UnsupportedError("time_major=True is not supported yet")
+    hidden, order = int(config["units"]), _GATE_ORDER[kind]
+
+    def gates(matrix):  # (rows, gates * hidden) -> ONNX (1, gates * hidden, rows)
+        blocks = [matrix[..., g * hidden:(g + 1) * hidden] for g in order]
+        return np.concatenate(blocks, axis=-1).T[None].astype(np.float32)
+
+    w, r = gates(weights["kernel"]), gates(weights["recurrent_kernel"])
+    bias = weights.get("bias") if config.get("use_bias", True) else None
+    if bias is None:
+        bias = np.zeros(2 * w.shape[1], np.float32)
+    elif bias.ndim == 2:  # GRU reset_after: input and recurrent biases
+        bias = np.concatenate([gates(bias[0][None])[0, :, 0], gates(bias[1][None])[0, :, 0]])
+    else:
+        bias = np.concatenate([gates(bias[None])[0, :, 0], np.zeros(w.shape[1], np.float32)])
+    activation = _recurrent_activation(b, config.get("activation", "tanh"))
+    if kind == "SimpleRNN":
+        activations = [activation]
+    else:
+        gate = _recurrent_activation(b, config.get("recurrent_activation", "sigmoid"))
+        activations = [gate, activation] + ([activation] if kind == "LSTM" else [])
+    attrs = dict(hidden_size=hidden, layout=1, activations=[k for k, _ in activations])
+    alphas = [a for _, a in activations if a is not None]
+    if alphas:
+        attrs.update(activation_alpha=alphas, activation_beta=[0.5] * len(alphas))
+    if kind == "GRU":
+        attrs["linear_before_reset"] = int(bool(config.get("reset_after", b.keras3)))
+    return w, r, bias[None], attrs
+
+
+def _recurrent_node(b, name, kind, inputs, cells, direction, return_sequences, reverse_steps):
+    """The ONNX-style node for one or two directions' cells, and Keras's output from it."""
+    (w, r, bias, attrs), directions = cells[0], len(cells)
+    if directions == 2:
+        w, r, bias = (np.concatenate([c[i] for c in cells]) for i in range(3))
+        for key in ("activations", "activation_alpha", "activation_beta"):
+            if key in attrs:
+                attrs = dict(attrs, **{key: cells[0][3][key] + cells[1][3][key]})
+    hidden = attrs["hidden_size"]
+    outputs = [f"{name}/y", f"{name}/y_h"] + ([f"{name}/y_c"] if kind == "LSTM" else [])
+    ins = [inputs[0], b.const(f"{name}/W", w), b.const(f"{name}/R", r), b.const(f"{name}/B", bias)]
+    b.nodes.append(Node(name, _ONNX_CELL[kind], ins, outputs, dict(attrs, direction=direction), [name]))
+    b.rank[outputs[0]], b.rank[outputs[1]] = 4, 3
+    if return_sequences:
+        y = outputs[0]
+        if reverse_steps:  # go_backwards: Keras returns the steps in the order it ran them
+            y = b.node(name, "Slice", [y, b.const(f"{name}/start", np.array([-1])),
+                                       b.const(f"{name}/end", np.array([-2 ** 62])),
+                                       b.const(f"{name}/axis", np.array([1])),
+                                       b.const(f"{name}/step", np.array([-1]))], f"{name}/in_run_order")
+        target = np.array([1, -1, directions * hidden], np.int64)  # Bidirectional: concatenated
+        return b.node(name, "Reshape", [y, b.const(f"{name}/shape", target)], name, rank=3)
+    target = np.array([1, directions * hidden], np.int64)
+    return b.node(name, "Reshape", [outputs[1], b.const(f"{name}/shape", target)], name, rank=2)
+
+
 def _recurrent(kind):
     def convert(b, name, config, inputs, weights):
-        for key in ("stateful", "return_state"):
-            if config.get(key):
-                raise UnsupportedError(f"{key}=True is not supported yet")
-        hidden, order = int(config["units"]), _GATE_ORDER[kind]
-
-        def gates(matrix):  # (rows, gates * hidden) -> ONNX (1, gates * hidden, rows)
-            blocks = [matrix[..., g * hidden:(g + 1) * hidden] for g in order]
-            return np.concatenate(blocks, axis=-1).T[None].astype(np.float32)
-
-        w, r = gates(weights["kernel"]), gates(weights["recurrent_kernel"])
-        bias = weights.get("bias") if config.get("use_bias", True) else None
-        if bias is None:
-            bias = np.zeros(2 * w.shape[1], np.float32)
-        elif bias.ndim == 2:  # GRU reset_after: input and recurrent biases
-            bias = np.concatenate([gates(bias[0][None])[0, :, 0], gates(bias[1][None])[0, :, 0]])
-        else:
-            bias = np.concatenate([gates(bias[None])[0, :, 0], np.zeros(w.shape[1], np.float32)])
-        activation = _recurrent_activation(b, config.get("activation", "tanh"))
-        if kind == "SimpleRNN":
-            activations = [activation]
-        else:
-            gate = _recurrent_activation(b, config.get("recurrent_activation", "sigmoid"))
-            activations = [gate, activation] + ([activation] if kind == "LSTM" else [])
-        alphas = [a for _, a in activations if a is not None]
-        attrs = dict(hidden_size=hidden, layout=0 if config.get("time_major") else 1,
-                     direction="reverse" if config.get("go_backwards") else "forward",
-                     activations=[k for k, _ in activations])
-        if alphas:
-            attrs.update(activation_alpha=alphas, activation_beta=[0.5] * len(alphas))
-        if kind == "GRU":
-            attrs["linear_before_reset"] = int(bool(config.get("reset_after", b.keras3)))
-        if attrs["layout"] == 0:
-            raise UnsupportedError("time_major=True is not supported yet")
-        cell = _ONNX_CELL[kind]
-        outputs = [f"{name}/y", f"{name}/y_h"] + ([f"{name}/y_c"] if kind == "LSTM" else [])
-        ins = [inputs[0], b.const(f"{name}/W", w), b.const(f"{name}/R", r), b.const(f"{name}/B", bias[None])]
-        b.nodes.append(Node(name, cell, ins, outputs, attrs, [name]))
-        if config.get("return_sequences"):
-            b.rank[outputs[0]] = 4
-            y = outputs[0]
-            if config.get("go_backwards"):  # Keras returns the steps in the order it ran them
-                y = b.node(name, "Slice", [y, b.const(f"{name}/start", np.array([-1])),
-                                           b.const(f"{name}/end", np.array([-2 ** 62])),
-                                           b.const(f"{name}/axis", np.array([1])),
-                                           b.const(f"{name}/step", np.array([-1]))], f"{name}/in_run_order")
-            target = np.array([1, -1, hidden], np.int64)
-            return b.node(name, "Reshape", [y, b.const(f"{name}/shape", target)], name, rank=3)
-        b.rank[outputs[1]] = 3
-        return b.node(name, "Reshape", [outputs[1], b.const(f"{name}/shape", np.array([1, hidden], np.int64))],
-                      name, rank=2)
+        backwards = bool(config.get("go_backwards"))
+        return _recurrent_node(b, name, kind, inputs, [_cell(b, kind, config, weights)],
+                               "reverse" if backwards else "forward", config.get("return_sequences"), backwards)
     return convert
+
+
+def _bidirectional(b, name, config, inputs, weights):
+    inner = config["layer"]
+    kind, inner_config = inner["class_name"], inner["config"]
+    if kind not in _GATE_ORDER:
+        raise UnsupportedError(f"Bidirectional around {kind!r} (SimpleRNN, GRU and LSTM are supported)")
+    if config.get("merge_mode", "concat") != "concat":
+        raise UnsupportedError(f"merge_mode {config.get('merge_mode')!r} (concat is supported)")
+    backward = config.get("backward_layer")  # absent: the forward layer's backward copy
+    backward_config = backward["config"] if backward else inner_config
+    if inner_config.get("go_backwards") or (backward and not backward_config.get("go_backwards")):
+        raise UnsupportedError("only a forward layer with its backward copy is supported")
+    sides = [{key.split("/", 1)[1]: value for key, value in weights.items() if key.startswith(f"{side}/")}
+             for side in ("forward", "backward")]
+    cells = [_cell(b, kind, inner_config, sides[0]), _cell(b, kind, dict(backward_config, go_backwards=False), sides[1])]
+    return _recurrent_node(b, name, kind, inputs, cells, "bidirectional", inner_config.get("return_sequences"), False)
 
 
 _LAYERS = {
     "Dense": _dense,
     "SimpleRNN": _recurrent("SimpleRNN"), "GRU": _recurrent("GRU"), "LSTM": _recurrent("LSTM"),
+    "Bidirectional": _bidirectional,
     "Conv1D": _conv(1), "Conv2D": _conv(2),
     "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
     "MaxPooling1D": _pool("MaxPool", 1), "MaxPooling2D": _pool("MaxPool", 2),

@@ -61,13 +61,16 @@ def models(keras):
         return keras.Model([a, b], [first, second], name="branches")
 
     def recurrent():
-        """GRU in both reset modes, an LSTM that runs backwards, a SimpleRNN, sequences out."""
+        """GRU in both reset modes, an LSTM that runs backwards, a SimpleRNN, Bidirectional
+        layers, sequences out."""
         x = keras.Input((7, 3), name="steps")
         a = layers.GRU(5, return_sequences=True)(x)
         b = layers.LSTM(4, return_sequences=True, go_backwards=True, recurrent_activation="hard_sigmoid")(a)
         c = layers.SimpleRNN(3, activation="relu")(b)
         d = layers.GRU(4, reset_after=False)(x)
-        joined = layers.Concatenate()([c, d])
+        e = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+        f = layers.Bidirectional(layers.LSTM(2))(e)
+        joined = layers.Concatenate()([c, d, f])
         return keras.Model(x, [layers.Dense(2, name="out")(joined), b], name="recurrent")
 
     return [cnn2d(), cnn1d(), branches(), recurrent()]
