@@ -3,6 +3,7 @@ emulated boards' UARTs as NetworkSerialPort resources, two places, and the suite
 in parallel (pytest-xdist, one worker per place, each acquiring its own)."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,15 @@ def wait_for(check, seconds=20.0):
     return False
 
 
+def listening(address):
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def test_hil_suite_on_two_labgrid_places(tmp_path):
     model = models.save(models.mlp(), tmp_path / "mlp.onnx")
     artifact = compile_file(model)
@@ -43,6 +53,9 @@ def test_hil_suite_on_two_labgrid_places(tmp_path):
         boards = [EmulatedBoard(artifact, "qemu-cortex-m4", elf=elf) for _ in range(2)]
         processes.append(subprocess.Popen(["labgrid-coordinator", "--listen", coordinator], cwd=tmp_path,
                                           stdout=logs["coordinator"], stderr=subprocess.STDOUT))
+        # the exporter gives up on a coordinator that is not listening yet
+        assert wait_for(lambda: listening(coordinator), seconds=90), "the coordinator did not start: " + (
+            tmp_path / "coordinator.log").read_text()[-1500:]
         exporter = tmp_path / "exporter.yaml"
         exporter.write_text("".join(f"board-{i}:\n  NetworkSerialPort:\n    host: 127.0.0.1\n    port: {b.port}\n"
                                     f"    protocol: raw\n" for i, b in enumerate(boards)))
