@@ -41,7 +41,7 @@ PARAMETER_INPUTS = {
     "Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "ReduceMean": {1}, "ReduceMax": {1},
     "ReduceSum": {1}, "Pad": {1, 2, 3}, "Clip": {1, 2}, "Dropout": {1, 2},
     "BatchNormalization": {1, 2, 3, 4}, "Slice": {1, 2, 3, 4}, "Split": {1},
-    "RNN": {1, 2, 3}, "GRU": {1, 2, 3}, "LSTM": {1, 2, 3, 7},
+    "RNN": {1, 2, 3, 4}, "GRU": {1, 2, 3, 4}, "LSTM": {1, 2, 3, 4, 7},
 }
 
 

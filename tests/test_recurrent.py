@@ -16,7 +16,7 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def recurrent_model(path, op, seq=5, batch=2, size=3, hidden=4, direction="forward", layout=0,
-                    initial=False, outputs=("Y", "Y_h"), **attrs):
+                    initial=False, outputs=("Y", "Y_h"), lens=None, **attrs):
     rng = np.random.default_rng(3)
     dirs = 2 if direction == "bidirectional" else 1
     gates = GATES[op] * hidden
@@ -26,15 +26,19 @@ def recurrent_model(path, op, seq=5, batch=2, size=3, hidden=4, direction="forwa
     x_shape = [seq, batch, size] if layout == 0 else [batch, seq, size]
     state = [dirs, batch, hidden] if layout == 0 else [batch, dirs, hidden]
     graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    if lens is not None:
+        weights["lens"] = np.array(lens, np.int32)
+        inputs.append("lens")
     if initial:
-        inputs += ["", "h0"] + (["c0"] if op == "LSTM" else [])
+        inputs += ([] if lens is not None else [""]) + ["h0"] + (["c0"] if op == "LSTM" else [])
         graph_inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, state)
                          for n in (["h0", "c0"] if op == "LSTM" else ["h0"])]
     names = list(outputs)
     node = helper.make_node(op, inputs, names, hidden_size=hidden, direction=direction, layout=layout, **attrs)
     graph = helper.make_graph([node], "rnn", graph_inputs,
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names if n],
-                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()])
+                              [numpy_helper.from_array(v if k == "lens" else v.astype(np.float32), k)
+                               for k, v in weights.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -84,10 +88,29 @@ def test_other_activations_and_absent_outputs(tmp_path):
     _check(path)
 
 
-def test_unsupported_attributes_are_named(run_cli, tmp_path):
-    path = recurrent_model(tmp_path / "rnn.onnx", "LSTM", clip=3.0, outputs=("Y", "Y_h", "Y_c"))
+@pytest.mark.parametrize("op,activations,alpha,beta", [
+    ("GRU", ["LeakyRelu", "Softsign"], [0.1], []), ("GRU", ["ThresholdedRelu", "Softplus"], [0.2], []),
+    ("RNN", ["Affine"], [0.7], [0.1]), ("RNN", ["ScaledTanh"], [1.5], [0.8]),
+    ("LSTM", ["Sigmoid", "Elu", "Softsign"], [0.9], []),
+], ids=["leaky_softsign", "thresholded_softplus", "affine", "scaled_tanh", "elu_softsign"])
+def test_every_onnx_activation(tmp_path, op, activations, alpha, beta):
+    outputs = ("Y", "Y_h", "Y_c") if op == "LSTM" else ("Y", "Y_h")
+    attrs = dict(activations=activations, **({"activation_alpha": alpha} if alpha else {}),
+                 **({"activation_beta": beta} if beta else {}))
+    _check(recurrent_model(tmp_path / "rnn.onnx", op, outputs=outputs, **attrs))
+
+
+@pytest.mark.parametrize("op", ["GRU", "LSTM"])
+def test_clip_and_sequence_lens(tmp_path, op):
+    outputs = ("Y", "Y_h", "Y_c") if op == "LSTM" else ("Y", "Y_h")
+    _check(recurrent_model(tmp_path / "rnn.onnx", op, outputs=outputs, clip=0.4, lens=[3, 5],
+                           direction="bidirectional"))
+
+
+def test_unsupported_inputs_are_named(run_cli, tmp_path):
+    path = recurrent_model(tmp_path / "rnn.onnx", "RNN", activations=["Gelu"])
     code, _, err = run_cli("compile", path, "-o", tmp_path / "out")
-    assert code == 2 and "clip" in err and "Traceback" not in err
+    assert code == 2 and "Gelu" in err and "Traceback" not in err
 
 
 @needs_qemu

@@ -8,8 +8,13 @@ from edgeopt.ops.registry import Call, OpDef
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 _DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 _KINDS = {"Sigmoid": "EO_RNN_SIGMOID", "Tanh": "EO_RNN_TANH", "Relu": "EO_RNN_RELU",
-          "HardSigmoid": "EO_RNN_HARD_SIGMOID"}
-_HARD_SIGMOID_DEFAULTS = (0.2, 0.5)
+          "HardSigmoid": "EO_RNN_HARD_SIGMOID", "Affine": "EO_RNN_AFFINE", "LeakyRelu": "EO_RNN_LEAKY_RELU",
+          "ThresholdedRelu": "EO_RNN_THRESHOLDED_RELU", "ScaledTanh": "EO_RNN_SCALED_TANH", "Elu": "EO_RNN_ELU",
+          "Softsign": "EO_RNN_SOFTSIGN", "Softplus": "EO_RNN_SOFTPLUS"}
+# (alpha, beta) defaults of the activations that take them (those of the ONNX ops of the name;
+# None: the activation takes no such parameter, so it consumes nothing from the lists)
+_PARAMETERS = {"HardSigmoid": (0.2, 0.5), "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None),
+               "ThresholdedRelu": (1.0, None), "ScaledTanh": (1.0, 1.0), "Elu": (1.0, None)}
 
 
 def _geometry(ctx):
@@ -24,11 +29,10 @@ def _geometry(ctx):
     if direction not in ("forward", "reverse", "bidirectional"):
         ctx.unsupported(f"direction {direction!r}")
     directions = 2 if direction == "bidirectional" else 1
-    for index, what in ((4, "sequence_lens"), (7, "P (peepholes)")):
-        if ctx.has_input(index):
-            ctx.unsupported(f"{what} is not supported yet")
-    if ctx.attr("clip") is not None:
-        ctx.unsupported("clip is not supported yet")
+    lens = ctx.require_const(4, "sequence_lens")
+    if lens is not None and (np.shape(lens) != (batch,) or np.any(np.asarray(lens) < 0)
+                             or np.any(np.asarray(lens) > seq)):
+        ctx.unsupported(f"sequence_lens {np.asarray(lens).tolist()} must give 0..{seq} steps for each of {batch} rows")
     if op == "LSTM" and ctx.integer("input_forget", 0):
         ctx.unsupported("input_forget is not supported yet")
     w = ctx.require_const(1, "W")
@@ -36,6 +40,8 @@ def _geometry(ctx):
     hidden = ctx.integer("hidden_size", int(np.shape(w)[1]) // _GATES[op])
     if np.shape(w) != (directions, _GATES[op] * hidden, shape[2]):
         ctx.unsupported(f"W has shape {np.shape(w)}; expected {(directions, _GATES[op] * hidden, shape[2])}")
+    if op == "LSTM" and ctx.has_input(7) and np.shape(ctx.require_const(7, "P (peepholes)")) != (directions, 3 * hidden):
+        ctx.unsupported(f"P (peepholes) must have shape {(directions, 3 * hidden)}")
     return seq, batch, shape[2], hidden, directions, layout
 
 
@@ -50,10 +56,10 @@ def _activations(ctx, directions):
         name = name.decode() if isinstance(name, bytes) else str(name)
         kind = next((k for k in _KINDS if k.lower() == name.lower()), None)
         if kind is None:
-            ctx.unsupported(f"activation {name!r} is not supported yet (Sigmoid, Tanh, Relu, HardSigmoid are)")
-        alpha, beta = _HARD_SIGMOID_DEFAULTS
-        if kind == "HardSigmoid":  # the per-activation parameters are consumed in order
-            alpha, beta = (alphas.pop(0) if alphas else alpha), (betas.pop(0) if betas else beta)
+            ctx.unsupported(f"activation {name!r} is not one of ONNX's ({', '.join(_KINDS)})")
+        alpha, beta = _PARAMETERS.get(kind, (None, None))  # the lists are consumed in order
+        alpha = (alphas.pop(0) if alphas else alpha) if alpha is not None else 0.0
+        beta = (betas.pop(0) if betas else beta) if beta is not None else 0.0
         result.append(dict(kind=_KINDS[kind], alpha=float(alpha), beta=float(beta)))
     padded = []
     for d in range(directions):
@@ -98,6 +104,9 @@ def _lower(ctx, lc):
         linear_before_reset=ctx.integer("linear_before_reset", 0), x_step=x_step, x_batch=x_batch,
         y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
         activations=_activations(ctx, directions), cell_clip=ctx.number("cell_clip", 0.0),
+        clip=ctx.number("clip", 0.0),
+        sequence_lens=lc.weight(np.asarray(ctx.const(4), np.int32), "sequence_lens") if ctx.has_input(4) else "NULL",
+        peepholes=lc.weight(np.asarray(ctx.const(7), np.float32), "peepholes") if ctx.has_input(7) else "NULL",
         x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
         b=pointer(ctx.node.input(3)), h0=pointer(ctx.node.input(5)),
         c0=pointer(ctx.node.input(6)) if ctx.node.op_type == "LSTM" else "NULL",

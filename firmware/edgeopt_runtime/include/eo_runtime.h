@@ -44,10 +44,13 @@ void eo_gelu_tanh_f32(const float *x, float *y, int32_t n); /* the tanh approxim
 
 /* ---- recurrent layers (ONNX RNN, GRU, LSTM) ---- */
 typedef enum { EO_CELL_RNN, EO_CELL_GRU, EO_CELL_LSTM } eo_cell_t;
-typedef enum { EO_RNN_SIGMOID, EO_RNN_TANH, EO_RNN_RELU, EO_RNN_HARD_SIGMOID } eo_rnn_kind_t;
+typedef enum {
+    EO_RNN_SIGMOID, EO_RNN_TANH, EO_RNN_RELU, EO_RNN_HARD_SIGMOID, EO_RNN_AFFINE, EO_RNN_LEAKY_RELU,
+    EO_RNN_THRESHOLDED_RELU, EO_RNN_SCALED_TANH, EO_RNN_ELU, EO_RNN_SOFTSIGN, EO_RNN_SOFTPLUS
+} eo_rnn_kind_t;
 typedef struct {
     eo_rnn_kind_t kind;
-    float alpha, beta; /* HardSigmoid */
+    float alpha, beta; /* as ONNX's activation_alpha/beta give them */
 } eo_rnn_activation_t;
 typedef struct {
     eo_cell_t cell;
@@ -58,6 +61,9 @@ typedef struct {
     int32_t y_step, y_dir, y_batch, state_dir, state_batch;
     eo_rnn_activation_t activations[6]; /* per direction: f, g, h */
     float cell_clip;                    /* LSTM: |c| clipped to it after each step (TFLite); 0: none */
+    float clip;                         /* gate inputs clipped to [-clip, clip] (ONNX); 0: none */
+    const int32_t *sequence_lens;       /* steps per batch row, or NULL: all */
+    const float *peepholes;             /* LSTM: [dirs][3][hidden] for i, o, f (ONNX's P), or NULL */
 } eo_recurrent_params_t;
 
 /* Floats of scratch eo_recurrent_f32 needs. */

@@ -1,5 +1,6 @@
 /* Recurrent layers (ONNX RNN, GRU and LSTM semantics): one call runs the whole sequence in
  * one or both directions. Gate order in W, R and B is ONNX's: GRU z, r, h; LSTM i, o, f, c. */
+#include <math.h>
 #include <stddef.h>
 
 #include "eo_runtime.h"
@@ -17,9 +18,32 @@ static float eo_rnn_activate(const eo_rnn_activation_t *a, float v)
         const float s = a->alpha * v + a->beta;
         return s < 0.0f ? 0.0f : (s > 1.0f ? 1.0f : s);
     }
+    case EO_RNN_AFFINE:
+        return a->alpha * v + a->beta;
+    case EO_RNN_LEAKY_RELU:
+        return v < 0.0f ? a->alpha * v : v;
+    case EO_RNN_THRESHOLDED_RELU:
+        return v > a->alpha ? v : 0.0f;
+    case EO_RNN_SCALED_TANH:
+        return a->alpha * eo_tanhf(a->beta * v);
+    case EO_RNN_ELU:
+        return v < 0.0f ? a->alpha * expm1f(v) : v;
+    case EO_RNN_SOFTSIGN:
+        return v / (1.0f + fabsf(v));
+    case EO_RNN_SOFTPLUS:
+        return v > 20.0f ? v : log1pf(expf(v));
     default:
         return v;
     }
+}
+
+/* A gate: its input clipped (ONNX's clip), then activated. */
+static float eo_rnn_gate(const eo_recurrent_params_t *p, const eo_rnn_activation_t *a, float v)
+{
+    if (p->clip > 0.0f) {
+        v = v > p->clip ? p->clip : (v < -p->clip ? -p->clip : v);
+    }
+    return eo_rnn_activate(a, v);
 }
 
 static int32_t eo_rnn_gates(eo_cell_t cell)
@@ -43,14 +67,14 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
     }
     if (p->cell == EO_CELL_RNN) {
         for (j = 0; j < n; ++j) {
-            h[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);
+            h[j] = eo_rnn_gate(p, &act[0], xg[j] + hg[j]);
         }
     } else if (p->cell == EO_CELL_GRU) {
         const float *rb_h = rb != NULL ? rb + 2 * n : NULL;
         eo_dense_f32(h, r, rb, hg, 1, 2 * n, n);
         for (j = 0; j < n; ++j) {
-            xg[j] = eo_rnn_activate(&act[0], xg[j] + hg[j]);             /* z */
-            xg[n + j] = eo_rnn_activate(&act[0], xg[n + j] + hg[n + j]); /* r */
+            xg[j] = eo_rnn_gate(p, &act[0], xg[j] + hg[j]);             /* z */
+            xg[n + j] = eo_rnn_gate(p, &act[0], xg[n + j] + hg[n + j]); /* r */
         }
         if (!p->linear_before_reset) { /* g(x W_h + (r * h) R_h^T + Rb_h) */
             for (j = 0; j < n; ++j) {
@@ -58,27 +82,31 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
             }
             eo_dense_f32(hg, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
-                hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + hg[2 * n + j]);
+                hg[2 * n + j] = eo_rnn_gate(p, &act[1], xg[2 * n + j] + hg[2 * n + j]);
             }
         } else { /* g(x W_h + r * (h R_h^T + Rb_h)) */
             eo_dense_f32(h, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
-                hg[2 * n + j] = eo_rnn_activate(&act[1], xg[2 * n + j] + xg[n + j] * hg[2 * n + j]);
+                hg[2 * n + j] = eo_rnn_gate(p, &act[1], xg[2 * n + j] + xg[n + j] * hg[2 * n + j]);
             }
         }
         for (j = 0; j < n; ++j) {
             h[j] = (1.0f - xg[j]) * hg[2 * n + j] + xg[j] * h[j];
         }
     } else { /* LSTM: i, o, f, c */
+        const float *peep = p->peepholes != NULL ? p->peepholes + dir * 3 * n : NULL;
         for (j = 0; j < n; ++j) {
-            const float i_gate = eo_rnn_activate(&act[0], xg[j] + hg[j]);
-            const float o_gate = eo_rnn_activate(&act[0], xg[n + j] + hg[n + j]);
-            const float f_gate = eo_rnn_activate(&act[0], xg[2 * n + j] + hg[2 * n + j]);
-            const float candidate = eo_rnn_activate(&act[1], xg[3 * n + j] + hg[3 * n + j]);
-            c[j] = f_gate * c[j] + i_gate * candidate;
+            const float c_in = c[j];
+            const float i_gate = eo_rnn_gate(p, &act[0], xg[j] + hg[j] + (peep != NULL ? peep[j] * c_in : 0.0f));
+            const float f_gate =
+                eo_rnn_gate(p, &act[0], xg[2 * n + j] + hg[2 * n + j] + (peep != NULL ? peep[2 * n + j] * c_in : 0.0f));
+            const float candidate = eo_rnn_gate(p, &act[1], xg[3 * n + j] + hg[3 * n + j]);
+            float o_gate;
+            c[j] = f_gate * c_in + i_gate * candidate;
             if (p->cell_clip > 0.0f) {
                 c[j] = c[j] > p->cell_clip ? p->cell_clip : (c[j] < -p->cell_clip ? -p->cell_clip : c[j]);
             }
+            o_gate = eo_rnn_gate(p, &act[0], xg[n + j] + hg[n + j] + (peep != NULL ? peep[n + j] * c[j] : 0.0f));
             h[j] = o_gate * eo_rnn_activate(&act[2], c[j]);
         }
     }
@@ -109,14 +137,18 @@ void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const floa
                 h[j] = h0 != NULL ? h0[state + j] : 0.0f;
                 c[j] = c0 != NULL ? c0[state + j] : 0.0f;
             }
+            const int32_t steps = p->sequence_lens != NULL ? p->sequence_lens[batch] : p->seq;
             for (step = 0; step < p->seq; ++step) {
-                const int32_t t = reverse ? p->seq - 1 - step : step;
-                eo_rnn_step(p, dir, x + t * p->x_step + batch * p->x_batch, wd, rd, rhd, wb, rb, h, c, xg,
-                            hg);
+                /* a shorter sequence: its last steps' outputs are zero, its state the last real step's */
+                const int32_t t = step >= steps ? step : (reverse ? steps - 1 - step : step);
+                if (step < steps) {
+                    eo_rnn_step(p, dir, x + t * p->x_step + batch * p->x_batch, wd, rd, rhd, wb, rb, h, c, xg,
+                                hg);
+                }
                 if (y != NULL) {
                     float *yt = y + t * p->y_step + dir * p->y_dir + batch * p->y_batch;
                     for (j = 0; j < n; ++j) {
-                        yt[j] = h[j];
+                        yt[j] = step < steps ? h[j] : 0.0f;
                     }
                 }
             }
