@@ -117,3 +117,12 @@ def test_unsupported_inputs_are_named(run_cli, tmp_path):
 def test_lstm_on_an_emulated_cortex_m4(tmp_path):
     _check(recurrent_model(tmp_path / "rnn.onnx", "LSTM", direction="bidirectional", outputs=("Y", "Y_h", "Y_c")),
            "qemu-cortex-m4")
+
+
+def test_per_layer_compares_the_hidden_state_of_every_step(run_cli, tmp_path):
+    """--per-layer checks a recurrent layer's Y (its hidden state at every time step)."""
+    path = recurrent_model(tmp_path / "rnn.onnx", "LSTM", seq=5, batch=1, outputs=("Y",))
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).uniform(-1, 1, (3, 5, 1, 3)).astype(np.float32))
+    code, out, err = run_cli("simulate", path, "--inputs", tmp_path / "x.npz", "--per-layer")
+    assert code == 0, err
+    assert "LSTM" in out and "every layer matches onnxruntime" in out
