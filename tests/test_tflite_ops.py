@@ -467,3 +467,8 @@ def test_batch_matmul(tmp_path, adj_x, adj_y):
     tensors = [T("x", "float32", x_shape), T("w", "float32", y_shape, w), T("y", "float32", (2, 3, 4))]
     ops = [Op(OPS.BATCH_MATMUL, ["x", "w"], ["y"], options("BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+def test_l2_normalization(tmp_path):
+    tensors = [T("x", "float32", (2, 3, 7)), T("y", "float32", (2, 3, 7))]
+    _run(tmp_path, tensors, [Op(OPS.L2_NORMALIZATION, ["x"], ["y"], options("L2NormOptions"))], ["x"], ["y"])

@@ -491,6 +491,17 @@ def _gelu(op, ins, outs, tensors, name):
     return _float_only("GeluTanh" if approximate else "Gelu", 1)(op, ins, outs, tensors, name)
 
 
+def _l2_normalization(op, ins, outs, tensors, name):
+    import tflite
+
+    options = _options(op, tflite.L2NormOptions)
+    code = options.FusedActivationFunction() if options is not None else 0
+    if tensors[ins[0]].dtype != "float32":
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} L2_NORMALIZATION is not supported yet (float32 is)")
+    pre = f"{name}/pre_activation" if _FUSED.get(code) else outs[0]
+    return [Node(name, "L2Normalization", ins[:1], [pre], {}, [name])] + _float_activation(code, name, pre, outs[0])
+
+
 def _batch_matmul(op, ins, outs, tensors, name):
     """BATCH_MATMUL(x, y) with adj_x/adj_y: MatMul, the adjoint operands transposed first."""
     import tflite
@@ -594,6 +605,7 @@ _CONVERTERS = {
     "SQUARED_DIFFERENCE": _float_only("SquaredDifference", 2),
     "RSQRT": _float_only("Rsqrt", 1),
     "GELU": _gelu,
+    "L2_NORMALIZATION": _l2_normalization,
     "BATCH_MATMUL": _batch_matmul,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _sequence_lstm,
     "SPLIT": _split,

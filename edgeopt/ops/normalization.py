@@ -1,4 +1,5 @@
-"""BatchNormalization (inference; standalone when it cannot be folded), Softmax, LogSoftmax."""
+"""BatchNormalization (inference; standalone when it cannot be folded), Softmax, LogSoftmax,
+L2Normalization (TFLite's, over the last axis)."""
 import numpy as np
 
 from edgeopt.errors import ShapeError
@@ -59,8 +60,17 @@ def _infer_softmax(ctx):
     return [ctx.shape(0)]
 
 
+def _lower_l2_normalization(ctx, lc):
+    shape = ctx.shape(0)
+    return Call("ops/l2_normalization.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+        outer=int(np.prod(shape[:-1])), n=int(shape[-1]) if shape else 1,
+    ))
+
+
 OPS = (
     OpDef("BatchNormalization", _infer_batchnorm, None, _lower_batchnorm),
+    OpDef("L2Normalization", lambda ctx: [ctx.shape(0)], None, _lower_l2_normalization),
     OpDef("Softmax", _infer_softmax, None, _lower_softmax(False)),
     OpDef("LogSoftmax", _infer_softmax, None, _lower_softmax(True)),
 )

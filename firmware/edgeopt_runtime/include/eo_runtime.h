@@ -208,6 +208,9 @@ void eo_mean_s8(const eo_reduce_t *r, const int8_t *x, int8_t *y, int32_t *sums,
 /* Softmax over the middle axis of [outer][n][inner]; log != 0 gives LogSoftmax. */
 void eo_softmax_f32(const float *x, float *y, int32_t outer, int32_t n, int32_t inner, int32_t log);
 
+/* Each row of [outer][n] divided by its L2 norm, at least 1e-6 (TFLite's L2_NORMALIZATION). */
+void eo_l2_normalize_f32(const float *x, float *y, int32_t outer, int32_t n);
+
 /* ---- data movement ---- */
 /* Output shape and the input strides that produce each output axis. */
 typedef struct {

@@ -133,3 +133,20 @@ int32_t eo_mean_s8_scratch_size(const eo_reduce_t *r)
 {
     return 4 * r->out_size; /* one int32 sum per output */
 }
+
+void eo_l2_normalize_f32(const float *x, float *y, int32_t outer, int32_t n)
+{
+    int32_t o, i;
+    for (o = 0; o < outer; ++o) {
+        const float *row = x + o * n;
+        float squares = 0.0f, norm;
+        for (i = 0; i < n; ++i) {
+            squares += row[i] * row[i];
+        }
+        norm = sqrtf(squares);
+        norm = norm > 1e-6f ? norm : 1e-6f;
+        for (i = 0; i < n; ++i) {
+            y[o * n + i] = row[i] / norm;
+        }
+    }
+}
