@@ -472,3 +472,10 @@ def test_batch_matmul(tmp_path, adj_x, adj_y):
 def test_l2_normalization(tmp_path):
     tensors = [T("x", "float32", (2, 3, 7)), T("y", "float32", (2, 3, 7))]
     _run(tmp_path, tensors, [Op(OPS.L2_NORMALIZATION, ["x"], ["y"], options("L2NormOptions"))], ["x"], ["y"])
+
+
+@pytest.mark.parametrize("kind", ["MAXIMUM", "MINIMUM"])
+def test_maximum_minimum_int8(tmp_path, kind):
+    q = dict(scales=(0.05,), zero_points=(-6,))
+    tensors = [T("a", "int8", (2, 3, 5), **q), T("b", "int8", (1, 3, 1), **q), T("y", "int8", (2, 3, 5), **q)]
+    _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["a", "b"], ["y"])], ["a", "b"], ["y"])

@@ -483,6 +483,14 @@ def _float_only(op_type, arity):
     return convert
 
 
+def _maximum_minimum(op_type):
+    def convert(op, ins, outs, tensors, name):
+        if tensors[ins[0]].dtype == "int8":
+            return [Node(name, {"Max": "QMaximum", "Min": "QMinimum"}[op_type], ins[:2], outs[:1], {}, [name])]
+        return _float_only(op_type, 2)(op, ins, outs, tensors, name)
+    return convert
+
+
 def _gelu(op, ins, outs, tensors, name):
     import tflite
 
@@ -600,8 +608,8 @@ _CONVERTERS = {
     "SLICE": _slice,
     "TRANSPOSE": _transpose,
     "CAST": _cast,
-    "MAXIMUM": _float_only("Max", 2),
-    "MINIMUM": _float_only("Min", 2),
+    "MAXIMUM": _maximum_minimum("Max"),
+    "MINIMUM": _maximum_minimum("Min"),
     "SQUARED_DIFFERENCE": _float_only("SquaredDifference", 2),
     "RSQRT": _float_only("Rsqrt", 1),
     "GELU": _gelu,

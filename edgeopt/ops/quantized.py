@@ -167,9 +167,15 @@ def _lower_binary_s8(ctx, lc):
     check_rank(out, "output")
     dims, (a_strides, b_strides) = collapse_dims(
         out, broadcast_strides(ctx.shape(0), out), broadcast_strides(ctx.shape(1), out))
-    left_shift, (m1, s1), (m2, s2), (mo, so) = _binary_multipliers(ctx)
+    op = {"QAdd": "EO_BIN_ADD", "QSub": "EO_BIN_SUB", "QMul": "EO_BIN_MUL", "QMaximum": "EO_BIN_MAX",
+          "QMinimum": "EO_BIN_MIN"}[ctx.node.op_type]
+    if op in ("EO_BIN_MAX", "EO_BIN_MIN"):  # TFLite compares the stored values: no rescaling
+        if not a_q == b_q == y_q:
+            ctx.unsupported("int8 MAXIMUM/MINIMUM needs one quantization on both inputs and the output")
+        left_shift, (m1, s1), (m2, s2), (mo, so) = 0, (0, 0), (0, 0), (0, 0)
+    else:
+        left_shift, (m1, s1), (m2, s2), (mo, so) = _binary_multipliers(ctx)
     act_min, act_max = activation_range(ctx.attr("fused_activation", "NONE"), y_q.scales[0], y_q.zero_points[0])
-    op = {"QAdd": "EO_BIN_ADD", "QSub": "EO_BIN_SUB", "QMul": "EO_BIN_MUL"}[ctx.node.op_type]
     return Call("ops/binary_s8.c.j2", dict(
         shape=dims, a_strides=a_strides, b_strides=b_strides, op=op,
         in1_offset=-a_q.zero_points[0], in2_offset=-b_q.zero_points[0], out_offset=y_q.zero_points[0],
@@ -229,7 +235,7 @@ def _lower_concat_s8(ctx, lc):
 
 
 OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("int8",))
-                  for op in ("QAdd", "QSub", "QMul")) + (
+                  for op in ("QAdd", "QSub", "QMul", "QMaximum", "QMinimum")) + (
     OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",)),
     OpDef("QConcat", _infer_concat, None, _lower_concat_s8, dtypes=("int8",)),
 )
