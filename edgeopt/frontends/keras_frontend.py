@@ -266,10 +266,14 @@ def _tuple(value, count):
 
 
 def _dense(b, name, config, inputs, weights):
-    y = b.node(name, "MatMul", [inputs[0], b.const(f"{name}/kernel", weights["kernel"].astype(np.float32))],
-               f"{name}/matmul")
-    if config.get("use_bias", True):
-        y = b.node(name, "Add", [y, b.const(f"{name}/bias", weights["bias"].astype(np.float32))], f"{name}/biased")
+    kernel = b.const(f"{name}/kernel", weights["kernel"].astype(np.float32))
+    bias = b.const(f"{name}/bias", weights["bias"].astype(np.float32)) if config.get("use_bias", True) else None
+    if b.rank[inputs[0]] == 2:  # the dense kernel with its bias; MatMul + Add on other ranks
+        y = b.node(name, "Gemm", [inputs[0], kernel] + ([bias] if bias else []), f"{name}/gemm")
+    else:
+        y = b.node(name, "MatMul", [inputs[0], kernel], f"{name}/matmul")
+        if bias:
+            y = b.node(name, "Add", [y, bias], f"{name}/biased")
     return b.activation(name, y, config.get("activation"), name)
 
 
