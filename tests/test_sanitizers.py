@@ -11,7 +11,7 @@ from edgeopt.simulator.toolchain import host_cc
 
 TESTS = Path(__file__).resolve().parent
 SUITES = ["test_models.py", "test_codegen.py", "test_hostile.py", "test_conformance.py", "test_tflite.py",
-          "test_tflite_ops.py"]
+          "test_tflite_ops.py", "test_recurrent.py", "test_streaming.py"]
 
 
 def _runtime_library(name):
