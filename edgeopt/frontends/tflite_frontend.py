@@ -547,7 +547,10 @@ def _sequence_lstm(op, ins, outs, tensors, name):
     problems = [what for what, found in missing.items() if found]
     if problems:
         raise UnsupportedError(", ".join(problems) + " not supported yet")
-    weights = [tensors[ins[i]].data for i in (1, 4, 2, 3, 5, 8, 6, 7, 12, 15, 13, 14)]  # i, o, f, c
+    order = (1, 4, 2, 3, 5, 8, 6, 7, 12, 15, 13, 14)  # i, o, f, c weights, recurrent weights, biases
+    if not all(present(i) for i in order):
+        raise UnsupportedError("every gate needs its weights, recurrent weights and bias")
+    weights = [tensors[ins[i]].data for i in order]
     if any(w is None for w in weights):
         raise UnsupportedError("weights and biases must be constants")
     hidden = weights[0].shape[0]
