@@ -40,6 +40,8 @@ def _seeds():
     onnx_seeds = [models.save(builder(), work / f"{builder.__name__}.onnx").read_bytes()
                   for builder in (models.mlp, models.cnn1d, models.depthwise_separable)]
     tflite_seeds = [(TFLM / name).read_bytes() for name in ("hello_world_int8.tflite", "hello_world_float.tflite")]
+    tflite_seeds += [(TFLM.parent / "converter" / name).read_bytes()  # the converter's shape prelude, slicing
+                     for name in ("cnn_int8.tflite", "slicing_float32.tflite")]
     return onnx_seeds, tflite_seeds
 
 
