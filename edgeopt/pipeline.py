@@ -44,7 +44,7 @@ def compile_model(model_path, name=None, input_shapes=None, extensions=(), optio
         one_step_inputs(graph)
     graph = optimize(graph, registry)
     if stream:
-        add_states(graph)
+        add_states(graph, registry)
     shown = dict(name=name, **(options or {}), **({"stream": "yes"} if stream else {}))
     if input_shapes:
         shown["input-shape"] = ";".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))

@@ -205,22 +205,19 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
 
 
 def _stream_layout(graph, inputs, outputs):
-    """With --stream: the data inputs/outputs, and each state's (input, output, offset) in
+    """With --stream: the data inputs/outputs, and each state input's and output's offset in
     the context's state array; None otherwise."""
     pairs = graph.metadata.get("stream_states")
     if not pairs:
         return None
-    by_name = {spec.name: spec for spec in inputs + outputs}
-    states, offset = [], 0
-    for state_in, state_out in pairs:
-        spec = by_name[state_in]
-        states.append(dict(input=spec, output=by_name[state_out], offset=offset))
-        offset += spec.size
-    state_names = {name for pair in pairs for name in pair}
-    return dict(floats=offset, inputs=[s for s in inputs if s.name not in state_names],
-                outputs=[s for s in outputs if s.name not in state_names],
-                state_in={s["input"].name: s["offset"] for s in states},
-                state_out={s["output"].name: s["offset"] for s in states})
+    sizes = {spec.name: spec.size for spec in inputs}
+    state_in, state_out, offset = {}, {}, 0
+    for name_in, name_out in pairs:  # each state's offset in the context's state array
+        state_in[name_in] = state_out[name_out] = offset
+        offset += sizes[name_in]
+    return dict(floats=offset, state_in=state_in, state_out=state_out,
+                inputs=[s for s in inputs if s.name not in state_in],
+                outputs=[s for s in outputs if s.name not in state_out])
 
 
 _DSP_IF = "#if defined(__ARM_FEATURE_DSP)"

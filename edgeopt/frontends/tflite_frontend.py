@@ -105,10 +105,9 @@ def _dequantized_weights(ins, tensors):
         if tensor is None or tensor.data is None or tensor.dtype != "int8" or tensor.quant is None:
             continue
         q = tensor.quant
-        axis = q.axis if len(q.scales) > 1 else 0
         shape = [1] * tensor.data.ndim
-        if len(q.scales) > 1:
-            shape[axis] = len(q.scales)
+        if q.per_channel:
+            shape[q.axis] = len(q.scales)
         scales = np.asarray(q.scales, np.float64).reshape(shape)
         zero_points = np.asarray(q.zero_points, np.float64)
         zero_points = zero_points.reshape(shape) if zero_points.size > 1 else zero_points.reshape(())

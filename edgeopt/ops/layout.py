@@ -87,12 +87,16 @@ def _gather(ctx, lc, out_shape, in_strides, offset):
     """y (contiguous) = x read from element `offset` with the given strides per output axis."""
     check_rank(out_shape, "output")
     dims, (strides,) = collapse_dims(out_shape, in_strides)
-    kernel = {"float32": "f32", "int8": "s8"}[ctx.graph.tensor(ctx.node.inputs[0]).dtype]
     x = lc.buffer(ctx.node.inputs[0])
     return Call("ops/gather_strided.c.j2", dict(
         x=f"{x} + {offset}" if offset else x, y=lc.buffer(ctx.node.outputs[0]),
-        shape=dims, in_strides=strides, kernel=kernel,
+        shape=dims, in_strides=strides, kernel=_gather_kernel(ctx),
     ))
+
+
+def _gather_kernel(ctx):
+    """The suffix of the eo_gather_strided_* kernel for the input's element type."""
+    return {"float32": "f32", "int8": "s8"}[ctx.graph.tensor(ctx.node.inputs[0]).dtype]
 
 
 # ---- Slice (ONNX) and StridedSlice (TFLite): a numpy basic index, one strided gather ----
@@ -216,8 +220,7 @@ def _lower_split(ctx, lc):
             parts.append(dict(y=lc.buffer(name), offset=start * inner, shape=[outer, size * inner],
                               in_strides=[shape[axis] * inner, 1]))
         start += size
-    kernel = {"float32": "f32", "int8": "s8"}[ctx.graph.tensor(ctx.node.inputs[0]).dtype]
-    return Call("ops/split.c.j2", dict(x=lc.buffer(ctx.node.inputs[0]), parts=parts, kernel=kernel))
+    return Call("ops/split.c.j2", dict(x=lc.buffer(ctx.node.inputs[0]), parts=parts, kernel=_gather_kernel(ctx)))
 
 
 # ---- Concat ----

@@ -6,6 +6,7 @@ from edgeopt.ops.linear import pack_dense
 from edgeopt.ops.registry import Call, OpDef
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+RECURRENT_OPS = tuple(_GATES)
 _DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 _KINDS = {"Sigmoid": "EO_RNN_SIGMOID", "Tanh": "EO_RNN_TANH", "Relu": "EO_RNN_RELU",
           "HardSigmoid": "EO_RNN_HARD_SIGMOID", "Affine": "EO_RNN_AFFINE", "LeakyRelu": "EO_RNN_LEAKY_RELU",

@@ -2,16 +2,14 @@
 call. The recurrent layers' states become extra graph inputs and outputs, which the
 generated NAME_step(ctx, ...) threads through a context and the packed entry point through
 a static one, so NAME_run steps the stream and NAME_reset starts it again."""
-import numpy as np
-
 from edgeopt.errors import EdgeoptError
 from edgeopt.ir import Node, Tensor
-
-RECURRENT = ("RNN", "GRU", "LSTM")
+from edgeopt.ops.recurrent import RECURRENT_OPS
+from edgeopt.ops.registry import OpContext
 
 
 def _recurrent_nodes(graph):
-    nodes = [n for n in graph.nodes if n.op_type in RECURRENT]
+    nodes = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     if not nodes:
         raise EdgeoptError("--stream needs a model with a recurrent layer (RNN, GRU or LSTM); this one has none")
     for node in nodes:
@@ -31,20 +29,17 @@ def one_step_inputs(graph):
             x.shape = tuple(1 if i == axis else int(d) for i, d in enumerate(x.shape))
 
 
-def add_states(graph):
+def add_states(graph, registry):
     """After shape inference: each recurrent layer reads its state (h, and c for an LSTM)
     from a new graph input and writes the next one to a new graph output. Records
     graph.metadata["stream_states"] = [(input name, output name)]."""
     states = []
     for node in _recurrent_nodes(graph):
-        layout = node.attrs.get("layout", 0)
-        shape = graph.tensor(node.inputs[0]).shape
-        seq, batch = (shape[1], shape[0]) if layout == 1 else (shape[0], shape[1])
+        y_shape, state_shape = registry[node.op_type].infer(OpContext(node, graph))[:2]
+        seq = y_shape[1] if node.attrs.get("layout", 0) == 1 else y_shape[0]
         if seq != 1:
             raise EdgeoptError(f"--stream: the {node.op_type} {node.name!r} sees {seq} time steps per call; "
                                "give the model input one time step (--input-shape NAME=...,1,...)")
-        hidden = int(np.shape(graph.constant(node.inputs[1]))[1]) // {"RNN": 1, "GRU": 3, "LSTM": 4}[node.op_type]
-        state_shape = (batch, 1, hidden) if layout == 1 else (1, batch, hidden)
         inputs = list(node.inputs) + [""] * (7 - len(node.inputs))
         outputs = list(node.outputs) + [""] * (3 - len(node.outputs))
         slots = [(5, 1, "h")] + ([(6, 2, "c")] if node.op_type == "LSTM" else [])
@@ -61,7 +56,7 @@ def add_states(graph):
                 graph.nodes.append(Node(f"{node.name}_{label}_next", "Identity", [old], [state_out], {}, [node.name]))
             else:
                 for other in graph.nodes:
-                    other.inputs = [state_out if name == old and old else name for name in other.inputs]
+                    other.inputs = [state_out if old and name == old else name for name in other.inputs]
                 outputs[output_slot] = state_out
             graph.inputs.append(state_in)
             graph.outputs.append(state_out)
