@@ -104,37 +104,42 @@ def int8_fc_layer_instructions(target, ins, outs):
     return (count(ins, outs) - count(8, 1)) / (ins * outs)
 
 
-def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False):
+def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False, multiplier=1,
+                           stride=1, out_channels=None):
     """Instructions per MAC of one int8 CONV_2D (or DEPTHWISE_CONV_2D) layer (TFLite,
-    per-channel) on the target."""
+    per-channel, SAME padding) on the target, the whole call included. kernel: k or (k_h, k_w);
+    size: s or (h, w)."""
     import tflite
     from tflite_builder import Op, T, build, options
 
     rng = np.random.default_rng(0)
-    shape = (1, kernel, kernel, channels) if depthwise else (channels, kernel, kernel, channels)
-    w = rng.integers(-127, 128, shape).astype(np.int8)
-    scales = tuple(float(v) for v in rng.uniform(0.004, 0.02, channels))
-    tensors = [T("x", "int8", (1, size, size, channels), scales=(0.05,), zero_points=(3,)),
-               T("w", "int8", w.shape, w, scales=scales, zero_points=(0,) * channels, axis=3 if depthwise else 0),
-               T("b", "int32", (channels,), np.zeros(channels, np.int32),
-                 scales=tuple(0.05 * v for v in scales), zero_points=(0,) * channels),
-               T("y", "int8", (1, size, size, channels), scales=(0.1,), zero_points=(-2,))]
+    (k_h, k_w), (h, w) = np.broadcast_to(kernel, 2), np.broadcast_to(size, 2)
+    outs = channels * multiplier if depthwise else (out_channels or channels)
+    shape = (1, k_h, k_w, outs) if depthwise else (outs, k_h, k_w, channels)
+    out_h, out_w = -(-h // stride), -(-w // stride)
+    weights = rng.integers(-127, 128, shape).astype(np.int8)
+    scales = tuple(float(v) for v in rng.uniform(0.004, 0.02, outs))
+    tensors = [T("x", "int8", (1, h, w, channels), scales=(0.05,), zero_points=(3,)),
+               T("w", "int8", shape, weights, scales=scales, zero_points=(0,) * outs, axis=3 if depthwise else 0),
+               T("b", "int32", (outs,), np.zeros(outs, np.int32),
+                 scales=tuple(0.05 * v for v in scales), zero_points=(0,) * outs),
+               T("y", "int8", (1, out_h, out_w, outs), scales=(0.1,), zero_points=(-2,))]
+    common = dict(Padding=0, StrideW=stride, StrideH=stride, FusedActivationFunction=1,
+                  DilationWFactor=1, DilationHFactor=1)
     if depthwise:
         ops = [Op(tflite.BuiltinOperator.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
-            "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1, DepthMultiplier=1,
-            FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1))]
+            "DepthwiseConv2DOptions", DepthMultiplier=multiplier, **common))]
     else:
-        ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "w", "b"], ["y"], options(
-            "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=1,
-            DilationWFactor=1, DilationHFactor=1))]
+        ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "w", "b"], ["y"], options("Conv2DOptions", **common))]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "conv.tflite"
         path.write_bytes(build(tensors, ops, ["x"], ["y"]))
         generated = compile_model(path)
-        inputs = {"x": rng.integers(-128, 128, (1, 1, size, size, channels)).astype(np.int8)}
+        inputs = {"x": rng.integers(-128, 128, (1, 1, h, w, channels)).astype(np.int8)}
         with QemuRunner(generated, target) as emulated:
             count = emulated.run(inputs)[1]["instructions_per_call"]["median"]
-    return count / (size * size * channels * (1 if depthwise else channels) * kernel * kernel)
+    macs_per_output = k_h * k_w * (1 if depthwise else channels)
+    return count / (out_h * out_w * outs * macs_per_output)
 
 
 def main():
@@ -157,8 +162,16 @@ def main():
         per_mac = int8_conv_instructions(args.target, kernel)
         label = f"int8 conv {kernel}x{kernel} 64->64 @8x8"
         print(f"{label:<26} {64 * kernel * kernel:>11} {8 * 8 * 64 * 64 * kernel * kernel:>9,} {'':>13} {per_mac:>10.2f}")
+    per_mac = int8_conv_instructions(args.target, 3, channels=3, out_channels=8, size=48, stride=2)
+    print(f"{'int8 conv 3x3 3->8 s2 @48':<26} {27:>11} {24 * 24 * 8 * 27:>9,} {'':>13} {per_mac:>10.2f}")
     per_mac = int8_conv_instructions(args.target, 3, depthwise=True)
     print(f"{'int8 depthwise 3x3 64 @8x8':<26} {9:>11} {8 * 8 * 64 * 9:>9,} {'':>13} {per_mac:>10.2f}")
+    per_mac = int8_conv_instructions(args.target, 3, channels=30, depthwise=True)
+    print(f"{'int8 depthwise 3x3 30 @8x8':<26} {9:>11} {8 * 8 * 30 * 9:>9,} {'':>13} {per_mac:>10.2f}")
+    # micro_speech's layer: 1 channel x 8, a 10x8 kernel, stride 2 on 49x40
+    per_mac = int8_conv_instructions(args.target, (10, 8), channels=1, size=(49, 40), depthwise=True,
+                                     multiplier=8, stride=2)
+    print(f"{'int8 dw 10x8 1x8 s2 @49x40':<26} {80:>11} {25 * 20 * 8 * 80:>9,} {'':>13} {per_mac:>10.2f}")
 
 
 if __name__ == "__main__":

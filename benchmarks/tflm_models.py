@@ -1,5 +1,8 @@
 """The TFLM example models side by side with TFLM itself: static arena against the arena the
-tflite-micro interpreter allocates, and Cortex-M4 instructions per inference under QEMU.
+tflite-micro interpreter allocates, and Cortex-M4 instructions per inference and firmware flash
+under QEMU against TFLM + CMSIS-NN's, recorded once (../shared/DESIGN.md: TFLM 90b983c2 with
+CMSIS-NN 4ab83cc3, built by TFLM's Makefile with the same gcc and run in the same QEMU with
+-icount, so exact and reproducible).
 
     python benchmarks/tflm_models.py [--target qemu-cortex-m4]
 """
@@ -16,6 +19,8 @@ from edgeopt.pipeline import compile_model
 from edgeopt.simulator.qemu import QemuRunner
 
 MODELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "tflm"
+# TFLM + CMSIS-NN on qemu-cortex-m4: instructions per inference, firmware flash bytes
+TFLM_CMSIS_NN = {"micro_speech_quantized": (1_495_494, 67_336), "person_detect": (22_929_260, 348_588)}
 
 
 def tflm_arena_bytes(path):
@@ -42,7 +47,7 @@ def main():
     parser.add_argument("--target", default="qemu-cortex-m4")
     args = parser.parse_args()
     print(f"{'model':<24} {'edgeopt arena':>14} {'TFLM arena':>11} {'ratio':>6} {'instructions':>13} "
-          f"{'flash':>9}")
+          f"{'TFLM+CMSIS-NN':>14} {'ratio':>6} {'flash':>9} {'TFLM flash':>11} {'ratio':>6}")
     rng = np.random.default_rng(0)
     for name in ("micro_speech_quantized", "person_detect"):
         path = MODELS / f"{name}.tflite"
@@ -51,8 +56,11 @@ def main():
         inputs = {t.name: rng.integers(-128, 128, (1,) + t.shape).astype(np.int8) for t in generated.inputs}
         with QemuRunner(generated, args.target) as emulated:
             report = emulated.run(inputs)[1]
+        instructions, flash = report["instructions_per_call"]["median"], report["flash_bytes"]
+        peer_instructions, peer_flash = TFLM_CMSIS_NN[name]
         print(f"{name:<24} {generated.arena_bytes:>14,} {tflm:>11,} {generated.arena_bytes / tflm:>6.2f} "
-              f"{report['instructions_per_call']['median']:>13,} {report['flash_bytes']:>9,}")
+              f"{instructions:>13,} {peer_instructions:>14,} {instructions / peer_instructions:>6.2f} "
+              f"{flash:>9,} {peer_flash:>11,} {flash / peer_flash:>6.2f}")
 
 
 if __name__ == "__main__":

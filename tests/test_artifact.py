@@ -125,16 +125,16 @@ def _c_scratch(lib, ctx):
     call = lambda f, p: getattr(lib, f)(ctypes.byref(p))  # noqa: E731
     if node.op_type == "QMean":
         return call("eo_mean_s8_scratch_size", _Reduce(out_size=int(np.prod(ctx.out_shape()))))
-    if node.op_type == "QDepthwiseConv2D":
-        p = _ConvParams(out_c=w[3], k_h=w[1], k_w=w[2], in_c=x[3])
-        return max(call("eo_depthwise_conv2d_s8_scratch_size", p),
-                   call("eo_depthwise_conv2d_s8_dsp_scratch_size", p) if plan else 0)
+    depthwise = node.op_type == "QDepthwiseConv2D"
+    conv = _ConvParams(out_c=w[3] if depthwise else w[0], k_h=w[1], k_w=w[2], in_c=x[3],
+                       filter_c=1 if depthwise else w[3]) if w is not None and len(w) == 4 else None
+    portable = call("eo_depthwise_conv2d_s8_scratch_size", conv) if depthwise else 0
     if plan is None:
-        return 0
+        return portable
     kernel, weights = plan[0], plan[1]
     outs, ins = weights.shape
-    if kernel == "eo_conv2d_s8_dsp":
-        return call("eo_conv2d_s8_dsp_scratch_size", _ConvParams(k_h=w[1], k_w=w[2], in_c=x[3]))
+    if kernel in ("eo_conv2d_s8_dsp", "eo_depthwise_conv2d_s8_dsp"):
+        return max(portable, call(f"{kernel}_scratch_size", conv))
     rows = int(np.prod(x)) // ins
     return call(f"{kernel}_scratch_size", _FcParams(rows=rows, outs=outs, ins=ins))
 

@@ -104,6 +104,26 @@ def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dila
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
 
 
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("case", [
+    # micro_speech's layer on a smaller input: 1 channel x 8, a 10x8 kernel, stride 2
+    dict(x=(1, 15, 12, 1), k=(10, 8), mult=8, pad=0, stride=2, dil=1),
+    dict(x=(1, 7, 7, 5), k=(3, 3), mult=3, pad=1, stride=1, dil=1),  # odd outputs per channel
+    dict(x=(1, 9, 8, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=2),
+], ids=["micro_speech_like", "dm3_valid", "dm2_dilated"])
+def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case):
+    """A depth multiplier above 1 runs as im2col + the pair kernel per input channel."""
+    (n, h, w, c), (k_h, k_w), s, d = case["x"], case["k"], case["stride"], case["dil"]
+    out = lambda size, k: -(-size // s) if case["pad"] == 0 else (size - d * (k - 1) - 1) // s + 1  # noqa: E731
+    y = (n, out(h, k_h), out(w, k_w), c * case["mult"])
+    tensors = _layer("dw", case["x"], (1, k_h, k_w, y[3]), y, True, None)
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=s, StrideH=s, DepthMultiplier=case["mult"],
+        FusedActivationFunction=1, DilationWFactor=d, DilationHFactor=d))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
+    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
+
+
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
 def test_average_pool_2d_int8(tmp_path, pad, filter_size, stride, out):
     q = dict(scales=(0.04,), zero_points=(-7,))
@@ -195,6 +215,26 @@ def test_float_elementwise_and_activations(tmp_path):
            Op(OPS.MUL, ["s", "b"], ["t"], options("MulOptions", FusedActivationFunction=0)),
            Op(OPS.LOGISTIC, ["t"], ["y"])]
     _run(tmp_path, tensors, ops, ["a", "b"], ["y"])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("case", [
+    # micro_speech's layer on a smaller input: 1 channel x 8, a 10x8 kernel, stride 2
+    dict(x=(1, 15, 12, 1), k=(10, 8), mult=8, pad=0, stride=2, dil=1),
+    dict(x=(1, 7, 7, 5), k=(3, 3), mult=3, pad=1, stride=1, dil=1),  # odd outputs per channel
+    dict(x=(1, 9, 8, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=2),
+], ids=["micro_speech_like", "dm3_valid", "dm2_dilated"])
+def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case):
+    """A depth multiplier above 1 runs as im2col + the pair kernel per input channel."""
+    (n, h, w, c), (k_h, k_w), s, d = case["x"], case["k"], case["stride"], case["dil"]
+    out = lambda size, k: -(-size // s) if case["pad"] == 0 else (size - d * (k - 1) - 1) // s + 1  # noqa: E731
+    y = (n, out(h, k_h), out(w, k_w), c * case["mult"])
+    tensors = _layer("dw", case["x"], (1, k_h, k_w, y[3]), y, True, None)
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=s, StrideH=s, DepthMultiplier=case["mult"],
+        FusedActivationFunction=1, DilationWFactor=d, DilationHFactor=d))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
+    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
 
 
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
@@ -360,15 +400,18 @@ def test_quantize_int8_to_int8(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("pad,stride", [(0, 1), (0, 2), (1, 1)], ids=["same", "same_stride2", "valid"])
-def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride):
-    """On the M4 a 3x3 convolution runs as im2col + the DSP fully-connected kernel, with
-    zero-point padding."""
+@pytest.mark.parametrize("channels", [16, 3, 1])
+def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, channels):
+    """On the M4 a 3x3 convolution runs as im2col + the DSP pair kernel, with zero-point
+    padding: patches straight from the input words (16 channels) or gathered as bytes (RGB,
+    grayscale: a patch of 27 or 9, padded to 32 or 16)."""
     out = {0: (7 + stride - 1) // stride, 1: (7 - 3 + stride) // stride}[pad]
-    tensors = _layer("conv", (1, 7, 7, 16), (12, 3, 3, 16), (1, out, out, 12), True, None)
+    tensors = _layer("conv", (1, 7, 7, channels), (12, 3, 3, channels), (1, out, out, 12), True, None)
     ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["y"], options(
         "Conv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FusedActivationFunction=1,
         DilationWFactor=1, DilationHFactor=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
+    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])

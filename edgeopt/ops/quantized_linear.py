@@ -88,8 +88,9 @@ def _output_channels(ctx):
 def _dsp_kernel(ctx):
     """The DSP kernel whose layout suits this layer, or None: a matrix product (fully-connected
     layers and 1x1 convolutions: one row converts its inputs on the fly for four outputs,
-    several rows share every weight load between two), im2col into that product (whole
-    groups of 4 channels per tap and of 8 per patch), or depthwise (4 channels at a time)."""
+    several rows share every weight load between two), im2col into that product (per group
+    of input channels: depthwise layers with a depth multiplier above 1 are convolutions
+    of one channel per group), or depthwise (depth multiplier 1, 4 channels at a time)."""
     x, w = ctx.shape(0), ctx.shape(1)
     if ctx.node.op_type == "QFullyConnected" or _pointwise(ctx):
         ins = w[-1] if ctx.node.op_type == "QFullyConnected" else w[3]
@@ -97,12 +98,10 @@ def _dsp_kernel(ctx):
             return None
         return "eo_fully_connected_s8_dsp" if int(np.prod(x)) == ins else "eo_matmul_s8_dsp"
     if ctx.node.op_type == "QConv2D":
-        if w[3] == x[3] and x[3] % 4 == 0 and (w[1] * w[2] * w[3]) % 8 == 0:
-            return "eo_conv2d_s8_dsp"
-        return None
+        return "eo_conv2d_s8_dsp" if w[3] == x[3] else None
     if w[3] == x[3] and x[3] % 4 == 0 and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS:
         return "eo_depthwise_conv2d_s8_dsp"
-    return None
+    return "eo_conv2d_s8_dsp" if w[3] > x[3] else None
 
 
 DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
@@ -121,12 +120,14 @@ def _dsp_plan(ctx):
     if len(multipliers) == 1:
         multipliers, shifts = multipliers * channels, shifts * channels
     output_offset = quant_of(ctx, -1, "output").zero_points[0]
-    if kernel == "eo_depthwise_conv2d_s8_dsp":  # the kernel adds the input offset itself
+    if ctx.node.op_type == "QDepthwiseConv2D":
         weights = ctx.const(1).reshape(-1, channels).T
+    else:
+        weights = ctx.const(1).reshape(channels, -1)
+    if kernel == "eo_depthwise_conv2d_s8_dsp":  # the kernel adds the input offset itself
         bias = ctx.const(2).astype(np.int64) if ctx.has_input(2) else np.zeros(channels, np.int64)
         requantization = dsp_requantization(weights, bias, multipliers, shifts, output_offset, 255)
     else:
-        weights = ctx.const(1).reshape(channels, -1)
         folded = _folded_bias(ctx, weights)
         requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset)
     return None if requantization is None else (kernel, *requantization)
@@ -139,11 +140,20 @@ def _lower_dsp(ctx, lc, plan):
         packed = pack_fc_dsp(weights)
     elif kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels in the order {0, 2, 1, 3}
         packed = weights.T.reshape(weights.shape[1], -1, 4)[..., [0, 2, 1, 3]].reshape(-1)
+    elif kernel == "eo_conv2d_s8_dsp":  # per group, over the patch padded with zero weights
+        k_h, row, patch = conv_patch(ctx)
+        rows = np.zeros((len(weights), k_h, row), np.int16)
+        rows[..., :weights.shape[1] // k_h] = weights.reshape(len(weights), k_h, -1)
+        padded = np.zeros((len(weights), patch), np.int16)
+        padded[:, :k_h * row] = rows.reshape(len(weights), -1)
+        packed = np.concatenate([pack_pairs_dsp(group) for group in np.split(padded, _groups(ctx))])
     else:
         packed = pack_pairs_dsp(weights)
-    padding = np.tile(np.array([0, 0, 1, 0], np.int32), (-len(channels) % 4, 1))  # output 0
+    # whole blocks of 4, and a row past an odd group's last output, which the pair kernel reads
+    rows = len(channels) + (kernel == "eo_conv2d_s8_dsp" and len(channels) // _groups(ctx) % 2)
+    padding = np.tile(np.array([0, 0, 1, 0], np.int32), (-(-rows // 4) * 4 - len(channels), 1))  # output 0
     channels = np.vstack([channels, padding])
-    scratch = lc.scratch(ctx) if _dsp_scratch_bytes(plan) else None
+    scratch = lc.scratch(ctx) if _dsp_scratch_bytes(ctx, plan) else None
     scratch_arg = None
     if kernel != "eo_depthwise_conv2d_s8_dsp":
         scratch_arg = f"(uint32_t *)(void *){scratch}" if scratch else "NULL"
@@ -152,7 +162,21 @@ def _lower_dsp(ctx, lc, plan):
                 channels=lc.weight(channels, "channels_dsp", when=DSP))
 
 
-def _dsp_scratch_bytes(plan):
+def _groups(ctx):
+    """Input channel groups of a convolution: one, or every channel of a depthwise layer."""
+    return ctx.shape(0)[3] if ctx.node.op_type == "QDepthwiseConv2D" else 1
+
+
+def conv_patch(ctx):
+    """eo_conv2d_s8_dsp's patch (as eo_conv_patch): k_h rows of one group's taps, each row
+    rounded up to a word and the whole to 8 with zero weights, as (k_h, row, patch)."""
+    w = ctx.shape(1)
+    filter_c = 1 if ctx.node.op_type == "QDepthwiseConv2D" else w[3]
+    row = -(-w[2] * filter_c // 4) * 4
+    return w[1], row, -(-w[1] * row // 8) * 8
+
+
+def _dsp_scratch_bytes(ctx, plan):
     """The inputs as int16 pairs: one row for the fully-connected kernel when several blocks
     of 4 outputs share it, two rows (patches) for the pair kernels."""
     if plan is None:
@@ -161,7 +185,9 @@ def _dsp_scratch_bytes(plan):
     outs, ins = weights.shape
     if kernel == "eo_fully_connected_s8_dsp":
         return 2 * ins if outs > 4 else 0
-    return 4 * ins if kernel in ("eo_matmul_s8_dsp", "eo_conv2d_s8_dsp") else 0
+    if kernel == "eo_conv2d_s8_dsp":
+        return 4 * conv_patch(ctx)[2]
+    return 4 * ins if kernel == "eo_matmul_s8_dsp" else 0
 
 
 def _infer_fc(ctx):
@@ -263,15 +289,14 @@ def _pointwise(ctx):
 
 
 def _fc_scratch(ctx):
-    return _dsp_scratch_bytes(_dsp_plan(ctx))
+    return _dsp_scratch_bytes(ctx, _dsp_plan(ctx))
 
 
 def _conv_scratch(ctx):
-    """Depthwise: int32 accumulators per channel (portable kernel); the DSP pair kernels:
-    two expanded patches."""
-    if ctx.node.op_type == "QDepthwiseConv2D":
-        return 4 * ctx.shape(1)[3]
-    return _dsp_scratch_bytes(_dsp_plan(ctx))
+    """The DSP kernel's (_dsp_scratch_bytes) or, for depthwise layers, the portable kernel's
+    int32 accumulator per channel if that is more: one arena serves every core."""
+    portable = 4 * ctx.shape(1)[3] if ctx.node.op_type == "QDepthwiseConv2D" else 0
+    return max(portable, _dsp_scratch_bytes(ctx, _dsp_plan(ctx)))
 
 
 OPS = (

@@ -16,9 +16,21 @@ int32_t eo_matmul_s8_dsp_scratch_size(const eo_fc_s8_params_t *p)
     return 4 * p->ins; /* two rows as int16 pairs */
 }
 
+/* eo_conv2d_s8_dsp's patch, which its weights are laid out for: k_h rows of one group's
+ * k_w * filter_c taps, each row rounded up to a word and the whole to 8 (zero weights) */
+static int32_t eo_conv_row(const eo_conv_s8_params_t *p)
+{
+    return (p->k_w * p->filter_c + 3) & ~3;
+}
+
+static int32_t eo_conv_patch(const eo_conv_s8_params_t *p)
+{
+    return (p->k_h * eo_conv_row(p) + 7) & ~7;
+}
+
 int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 {
-    return 4 * p->k_h * p->k_w * p->in_c; /* two patches as int16 pairs */
+    return 4 * eo_conv_patch(p); /* two patches as int16 pairs */
 }
 
 int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
@@ -300,41 +312,118 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
     }
 }
 
-/* A convolution as im2col + the pair kernel, two output pixels at a time, written straight
- * into the kernel's int16 layout; padding taps hold the input zero point, so the folded
- * input offset makes them contribute zero. pair: 4 * k_h * k_w * in_c bytes. */
+/* Four bytes of a patch row, one at a time: those of taps outside the input hold the zero
+ * point (which the folded input offset cancels), those past the row's taps zero. src: the
+ * input row at the group's first channel, NULL when the row is outside the input. */
+static uint32_t eo_patch_word(const eo_conv_s8_params_t *p, const int8_t *src, int32_t ix0, int32_t at)
+{
+    const int32_t taps = p->k_w * p->filter_c;
+    uint32_t word = 0;
+    int32_t k;
+    for (k = 3; k >= 0; --k) {
+        const int32_t kx = (at + k) / p->filter_c, ix = ix0 + kx * p->dil_w;
+        uint32_t byte = 0;
+        if (at + k < taps) {
+            byte = src && ix >= 0 && ix < p->in_w ? (uint8_t)src[ix * p->in_c + at + k - kx * p->filter_c]
+                                                   : (uint8_t)(-p->input_offset);
+        }
+        word = word << 8 | byte;
+    }
+    return word;
+}
+
+/* One pixel's patch (channels [c0, c0 + filter_c) of every tap) as int16 pairs, into every
+ * other pair of words (eo_expand4). A row of one group without dilation is contiguous in
+ * the input: its words inside the input load straight from it (all of them, in a tight
+ * loop, for a patch wholly inside). Taps of whole words (filter_c a multiple of 4) load per
+ * tap; rows outside the input are the zero point; any other word is built byte by byte. */
+static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_t b, int32_t oy, int32_t ox,
+                           int32_t c0, uint32_t *dst)
+{
+    const int32_t n = p->filter_c, row = eo_conv_row(p), taps = p->k_w * n;
+    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+    const int contiguous = n == p->in_c && p->dil_w == 1;
+    const uint32_t padding = (uint8_t)(-p->input_offset) * 0x01010101u;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h;
+    int32_t ky, kx, c, at;
+    if (contiguous && ix0 >= 0 && ix0 * n + row <= p->in_w * n && iy0 >= 0 &&
+        iy0 + (p->k_h - 1) * p->dil_h < p->in_h) { /* inside the input: rows of whole words */
+        const int8_t *src = x + ((b * p->in_h + iy0) * p->in_w + ix0) * n + c0;
+        const int32_t step = p->dil_h * p->in_w * n;
+        for (ky = 0; ky < p->k_h; ++ky, src += step) {
+            for (at = 0; at < row; at += 4, dst += 4) {
+                uint32_t word;
+                memcpy(&word, src + at, 4);
+                eo_expand4(dst, word);
+            }
+        }
+        return;
+    }
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *src = iy >= 0 && iy < p->in_h ? x + (b * p->in_h + iy) * p->in_w * p->in_c + c0 : NULL;
+        at = 0;
+        if (!src) {
+            for (; at + 4 <= taps; at += 4, dst += 4) {
+                eo_expand4(dst, padding);
+            }
+        } else if (contiguous) { /* the words wholly inside: [first, last) */
+            const int32_t start = ix0 * n, end = p->in_w * n - start;
+            const int32_t first = start < 0 ? (3 - start) & ~3 : 0;
+            const int32_t last = (end < row ? end : row) & ~3; /* past the taps: zero weights */
+            for (; at < first && at < row; at += 4, dst += 4) {
+                eo_expand4(dst, eo_patch_word(p, src, ix0, at));
+            }
+            for (; at < last; at += 4, dst += 4) {
+                uint32_t word;
+                memcpy(&word, src + start + at, 4);
+                eo_expand4(dst, word);
+            }
+        } else if (n % 4 == 0) {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dil_w;
+                const int inside = ix >= 0 && ix < p->in_w;
+                for (c = 0; c < n; c += 4, at += 4, dst += 4) {
+                    uint32_t word = padding;
+                    if (inside) {
+                        memcpy(&word, src + ix * p->in_c + c, 4);
+                    }
+                    eo_expand4(dst, word);
+                }
+            }
+        }
+        for (; at < row; at += 4, dst += 4) {
+            eo_expand4(dst, eo_patch_word(p, src, ix0, at));
+        }
+    }
+}
+
+/* A convolution as im2col + the pair kernel, two output pixels at a time, per group of
+ * filter_c input channels (one for a plain convolution; in_c for a depthwise one, whose
+ * depth_multiplier outputs per channel are that group's). pair: eo_conv2d_s8_dsp_scratch_size
+ * bytes, the two patches as int16 pairs; the words past the last row are zero. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
 {
     const int32_t pixels = p->batch * p->out_h * p->out_w;
-    const uint8_t zero_point = (uint8_t)(-p->input_offset);
-    const uint32_t padding = zero_point * 0x01010101u;
+    const int32_t groups = p->in_c / p->filter_c, outs = p->out_c / groups;
+    const int32_t patch = eo_conv_patch(p), rows = p->k_h * eo_conv_row(p);
+    const int32_t group_weights = (outs + (outs & 1)) * patch; /* an odd count has a zero row */
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
-    int32_t pixel, half, ky, kx, c;
+    int32_t pixel, group, half;
+    memset(pair + rows, 0, (size_t)(4 * (patch - rows)));
     for (pixel = 0; pixel < pixels; pixel += 2) {
-        for (half = 0; half < 2; ++half) {
-            const int32_t at = pixel + half < pixels ? pixel + half : pixel;
-            const int32_t b = at / (p->out_h * p->out_w);
-            const int32_t oy = at / p->out_w % p->out_h, ox = at % p->out_w;
-            uint32_t *dst = pair + 2 * half;
-            for (ky = 0; ky < p->k_h; ++ky) {
-                const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                for (kx = 0; kx < p->k_w; ++kx) {
-                    const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                    const int8_t *src = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
-                    const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-                    for (c = 0; c < p->in_c; c += 4, dst += 4) {
-                        uint32_t v = padding;
-                        if (inside) {
-                            memcpy(&v, src + c, 4);
-                        }
-                        eo_expand4(dst, v);
-                    }
-                }
+        const int32_t second = pixel + 1 < pixels ? pixel + 1 : pixel;
+        for (group = 0; group < groups; ++group) {
+            for (half = 0; half < 2; ++half) {
+                const int32_t at = half ? second : pixel;
+                const int32_t b = at / (p->out_h * p->out_w);
+                eo_patch_pairs(p, x, b, at / p->out_w % p->out_h, at % p->out_w, group * p->filter_c,
+                               pair + 2 * half);
             }
+            eo_matmul_pair_dsp(&range, outs, patch, pair, w + group * group_weights, channels + group * outs,
+                               y + pixel * p->out_c + group * outs, y + second * p->out_c + group * outs);
         }
-        eo_matmul_pair_dsp(&range, p->out_c, p->k_h * p->k_w * p->in_c, pair, w, channels,
-                           y + pixel * p->out_c, y + (pixel + 1 < pixels ? pixel + 1 : pixel) * p->out_c);
     }
 }
 #endif
