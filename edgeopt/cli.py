@@ -43,6 +43,10 @@ def _add_model_options(parser):
                         metavar="NAME=D0,D1,...", help="fix an input's shape (repeatable)")
     parser.add_argument("--stream", action="store_true",
                         help="recurrent models: one time step per call, the state kept between calls")
+    parser.add_argument("--int8-weights", choices=("auto", "compact", "expanded"), default="auto",
+                        help="int8 weights on DSP cores: compact (int8 as stored), expanded (int16 "
+                             "copies: faster, twice the flash) or auto (default: expanded where it "
+                             "pays most and fits the board's free flash, or 16 KiB without a board)")
 
 
 def build_parser():
@@ -111,12 +115,28 @@ def main(argv=None):
         return 3
 
 
-def _compile(args):
-    from edgeopt.pipeline import compile_file, write_library
+def _compile_model_args(args, target=None):
+    """The artifact the command line asks for. With a board, auto int8 weights may spend the
+    flash a compact build leaves free, less an eighth of the board for the application."""
+    from edgeopt.budget import estimate
+    from edgeopt.pipeline import compile_file
 
-    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
+    options = dict(name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
+    if target is None or args.int8_weights != "auto":
+        return compile_file(args.model, int8_weights=args.int8_weights, **options)
+    compact = compile_file(args.model, int8_weights="compact", **options)
+    free = target.flash - target.flash // 8 - estimate(compact, target)["flash_bytes"]
+    return compile_file(args.model, spare_flash=max(free, 0), **options)
+
+
+def _compile(args):
+    from edgeopt.pipeline import write_library
+    from edgeopt.targets import get_target
+
+    target = get_target(args.board) if args.platformio else None
+    artifact = _compile_model_args(args, target)
     if args.platformio:
-        budget = _write_project(args, artifact)
+        budget = _write_project(args, artifact, target)
     if args.output or not args.platformio:
         output = args.output or "build/model"
         written = write_library(artifact, output, with_runtime=not args.no_runtime)
@@ -130,11 +150,9 @@ def _compile(args):
     return 0
 
 
-def _write_project(args, artifact):
+def _write_project(args, artifact, target):
     from edgeopt.platformio.project import write_project
-    from edgeopt.targets import get_target
 
-    target = get_target(args.board)
     vectors = _test_vectors(args.model, artifact) if target.emulated else None
     budget = write_project(artifact, args.platformio, target, vectors)
     if target.emulated:
@@ -221,14 +239,13 @@ def _save_npz(path, arrays):
 
 
 def _simulate(args):
-    from edgeopt.pipeline import compile_file
     from edgeopt.solvers import kind_of
 
     inputs = _load_npz(args.inputs)
     if args.stream and (args.compare or args.per_layer):
         raise EdgeoptError("--compare/--per-layer check whole sequences against the reference runtime: drop "
                            "--stream for them (its samples are the time steps of one stream)")
-    artifact = compile_file(args.model, name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
+    artifact = _compile_model_args(args)
     kind = kind_of(artifact)
     if args.closed_loop:  # its own npz contract: the reference trajectory
         return _closed_loop(args, artifact, kind, inputs)

@@ -14,6 +14,7 @@ from edgeopt.errors import EdgeoptError
 from edgeopt.frontends import load_model
 from edgeopt.ops import default_registry
 from edgeopt.passes import optimize
+from edgeopt.passes.int8_weights import DEFAULT_SPARE_BYTES, choose_int8_weights
 from edgeopt.passes.streaming import add_states, one_step_inputs
 from edgeopt.resources import runtime_dir
 
@@ -33,10 +34,12 @@ def is_solver_config(path) -> bool:
     return str(path).lower().endswith(".toml")
 
 
-def compile_model(model_path, name=None, input_shapes=None, extensions=(), options=None, stream=False):
+def compile_model(model_path, name=None, input_shapes=None, extensions=(), options=None, stream=False,
+                  int8_weights="auto", spare_flash=DEFAULT_SPARE_BYTES):
     """A model file -> its Artifact. extensions: codegen extensions (e.g. a solver's model
     Jacobian); options: extra entries for the banner; stream: one time step per call
-    (passes.streaming)."""
+    (passes.streaming); int8_weights, spare_flash: the int8 weight layout on DSP cores and
+    what auto may spend on int16 copies (passes.int8_weights)."""
     name = check_name(name or default_name(model_path))
     registry = default_registry()
     graph = load_model(model_path, input_shapes or {})
@@ -45,7 +48,10 @@ def compile_model(model_path, name=None, input_shapes=None, extensions=(), optio
     graph = optimize(graph, registry)
     if stream:
         add_states(graph, registry)
+    choose_int8_weights(graph, registry, int8_weights, spare_flash)
     shown = dict(name=name, **(options or {}), **({"stream": "yes"} if stream else {}))
+    if int8_weights != "auto":
+        shown["int8-weights"] = int8_weights
     if input_shapes:
         shown["input-shape"] = ";".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(input_shapes.items()))
     artifact = generate(graph, registry, name, shown, extensions=extensions)
@@ -53,7 +59,8 @@ def compile_model(model_path, name=None, input_shapes=None, extensions=(), optio
     return artifact
 
 
-def compile_file(path, name=None, input_shapes=None, stream=False):
+def compile_file(path, name=None, input_shapes=None, stream=False, int8_weights="auto",
+                 spare_flash=DEFAULT_SPARE_BYTES):
     """Any input edgeopt compiles: a model file, or a solver config (.toml)."""
     if is_solver_config(path):
         from edgeopt.solvers import compile_solver
@@ -61,7 +68,8 @@ def compile_file(path, name=None, input_shapes=None, stream=False):
         if input_shapes or stream:
             raise EdgeoptError("--input-shape and --stream apply to model files; a solver config names its model")
         return compile_solver(path, name=name)
-    return compile_model(path, name=name, input_shapes=input_shapes, stream=stream)
+    return compile_model(path, name=name, input_shapes=input_shapes, stream=stream, int8_weights=int8_weights,
+                         spare_flash=spare_flash)
 
 
 def runtime_files() -> dict:

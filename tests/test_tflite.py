@@ -145,7 +145,8 @@ def test_dsp_requantization_matches_tflite():
                 bias = int(rng.integers(-2 ** 12, 2 ** 12))
                 plan = dsp_requantization(weights, [bias], [multiplier], [shift], offset)
                 assert plan is not None, (multiplier, shift, offset)
-                scaled, ((scaled_bias, m, right, rounding),) = plan
+                scaled, ((scaled_bias, m, right),) = plan
+                rounding = (2 * offset + 1 << right) >> 1
                 scale = 2 ** (1 + max(shift, 0))
                 for x in [np.full(16, v) for v in (-128, 127, 0, 1)] + list(rng.integers(-128, 128, (60, 16))):
                     acc = bias + int(np.dot(weights[0].astype(np.int64), x))
@@ -156,7 +157,8 @@ def test_dsp_requantization_matches_tflite():
                     assert got == tflite_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)
     # ties: every residue of a small right shift around zero
     for offset in (-3, 4):
-        _, ((_, m, right, rounding),) = dsp_requantization(np.ones((1, 8)), [0], [2 ** 30], [-3], offset)
+        _, ((_, m, right),) = dsp_requantization(np.ones((1, 8)), [0], [2 ** 30], [-3], offset)
+        rounding = (2 * offset + 1 << right) >> 1
         for acc in range(-40, 41):
             high = (2 * acc * m + 2 ** 31) >> 32
             assert (2 * high + rounding + (high >> 31)) >> right == tflite_requantize(acc, 2 ** 30, -3) + offset

@@ -16,10 +16,13 @@ OPS = tflite.BuiltinOperator
 RNG = np.random.default_rng(11)
 
 
-def _run(tmp_path, tensors, ops, inputs, outputs, samples=6, target="host"):
+LAYOUTS = pytest.mark.parametrize("layout", ["compact", "expanded"])  # int8 weights on DSP cores
+
+
+def _run(tmp_path, tensors, ops, inputs, outputs, samples=6, target="host", layout="auto"):
     path = tmp_path / "op.tflite"
     path.write_bytes(build(tensors, ops, inputs, outputs))
-    generated = compile_model(path)
+    generated = compile_model(path, int8_weights=layout)
     feed = {}
     for t in generated.inputs:
         shape = (samples,) + t.shape
@@ -93,7 +96,8 @@ def test_depthwise_conv_2d_int8(tmp_path, case, per_channel):
 @pytest.mark.parametrize("pad,stride,dilation,y_scale", [(0, 1, 1, 0.08), (0, 2, 1, 0.08), (1, 1, 2, 0.08),
                                                          (0, 1, 1, 0.0004)],
                          ids=["same", "same_stride2", "valid_dilated", "left_shifts"])
-def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dilation, y_scale):
+@LAYOUTS
+def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dilation, y_scale, layout):
     """Depth multiplier 1 and channels a multiple of 4 take the DSP kernel on the M4, with
     the border taps left out per pixel."""
     size = {0: (9 + stride - 1) // stride, 1: 9 - 2 * dilation}[pad]
@@ -101,7 +105,7 @@ def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dila
     ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
         "DepthwiseConv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, DepthMultiplier=1,
         FusedActivationFunction=1, DilationWFactor=dilation, DilationHFactor=dilation))]
-    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4", layout=layout)
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
@@ -111,7 +115,8 @@ def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dila
     dict(x=(1, 7, 7, 5), k=(3, 3), mult=3, pad=1, stride=1, dil=1),  # odd outputs per channel
     dict(x=(1, 9, 8, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=2),
 ], ids=["micro_speech_like", "dm3_valid", "dm2_dilated"])
-def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case):
+@LAYOUTS
+def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case, layout):
     """A depth multiplier above 1 runs as im2col + the pair kernel per input channel."""
     (n, h, w, c), (k_h, k_w), s, d = case["x"], case["k"], case["stride"], case["dil"]
     out = lambda size, k: -(-size // s) if case["pad"] == 0 else (size - d * (k - 1) - 1) // s + 1  # noqa: E731
@@ -120,8 +125,9 @@ def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case):
     ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
         "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=s, StrideH=s, DepthMultiplier=case["mult"],
         FusedActivationFunction=1, DilationWFactor=d, DilationHFactor=d))]
-    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
-    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4", layout=layout)
+    source = compile_model(tmp_path / "op.tflite", int8_weights=layout).files["op.c"]
+    assert ("eo_conv2d_s8_dsp_compact(" in source) == (layout == "compact") and "eo_conv2d_s8_dsp" in source
 
 
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
@@ -156,14 +162,17 @@ def test_quantize_dequantize_and_reshape(tmp_path):
 @pytest.mark.parametrize("rows,per_channel,y_scale", [
     (1, True, 0.08), (3, True, 0.08), (3, False, 0.08), (1, True, 0.0006), (4, True, 0.0006),
 ], ids=["one_row", "odd_rows", "per_tensor", "one_row_left_shifts", "rows_left_shifts"])
-def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel, y_scale):
-    """The M4 build takes the DSP kernels (inputs a multiple of 8): one row on the fly, several
-    rows in pairs (an odd count repeats the last); an odd output count pads a zero row. A
-    small output scale gives some channels a multiplier >= 0.5 (a left shift)."""
-    tensors = _layer("fc", (rows, 24), (7, 24), (rows, 7), per_channel, None, y_q=(y_scale, 1))
+@pytest.mark.parametrize("outs", [7, 3])
+@LAYOUTS
+def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel, y_scale, outs, layout):
+    """The M4 build takes the DSP kernels (inputs a multiple of 8): one row (its inputs
+    expanded once for two blocks of outputs, or on the fly for one), several rows in pairs
+    (an odd count repeats the last); an odd output count pads a zero row. A small output
+    scale gives some channels a multiplier >= 0.5 (a left shift)."""
+    tensors = _layer("fc", (rows, 24), (outs, 24), (rows, outs), per_channel, None, y_q=(y_scale, 1))
     ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions",
                                                                    FusedActivationFunction=1))]
-    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4")
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4", layout=layout)
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
@@ -215,26 +224,6 @@ def test_float_elementwise_and_activations(tmp_path):
            Op(OPS.MUL, ["s", "b"], ["t"], options("MulOptions", FusedActivationFunction=0)),
            Op(OPS.LOGISTIC, ["t"], ["y"])]
     _run(tmp_path, tensors, ops, ["a", "b"], ["y"])
-
-
-@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
-@pytest.mark.parametrize("case", [
-    # micro_speech's layer on a smaller input: 1 channel x 8, a 10x8 kernel, stride 2
-    dict(x=(1, 15, 12, 1), k=(10, 8), mult=8, pad=0, stride=2, dil=1),
-    dict(x=(1, 7, 7, 5), k=(3, 3), mult=3, pad=1, stride=1, dil=1),  # odd outputs per channel
-    dict(x=(1, 9, 8, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=2),
-], ids=["micro_speech_like", "dm3_valid", "dm2_dilated"])
-def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case):
-    """A depth multiplier above 1 runs as im2col + the pair kernel per input channel."""
-    (n, h, w, c), (k_h, k_w), s, d = case["x"], case["k"], case["stride"], case["dil"]
-    out = lambda size, k: -(-size // s) if case["pad"] == 0 else (size - d * (k - 1) - 1) // s + 1  # noqa: E731
-    y = (n, out(h, k_h), out(w, k_w), c * case["mult"])
-    tensors = _layer("dw", case["x"], (1, k_h, k_w, y[3]), y, True, None)
-    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
-        "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=s, StrideH=s, DepthMultiplier=case["mult"],
-        FusedActivationFunction=1, DilationWFactor=d, DilationHFactor=d))]
-    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
-    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
 
 
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])
@@ -401,7 +390,8 @@ def test_quantize_int8_to_int8(tmp_path):
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("pad,stride", [(0, 1), (0, 2), (1, 1)], ids=["same", "same_stride2", "valid"])
 @pytest.mark.parametrize("channels", [16, 3, 1])
-def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, channels):
+@LAYOUTS
+def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, channels, layout):
     """On the M4 a 3x3 convolution runs as im2col + the DSP pair kernel, with zero-point
     padding: patches straight from the input words (16 channels) or gathered as bytes (RGB,
     grayscale: a patch of 27 or 9, padded to 32 or 16)."""
@@ -410,8 +400,9 @@ def test_conv_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, channels)
     ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["y"], options(
         "Conv2DOptions", Padding=pad, StrideW=stride, StrideH=stride, FusedActivationFunction=1,
         DilationWFactor=1, DilationHFactor=1))]
-    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4")
-    assert "eo_conv2d_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4", layout=layout)
+    source = compile_model(tmp_path / "op.tflite", int8_weights=layout).files["op.c"]
+    assert ("eo_conv2d_s8_dsp_compact(" in source) == (layout == "compact") and "eo_conv2d_s8_dsp" in source
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])

@@ -9,52 +9,62 @@ from edgeopt.ops.quantized import activation_range, quant_of, quantize_multiplie
 from edgeopt.ops.registry import Call, OpDef
 
 
-def pack_fc_dsp(weights):
-    """int16 [outs][ins] -> eo_fully_connected_s8_dsp's layout: per block of 4 outputs (zero
-    rows pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7}."""
-    return _pack_blocks(weights, rows=4, inputs=8)
+def pack_fc_dsp(weights, compact=False):
+    """[outs][ins] -> eo_fully_connected_s8_dsp's layout: per block of 4 outputs (zero rows
+    pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7} as int16;
+    compact: int8 in the natural order (the kernel's SXTB16 makes the pairs)."""
+    return _pack_blocks(weights, rows=4, inputs=8, compact=compact)
 
 
-def pack_pairs_dsp(weights):
-    """int16 [outs][ins] -> eo_matmul_s8_dsp's layout: per pair of outputs (a zero row pads
-    an odd count) and per 4 inputs, each row's {w0, w2, w1, w3}."""
-    return _pack_blocks(weights, rows=2, inputs=4)
+def pack_pairs_dsp(weights, compact=False):
+    """[outs][ins] -> eo_matmul_s8_dsp's layout: per pair of outputs (a zero row pads an odd
+    count) and per 4 inputs, each row's {w0, w2, w1, w3} as int16; compact: int8 in order."""
+    return _pack_blocks(weights, rows=2, inputs=4, compact=compact)
 
 
-def _pack_blocks(weights, rows, inputs):
-    weights = np.asarray(weights, np.int16)
+def _pack_blocks(weights, rows, inputs, compact):
+    dtype = np.int8 if compact else np.int16
+    weights = np.asarray(weights, dtype)
     outs, ins = weights.shape
-    padded = np.zeros((-(-outs // rows) * rows, ins), np.int16)
+    padded = np.zeros((-(-outs // rows) * rows, ins), dtype)
     padded[:outs] = weights
-    order = np.array([0, 2, 1, 3, 4, 6, 5, 7])[:inputs]
+    order = np.arange(inputs) if compact else np.array([0, 2, 1, 3, 4, 6, 5, 7])[:inputs]
     blocks = padded.reshape(-1, rows, ins // inputs, inputs)[..., order]  # block, row, group, inputs
     return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def dsp_requantization(weights, bias, multipliers, shifts, output_offset, largest_input=128):
+def dsp_requantization(weights, bias, multipliers, shifts, output_offset, largest_input=128, compact=False):
     """What the DSP kernels need to requantize each output channel exactly as TFLite with one
     SMMULR (eo_requantize_channel), or None where that is not exact:
     - weights [outputs][inputs] and bias scaled by 2^(1 + left shift), so SMMULR of the
       accumulator is TFLite's rounding doubling high product h (valid while |acc| < 2^31);
-    - per channel {bias, multiplier, e + 1, 2^e + output offset * 2^(e + 1)} for the right
-      shift e: (2h + that constant + sign(h)) >> (e + 1) rounds h / 2^e half away from zero,
-      adds the output offset, and also holds for e = 0.
+    - per channel {bias, multiplier, e + 1} for the right shift e: with the constant
+      2^e + output offset * 2^(e + 1) (the kernel's (2 * offset + 1) << (e + 1) >> 1),
+      (2h + constant + sign(h)) >> (e + 1) rounds h / 2^e half away from zero, adds the
+      output offset, and also holds for e = 0.
+    compact: the weights stay int8 and the bias unscaled; the kernel scales the accumulator
+    instead by 1 + left shift, carried in the second byte of the shift (eo_scaled).
     largest_input: 128 for int8 inputs, 255 where the kernel adds the input offset."""
     weights = np.asarray(weights, np.int64).reshape(len(bias), -1)
-    channels, scaled = [], np.empty(weights.shape, np.int16)
+    channels, scaled = [], np.empty(weights.shape, np.int8 if compact else np.int16)
     for row, (b, multiplier, shift) in enumerate(zip(bias, multipliers, shifts)):
         left, right = max(int(shift), 0), max(-int(shift), 0)
         scale = 2 ** (1 + left)
-        if np.abs(weights[row]).max(initial=0) * scale > 2 ** 15 - 1:
+        if not compact and np.abs(weights[row]).max(initial=0) * scale > 2 ** 15 - 1:
             return None
         worst_acc = (abs(int(b)) + largest_input * int(np.abs(weights[row]).sum())) * scale
         rounding = 2 ** right + int(output_offset) * 2 ** (right + 1)
         worst_high = -(-worst_acc * int(multiplier) // 2 ** 32)
-        if worst_acc >= 2 ** 31 or 2 * worst_high + abs(rounding) + 1 >= 2 ** 31:
+        overflows = 2 * worst_high + abs(rounding) + 1 >= 2 ** 31 or 2 * abs(rounding) >= 2 ** 31
+        if worst_acc >= 2 ** 31 or overflows:
             return None
-        scaled[row] = weights[row] * scale
-        channels.append((int(b) * scale, int(multiplier), right + 1, rounding))
-    return scaled, np.array(channels, np.int32).reshape(-1, 4)
+        if compact:
+            scaled[row] = weights[row]
+            channels.append((int(b), int(multiplier), right + 1 + ((1 + left) << 8)))
+        else:
+            scaled[row] = weights[row] * scale
+            channels.append((int(b) * scale, int(multiplier), right + 1))
+    return scaled, np.array(channels, np.int32).reshape(-1, 3)
 
 
 def _folded_bias(ctx, weights):
@@ -107,9 +117,17 @@ def _dsp_kernel(ctx):
 DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
 
 
-def _dsp_plan(ctx):
-    """(kernel, int16 weights [outputs][inputs], channel table) on DSP cores, or None where
-    no DSP kernel suits the layer or its requantization would not be exact there."""
+def compact_weights(ctx):
+    """Whether this layer's DSP kernel reads its int8 weights as stored (passes.int8_weights
+    makes the choice; int16 expanded copies are faster and take twice the flash)."""
+    return ctx.attr("int8_weights", "compact") == "compact"
+
+
+def _dsp_plan(ctx, compact=None):
+    """(kernel, weights [outputs][inputs] (int16, or int8 when compact), channel table) on
+    DSP cores, or None where no DSP kernel suits the layer or its requantization would not
+    be exact there. compact: the layout to plan for (default: the layer's own)."""
+    compact = compact_weights(ctx) if compact is None else compact
     if ctx.const(1) is None or (ctx.has_input(2) and ctx.const(2) is None):
         return None  # weights or bias known only at run time
     kernel = _dsp_kernel(ctx)
@@ -126,40 +144,48 @@ def _dsp_plan(ctx):
         weights = ctx.const(1).reshape(channels, -1)
     if kernel == "eo_depthwise_conv2d_s8_dsp":  # the kernel adds the input offset itself
         bias = ctx.const(2).astype(np.int64) if ctx.has_input(2) else np.zeros(channels, np.int64)
-        requantization = dsp_requantization(weights, bias, multipliers, shifts, output_offset, 255)
+        requantization = dsp_requantization(weights, bias, multipliers, shifts, output_offset, 255, compact)
     else:
         folded = _folded_bias(ctx, weights)
-        requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset)
+        requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset,
+                                            compact=compact)
     return None if requantization is None else (kernel, *requantization)
 
 
 def _lower_dsp(ctx, lc, plan):
     """The DSP call's arguments: the kernel's weight layout, its channel table and scratch."""
-    kernel, weights, channels = plan
-    if kernel == "eo_fully_connected_s8_dsp":
-        packed = pack_fc_dsp(weights)
-    elif kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels in the order {0, 2, 1, 3}
-        packed = weights.T.reshape(weights.shape[1], -1, 4)[..., [0, 2, 1, 3]].reshape(-1)
-    elif kernel == "eo_conv2d_s8_dsp":  # per group, over the patch padded with zero weights
-        k_h, row, patch = conv_patch(ctx)
-        rows = np.zeros((len(weights), k_h, row), np.int16)
-        rows[..., :weights.shape[1] // k_h] = weights.reshape(len(weights), k_h, -1)
-        padded = np.zeros((len(weights), patch), np.int16)
-        padded[:, :k_h * row] = rows.reshape(len(weights), -1)
-        packed = np.concatenate([pack_pairs_dsp(group) for group in np.split(padded, _groups(ctx))])
-    else:
-        packed = pack_pairs_dsp(weights)
+    kernel, _, channels = plan
+    compact = compact_weights(ctx)
+    packed = _packed_weights(ctx, plan, compact)
     # whole blocks of 4, and a row past an odd group's last output, which the pair kernel reads
     rows = len(channels) + (kernel == "eo_conv2d_s8_dsp" and len(channels) // _groups(ctx) % 2)
-    padding = np.tile(np.array([0, 0, 1, 0], np.int32), (-(-rows // 4) * 4 - len(channels), 1))  # output 0
+    padding = np.tile(np.array([0, 0, 1], np.int32), (-(-rows // 4) * 4 - len(channels), 1))  # output 0
     channels = np.vstack([channels, padding])
     scratch = lc.scratch(ctx) if _dsp_scratch_bytes(ctx, plan) else None
     scratch_arg = None
     if kernel != "eo_depthwise_conv2d_s8_dsp":
         scratch_arg = f"(uint32_t *)(void *){scratch}" if scratch else "NULL"
-    return dict(kernel=kernel, scratch=scratch, scratch_arg=scratch_arg,
+    return dict(kernel=kernel + ("_compact" if compact else ""), scratch=scratch, scratch_arg=scratch_arg,
                 w=lc.weight(packed, "weights_dsp", when=DSP, align=8),
                 channels=lc.weight(channels, "channels_dsp", when=DSP))
+
+
+def _packed_weights(ctx, plan, compact):
+    """The weights in the DSP kernel's layout (eo_runtime.h)."""
+    kernel, weights, _ = plan
+    if kernel == "eo_fully_connected_s8_dsp":
+        return pack_fc_dsp(weights, compact)
+    if kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels in the order {0, 2, 1, 3}
+        order = [0, 1, 2, 3] if compact else [0, 2, 1, 3]
+        return weights.T.reshape(weights.shape[1], -1, 4)[..., order].reshape(-1)
+    if kernel == "eo_conv2d_s8_dsp":  # per group, over the patch padded with zero weights
+        k_h, row, patch = conv_patch(ctx)
+        rows = np.zeros((len(weights), k_h, row), weights.dtype)
+        rows[..., :weights.shape[1] // k_h] = weights.reshape(len(weights), k_h, -1)
+        padded = np.zeros((len(weights), patch), weights.dtype)
+        padded[:, :k_h * row] = rows.reshape(len(weights), -1)
+        return np.concatenate([pack_pairs_dsp(group, compact) for group in np.split(padded, _groups(ctx))])
+    return pack_pairs_dsp(weights, compact)
 
 
 def _groups(ctx):
@@ -288,6 +314,16 @@ def _pointwise(ctx):
             and (out_h, out_w) == (x[1], x[2]) and pad_h == pad_w == 0)
 
 
+def _weight_expansion(ctx):
+    """The int16-expanded DSP weights' extra flash (a byte per packed weight) and the MACs
+    they serve (every weight once per output pixel or row)."""
+    plan = _dsp_plan(ctx, compact=False)
+    if plan is None:
+        return None
+    weights = plan[1]
+    return _packed_weights(ctx, plan, False).size, weights.size * int(np.prod(ctx.out_shape())) // len(weights)
+
+
 def _fc_scratch(ctx):
     return _dsp_scratch_bytes(ctx, _dsp_plan(ctx))
 
@@ -300,8 +336,10 @@ def _conv_scratch(ctx):
 
 
 OPS = (
-    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch),
-    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch),
+    OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch,
+          weight_expansion=_weight_expansion),
+    OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch,
+          weight_expansion=_weight_expansion),
     OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
-          scratch=_conv_scratch),
+          scratch=_conv_scratch, weight_expansion=_weight_expansion),
 )

@@ -59,6 +59,9 @@ class OpDef:
     # forward-mode derivative: (OpContext, TangentContext) -> Call computing the output's
     # tangent from the inputs' (model Jacobians for solvers); None: no exact rule
     tangent: Optional[Callable] = None
+    # int8 layers on DSP cores: (OpContext) -> (flash bytes the int16-expanded weights add,
+    # MACs they speed up), or None where the layer has no DSP kernel (passes.int8_weights)
+    weight_expansion: Optional[Callable] = None
 
 
 @dataclass

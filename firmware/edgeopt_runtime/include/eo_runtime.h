@@ -257,10 +257,9 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
                            const int32_t *bias, int8_t *y);
 /* Per output channel of the DSP kernels (padded to a multiple of 4 channels), from the
  * compiler: the bias (input offset folded in) scaled as the weights by 2^(1 + TFLite's left
- * shift), the multiplier, and for TFLite's right shift e: e + 1 and
- * 2^e + output offset * 2^(e + 1) (see eo_requantize_channel). */
+ * shift), the multiplier, and e + 1 for TFLite's right shift e (see eo_requantize_channel). */
 typedef struct {
-    int32_t bias, multiplier, shift, round;
+    int32_t bias, multiplier, shift;
 } eo_channel_s8_t;
 
 /* Cores with the DSP extension, ins a multiple of 8. w: int16, each row scaled as its
@@ -305,6 +304,18 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
 #define EO_DEPTHWISE_DSP_MAX_TAPS 64
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                                 const eo_channel_s8_t *channels, int8_t *y);
+/* The same four DSP kernels with compact weights: int8 as stored, in the layouts above with
+ * each group {w[k], w[k+2], w[k+1], w[k+3]} written [w[k], w[k+1], w[k+2], w[k+3]] (for the
+ * depthwise kernel: the filter as it is, [k_h][k_w][out_c]); the weights unscaled, the
+ * bias too, and c->shift carrying 1 + TFLite's left shift in its second byte. */
+void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
+void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
+                              const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
+void eo_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                              const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
+void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                        const eo_channel_s8_t *channels, int8_t *y);
 /* w: [k_h][k_w][out_c]; channels innermost, accumulating in acc[out_c] (scratch) */
 void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                             const int32_t *bias, int8_t *y, int32_t *acc);

@@ -44,35 +44,48 @@ int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 
 /* The DSP kernels' requantization with the channel's constants precomputed by the compiler
  * (dsp_requantization in edgeopt/ops/quantized_linear.py): the accumulator comes scaled so
- * that one SMMULR is TFLite's rounding doubling high product h, then one shift of
- * 2h + constant + sign(h) divides by 2^e with ties away from zero and adds the output offset. */
-static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c)
+ * that one SMMULR is TFLite's rounding doubling high product h, then one shift by e + 1 of
+ * 2h + (2^e + output offset * 2^(e + 1)) + sign(h) divides by 2^e with ties away from zero
+ * and adds the output offset. odd_offset: 2 * output offset + 1, so that constant is
+ * odd_offset << (e + 1) >> 1. Shifts by a register read only its low byte: e + 1 there. */
+static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
 {
-    int32_t high;
+    int32_t high, rounding, out;
     __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc), "r"(c->multiplier));
-    return (high * 2 + c->round + (high >> 31)) >> c->shift;
+    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(odd_offset), "r"(c->shift));
+    __asm__("asr %0, %1, %2" : "=r"(out) : "r"(high * 2 + rounding + (high >> 31)), "r"(c->shift));
+    return out;
+}
+
+/* Compact kernels (int8 weights, unscaled): the accumulator scaled as the expanded weights
+ * are, by 2^(1 + TFLite's left shift) from the second byte of c->shift */
+static inline int32_t eo_scaled(int32_t acc, const eo_channel_s8_t *c)
+{
+    return (int32_t)((uint32_t)acc << ((uint32_t)c->shift >> 8));
 }
 
 /* One channel's output, requantized and saturated to int8 (SSAT as asm: GCC 12's __ssat
  * trips -Wsign-conversion inside its own macro) */
-static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c)
+static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
 {
     uint32_t out;
-    __asm__("ssat %0, #8, %1" : "=r"(out) : "r"(eo_requantize_channel(acc, c)));
+    __asm__("ssat %0, #8, %1" : "=r"(out) : "r"(eo_requantize_channel(acc, c, odd_offset)));
     return out;
 }
 
 /* Byte lane lsb / 8 of lanes := the low byte of v */
 #define EO_SET_LANE(lanes, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(lanes) : "r"(v))
 
-/* The activation range, four int8 lanes each */
+/* The activation range, four int8 lanes each, and 2 * output offset + 1 */
 typedef struct {
     uint32_t low, high;
+    int32_t odd_offset;
 } eo_output_range_t;
 
-static eo_output_range_t eo_output_range(int32_t act_min, int32_t act_max)
+static eo_output_range_t eo_output_range(int32_t act_min, int32_t act_max, int32_t output_offset)
 {
-    const eo_output_range_t range = {(uint8_t)act_min * 0x01010101u, (uint8_t)act_max * 0x01010101u};
+    const eo_output_range_t range = {(uint8_t)act_min * 0x01010101u, (uint8_t)act_max * 0x01010101u,
+                                     2 * output_offset + 1};
     return range;
 }
 
@@ -83,10 +96,10 @@ static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a
                                    const eo_channel_s8_t *c2, const eo_channel_s8_t *c3,
                                    const eo_output_range_t *r)
 {
-    uint32_t lanes = eo_output(a0, c0);
-    EO_SET_LANE(lanes, eo_output(a1, c1), 8);
-    EO_SET_LANE(lanes, eo_output(a2, c2), 16);
-    EO_SET_LANE(lanes, eo_output(a3, c3), 24);
+    uint32_t lanes = eo_output(a0, c0, r->odd_offset);
+    EO_SET_LANE(lanes, eo_output(a1, c1, r->odd_offset), 8);
+    EO_SET_LANE(lanes, eo_output(a2, c2, r->odd_offset), 16);
+    EO_SET_LANE(lanes, eo_output(a3, c3, r->odd_offset), 24);
     (void)__ssub8((int8x4_t)lanes, (int8x4_t)r->low); /* lanes >= low sets GE */
     lanes = __sel((uint8x4_t)lanes, (uint8x4_t)r->low);
     (void)__ssub8((int8x4_t)r->high, (int8x4_t)lanes); /* high >= lanes sets GE */
@@ -133,39 +146,56 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
     "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
     "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
 
-/* Fully-connected pass: acc += one output's next 8 weights (two LDRDs) times xa..xd */
-#define EO_FC_OUTPUT_ASM(acc)                                                               \
-    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
-    "smlad " acc ", %[xa], %[w0], " acc "\n\t"                                            \
-    "smlad " acc ", %[xb], %[w1], " acc "\n\t"                                            \
-    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
-    "smlad " acc ", %[xc], %[w0], " acc "\n\t"                                            \
-    "smlad " acc ", %[xd], %[w1], " acc "\n\t"
-#define EO_FC_OUTPUTS_ASM                                                                   \
-    EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]") EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")
+/* w0, w1 := one output's next 4 weights as the pairs {w0, w2}, {w1, w3}: expanded weights are
+ * stored so (one LDRD), compact ones as the int8 word [w0, w1, w2, w3] (LDR + two SXTB16) */
+#define EO_WEIGHTS4_ASM "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+#define EO_WEIGHTS4_COMPACT_ASM "ldr %[w1], [%[wp]], #4\n\tsxtb16 %[w0], %[w1]\n\tsxtb16 %[w1], %[w1], ror #8\n\t"
+
+/* Fully-connected pass: acc += one output's next 8 weights times xa..xd */
+#define EO_FC_OUTPUT_ASM(acc, weights4)                                                     \
+    weights4 "smlad " acc ", %[xa], %[w0], " acc "\n\tsmlad " acc ", %[xb], %[w1], " acc "\n\t" \
+    weights4 "smlad " acc ", %[xc], %[w0], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
+#define EO_FC_OUTPUTS_ASM(weights4)                                                         \
+    EO_FC_OUTPUT_ASM("%[a0]", weights4) EO_FC_OUTPUT_ASM("%[a1]", weights4)                 \
+    EO_FC_OUTPUT_ASM("%[a2]", weights4) EO_FC_OUTPUT_ASM("%[a3]", weights4)
 
 /* Pair pass, per 4 inputs: row 0's two words in xa, xb, row 1's in xc, xd; acc_a (row 0) and
- * acc_b (row 1) += against one output's 4 weights (one LDRD) */
-#define EO_PAIR_OUTPUT_ASM(acc_a, acc_b)                                                    \
-    "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                                   \
-    "smlad " acc_a ", %[xa], %[w0], " acc_a "\n\t"                                        \
-    "smlad " acc_a ", %[xb], %[w1], " acc_a "\n\t"                                        \
-    "smlad " acc_b ", %[xc], %[w0], " acc_b "\n\t"                                        \
-    "smlad " acc_b ", %[xd], %[w1], " acc_b "\n\t"
+ * acc_b (row 1) += against one output's 4 weights */
+#define EO_PAIR_OUTPUT_ASM(acc_a, acc_b, weights4)                                          \
+    weights4 "smlad " acc_a ", %[xa], %[w0], " acc_a "\n\tsmlad " acc_a ", %[xb], %[w1], " acc_a "\n\t" \
+    "smlad " acc_b ", %[xc], %[w0], " acc_b "\n\tsmlad " acc_b ", %[xd], %[w1], " acc_b "\n\t"
 /* Eight inputs of both rows against both outputs: a0, a1 row 0's outputs, a2, a3 row 1's */
-#define EO_PAIR_EIGHT_ASM                                                                   \
-    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]") \
-    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]") EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]")
+#define EO_PAIR_FOUR_ASM(weights4)                                                          \
+    EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]", weights4) EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]", weights4)
+#define EO_PAIR_EIGHT_ASM(weights4) EO_PAIR_FOUR_ASM(weights4) EO_PAIR_FOUR_ASM(weights4)
+
+/* The kernels below are each written once for both weight layouts: `compact` is a constant
+ * in every call, so each exported kernel keeps only its own passes. */
+#define EO_BOTH_LAYOUTS static inline __attribute__((always_inline))
+
+/* Four accumulators as the compact kernels need them before eo_outputs4 */
+static inline void eo_scale4(int compact, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3,
+                             const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                             const eo_channel_s8_t *c2, const eo_channel_s8_t *c3)
+{
+    if (compact) {
+        *a0 = eo_scaled(*a0, c0);
+        *a1 = eo_scaled(*a1, c1);
+        *a2 = eo_scaled(*a2, c2);
+        *a3 = eo_scaled(*a3, c3);
+    }
+}
 
 /* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
  * per pass with SMLAD on int16 pairs. The inputs become int16 pairs with SXTB16: once per
  * row into `expanded` when given (several blocks of outputs share them), else on the fly
  * (no scratch: long rows stay cheap in RAM). The weights are pre-arranged by the compiler
- * (see eo_runtime.h), so one LDRD brings four; the four outputs leave as one word. */
-void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded)
+ * (see eo_runtime.h), so one LDRD (expanded) or LDR (compact) brings four; the four
+ * outputs leave as one word. */
+EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const void *w,
+                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded, int compact)
 {
-    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     const int32_t outs = p->outs, full = outs & ~3;
     int32_t r, o, k;
     for (r = 0; r < p->rows; ++r) {
@@ -186,14 +216,23 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             if (expanded) {
                 const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
                 do {
-                    EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                    if (compact) {
+                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                    } else {
+                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
+                    }
                 } while (xp < end);
             } else {
                 const int8_t *xp = xr;
                 do {
-                    EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                    if (compact) {
+                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                    } else {
+                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
+                    }
                 } while (xp < x_end);
             }
+            eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c + 2, c + 3);
             lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
             if (o < full) {
                 memcpy(yo, &lanes, 4);
@@ -206,11 +245,23 @@ void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
     }
 }
 
-/* Two rows x two outputs per pass: every weight LDRD feeds both rows. rows: per 4 inputs,
+void eo_fully_connected_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                               const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded)
+{
+    eo_fc_dsp(p, x, w, channels, y, expanded, 0);
+}
+
+void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded)
+{
+    eo_fc_dsp(p, x, w, channels, y, expanded, 1);
+}
+
+/* Two rows x two outputs per pass: every weight load feeds both rows. rows: per 4 inputs,
  * row 0's two words then row 1's (eo_expand4); y1 == y0 when row 1 repeats row 0. */
-static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, int32_t ins,
-                               const uint32_t *rows, const int16_t *w, const eo_channel_s8_t *channels,
-                               int8_t *y0, int8_t *y1)
+EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, int32_t ins,
+                                        const uint32_t *rows, const void *w, const eo_channel_s8_t *channels,
+                                        int8_t *y0, int8_t *y1, int compact)
 {
     const eo_output_range_t range = *output; /* a local copy: the int8 stores may alias *output */
     const eo_channel_s8_t *c, *channels_end = channels + outs;
@@ -221,13 +272,24 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
         const uint32_t *xp = rows;
         int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = a0, a3 = a1;
         uint32_t lanes;
-        if (odd_eights) {
-            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
+        if (compact) {
+            if (odd_eights) {
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
+            }
+            while (xp < end) { /* sixteen inputs per turn */
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
+            }
+        } else {
+            if (odd_eights) {
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_ASM));
+            }
+            while (xp < end) {
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_ASM));
+                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_ASM));
+            }
         }
-        while (xp < end) { /* sixteen inputs per turn */
-            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
-            EO_DSP_PASS(EO_PAIR_EIGHT_ASM);
-        }
+        eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c, c + 1);
         lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
         if (c + 1 < channels_end) {
             memcpy(y0, &lanes, 2);
@@ -240,10 +302,10 @@ static void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t outs, in
     }
 }
 
-void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+EO_BOTH_LAYOUTS void eo_matmul_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const void *w,
+                                   const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair, int compact)
 {
-    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     int32_t r, i;
     for (r = 0; r < p->rows; r += 2) {
         const int8_t *x0 = x + r * p->ins;
@@ -256,22 +318,35 @@ void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t
             eo_expand4(pair + i + 2, v1);
         }
         eo_matmul_pair_dsp(&range, p->outs, p->ins, pair, w, channels, y + r * p->outs,
-                           y + (r + 1 < p->rows ? r + 1 : r) * p->outs);
+                           y + (r + 1 < p->rows ? r + 1 : r) * p->outs, compact);
     }
+}
+
+void eo_matmul_s8_dsp(const eo_fc_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    eo_matmul_dsp(p, x, w, channels, y, pair, 0);
+}
+
+void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
+                              const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    eo_matmul_dsp(p, x, w, channels, y, pair, 1);
 }
 
 /* Depthwise convolutions on DSP cores (depth multiplier 1, channels a multiple of 4): per
  * output pixel the taps inside the input are listed once, then four channels at a time
  * accumulate in registers over those taps: one word of inputs (SXTB16 into the channel
- * pairs {0, 2} and {1, 3}, plus the input offset with SADD16) against the compiler's int16
- * weights {w0, w2, w1, w3} of that tap, SMLABB/SMLATT per channel. */
-void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                                const eo_channel_s8_t *channels, int8_t *y)
+ * pairs {0, 2} and {1, 3}, plus the input offset with SADD16) against the weights of that
+ * tap as the same pairs (the compiler's int16 {w0, w2, w1, w3}, or SXTB16 of the int8 word
+ * of a compact layout), SMLABB/SMLATT per channel. */
+EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
+                                      const eo_channel_s8_t *channels, int8_t *y, int compact)
 {
     int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
     const int32_t count = p->out_c;
     const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
-    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     int32_t b, oy, ox, ky, kx, c, t;
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -296,7 +371,13 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
                         uint32_t v, w02, w13;
                         int16x2_t even, odd;
                         memcpy(&v, x + x_at[t] + c, 4);
-                        EO_LDRD_AT(w02, w13, w + w_at[t] + c);
+                        if (compact) {
+                            memcpy(&w13, (const int8_t *)w + w_at[t] + c, 4);
+                            w02 = (uint32_t)__sxtb16((int8x4_t)w13);
+                            w13 = (uint32_t)eo_sxtb16_ror8(w13);
+                        } else {
+                            EO_LDRD_AT(w02, w13, (const int16_t *)w + w_at[t] + c);
+                        }
                         even = __sadd16(__sxtb16((int8x4_t)v), offset);
                         odd = __sadd16(eo_sxtb16_ror8(v), offset);
                         a0 = __smlabb(even, (int16x2_t)w02, a0);
@@ -304,12 +385,25 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
                         a1 = __smlabb(odd, (int16x2_t)w13, a1);
                         a3 = __smlatt(odd, (int16x2_t)w13, a3);
                     }
+                    eo_scale4(compact, &a0, &a1, &a2, &a3, ch, ch + 1, ch + 2, ch + 3);
                     lanes = eo_outputs4(a0, a1, a2, a3, ch, ch + 1, ch + 2, ch + 3, &range);
                     memcpy(yp + c, &lanes, 4);
                 }
             }
         }
     }
+}
+
+void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                                const eo_channel_s8_t *channels, int8_t *y)
+{
+    eo_depthwise_dsp(p, x, w, channels, y, 0);
+}
+
+void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                        const eo_channel_s8_t *channels, int8_t *y)
+{
+    eo_depthwise_dsp(p, x, w, channels, y, 1);
 }
 
 /* Four bytes of a patch row, one at a time: those of taps outside the input hold the zero
@@ -402,14 +496,14 @@ static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_
  * filter_c input channels (one for a plain convolution; in_c for a depthwise one, whose
  * depth_multiplier outputs per channel are that group's). pair: eo_conv2d_s8_dsp_scratch_size
  * bytes, the two patches as int16 pairs; the words past the last row are zero. */
-void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+EO_BOTH_LAYOUTS void eo_conv2d_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
+                                   const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair, int compact)
 {
     const int32_t pixels = p->batch * p->out_h * p->out_w;
     const int32_t groups = p->in_c / p->filter_c, outs = p->out_c / groups;
     const int32_t patch = eo_conv_patch(p), rows = p->k_h * eo_conv_row(p);
     const int32_t group_weights = (outs + (outs & 1)) * patch; /* an odd count has a zero row */
-    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max);
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     int32_t pixel, group, half;
     memset(pair + rows, 0, (size_t)(4 * (patch - rows)));
     for (pixel = 0; pixel < pixels; pixel += 2) {
@@ -421,9 +515,24 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
                 eo_patch_pairs(p, x, b, at / p->out_w % p->out_h, at % p->out_w, group * p->filter_c,
                                pair + 2 * half);
             }
-            eo_matmul_pair_dsp(&range, outs, patch, pair, w + group * group_weights, channels + group * outs,
-                               y + pixel * p->out_c + group * outs, y + second * p->out_c + group * outs);
+            eo_matmul_pair_dsp(&range, outs, patch, pair,
+                               compact ? (const void *)((const int8_t *)w + group * group_weights)
+                                       : (const void *)((const int16_t *)w + group * group_weights),
+                               channels + group * outs, y + pixel * p->out_c + group * outs,
+                               y + second * p->out_c + group * outs, compact);
         }
     }
+}
+
+void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
+                      const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    eo_conv2d_dsp(p, x, w, channels, y, pair, 0);
+}
+
+void eo_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                              const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair)
+{
+    eo_conv2d_dsp(p, x, w, channels, y, pair, 1);
 }
 #endif
