@@ -1,4 +1,5 @@
-"""Instructions per MAC of the float kernels on Cortex-M4F under QEMU -icount (exact).
+"""Instructions per MAC of the float and int8 kernels on Cortex-M4F under QEMU -icount
+(exact); int8 with both weight layouts (--int8-weights compact / expanded) side by side.
 
     python benchmarks/cortex_m_kernels.py [--target qemu-cortex-m4]
 """
@@ -52,20 +53,21 @@ def measure(model, macs, target, workdir):
     return report["instructions_per_call"]["median"]
 
 
-def int8_fc_instructions(target):
+def int8_fc_instructions(target, layout):
     """Instructions per MAC of micro_speech's int8 FULLY_CONNECTED (4000 -> 4) on the target,
     from the difference of two emulated runs: with and without that layer's call."""
     import dataclasses
+    import re
 
     models_dir = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "tflm"
-    generated = compile_model(models_dir / "micro_speech_quantized.tflite")
+    generated = compile_model(models_dir / "micro_speech_quantized.tflite", int8_weights=layout)
     source = generated.files[f"{generated.name}.c"]
-    marker = "eo_fully_connected_s8_dsp(&params"
-    if marker not in source:
+    call = re.search(r"eo_fully_connected_s8_dsp\w*\(", source)
+    if call is None:
         return None
-    start = source.index(marker)
+    start = call.start()
     end = source.index(";", start) + 1
-    args = source[start + len("eo_fully_connected_s8_dsp("):end - 2].split(", ")
+    args = source[call.end():end - 2].split(", ")
     stub = " ".join(f"(void){arg};" for arg in args)  # same code around it, no layer
     without = dataclasses.replace(generated, files={**generated.files,
                                                     f"{generated.name}.c": source[:start] + stub + source[end:]})
@@ -77,7 +79,7 @@ def int8_fc_instructions(target):
     return (counts[0] - counts[1]) / (4000 * 4)
 
 
-def int8_fc_layer_instructions(target, ins, outs):
+def int8_fc_layer_instructions(target, ins, outs, layout):
     """Instructions per MAC of one int8 FULLY_CONNECTED layer (per-channel, one row), less
     the same harness around an 8 -> 1 layer."""
     import tflite
@@ -97,14 +99,14 @@ def int8_fc_layer_instructions(target, ins, outs):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "fc.tflite"
             path.write_bytes(build(tensors, ops, ["x"], ["y"]))
-            with QemuRunner(compile_model(path), target) as emulated:
+            with QemuRunner(compile_model(path, int8_weights=layout), target) as emulated:
                 inputs = {"x": rng.integers(-128, 128, (1, 1, ins)).astype(np.int8)}
                 return emulated.run(inputs)[1]["instructions_per_call"]["median"]
 
     return (count(ins, outs) - count(8, 1)) / (ins * outs)
 
 
-def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False, multiplier=1,
+def int8_conv_instructions(target, layout, kernel, channels=64, size=8, depthwise=False, multiplier=1,
                            stride=1, out_channels=None):
     """Instructions per MAC of one int8 CONV_2D (or DEPTHWISE_CONV_2D) layer (TFLite,
     per-channel, SAME padding) on the target, the whole call included. kernel: k or (k_h, k_w);
@@ -134,7 +136,7 @@ def int8_conv_instructions(target, kernel, channels=64, size=8, depthwise=False,
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "conv.tflite"
         path.write_bytes(build(tensors, ops, ["x"], ["y"]))
-        generated = compile_model(path)
+        generated = compile_model(path, int8_weights=layout)
         inputs = {"x": rng.integers(-128, 128, (1, 1, h, w, channels)).astype(np.int8)}
         with QemuRunner(generated, target) as emulated:
             count = emulated.run(inputs)[1]["instructions_per_call"]["median"]
@@ -152,26 +154,28 @@ def main():
             model, macs = build()
             count = measure(model, macs, args.target, Path(tmp))
             print(f"{label:<26} {per_output:>11} {macs:>9,} {count:>13,} {count / macs:>10.2f}")
-    fc = int8_fc_instructions(args.target)
-    if fc is not None:
-        print(f"{'int8 FC 4000->4 (micro_speech)':<26} {4000:>11} {16000:>9,} {'':>13} {fc:>10.2f}")
-    for ins, outs in ((64, 64), (256, 64)):
-        per_mac = int8_fc_layer_instructions(args.target, ins, outs)
-        print(f"{f'int8 FC {ins}->{outs}':<26} {ins:>11} {ins * outs:>9,} {'':>13} {per_mac:>10.2f}")
-    for kernel in (1, 3):
-        per_mac = int8_conv_instructions(args.target, kernel)
-        label = f"int8 conv {kernel}x{kernel} 64->64 @8x8"
-        print(f"{label:<26} {64 * kernel * kernel:>11} {8 * 8 * 64 * 64 * kernel * kernel:>9,} {'':>13} {per_mac:>10.2f}")
-    per_mac = int8_conv_instructions(args.target, 3, channels=3, out_channels=8, size=48, stride=2)
-    print(f"{'int8 conv 3x3 3->8 s2 @48':<26} {27:>11} {24 * 24 * 8 * 27:>9,} {'':>13} {per_mac:>10.2f}")
-    per_mac = int8_conv_instructions(args.target, 3, depthwise=True)
-    print(f"{'int8 depthwise 3x3 64 @8x8':<26} {9:>11} {8 * 8 * 64 * 9:>9,} {'':>13} {per_mac:>10.2f}")
-    per_mac = int8_conv_instructions(args.target, 3, channels=30, depthwise=True)
-    print(f"{'int8 depthwise 3x3 30 @8x8':<26} {9:>11} {8 * 8 * 30 * 9:>9,} {'':>13} {per_mac:>10.2f}")
-    # micro_speech's layer: 1 channel x 8, a 10x8 kernel, stride 2 on 49x40
-    per_mac = int8_conv_instructions(args.target, (10, 8), channels=1, size=(49, 40), depthwise=True,
-                                     multiplier=8, stride=2)
-    print(f"{'int8 dw 10x8 1x8 s2 @49x40':<26} {80:>11} {25 * 20 * 8 * 80:>9,} {'':>13} {per_mac:>10.2f}")
+    print(f"\n{'int8 layer':<30} {'MACs/output':>11} {'MACs':>9} {'compact':>8} {'expanded':>9}   instr/MAC")
+    layouts = ("compact", "expanded")
+    int8_cases = [
+        ("FC 4000->4 (micro_speech)", 4000, 16000, lambda layout: int8_fc_instructions(args.target, layout)),
+        ("FC 64->64", 64, 4096, lambda layout: int8_fc_layer_instructions(args.target, 64, 64, layout)),
+        ("FC 256->64", 256, 16384, lambda layout: int8_fc_layer_instructions(args.target, 256, 64, layout)),
+        ("conv 1x1 64->64 @8x8", 64, 262144, lambda layout: int8_conv_instructions(args.target, layout, 1)),
+        ("conv 3x3 64->64 @8x8", 576, 2359296, lambda layout: int8_conv_instructions(args.target, layout, 3)),
+        ("conv 3x3 3->8 s2 @48", 27, 124416, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, channels=3, out_channels=8, size=48, stride=2)),
+        ("depthwise 3x3 64 @8x8", 9, 36864, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, depthwise=True)),
+        ("depthwise 3x3 30 @8x8", 9, 17280, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, channels=30, depthwise=True)),
+        # micro_speech's layer: 1 channel x 8, a 10x8 kernel, stride 2 on 49x40
+        ("dw 10x8 1x8 s2 @49x40", 80, 320000, lambda layout: int8_conv_instructions(
+            args.target, layout, (10, 8), channels=1, size=(49, 40), depthwise=True, multiplier=8, stride=2)),
+    ]
+    for label, per_output, macs, measure_layout in int8_cases:
+        compact, expanded = (measure_layout(layout) for layout in layouts)
+        shown = [f"{v:.2f}" if v is not None else "-" for v in (compact, expanded)]
+        print(f"{label:<30} {per_output:>11} {macs:>9,} {shown[0]:>8} {shown[1]:>9}")
 
 
 if __name__ == "__main__":

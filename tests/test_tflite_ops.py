@@ -109,6 +109,19 @@ def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dila
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("channels", [6, 3])
+@LAYOUTS
+def test_depthwise_dsp_kernel_takes_any_channel_count_on_cortex_m4(tmp_path, channels, layout):
+    """A last group of fewer than 4 channels (or the only one) reads just its own inputs."""
+    tensors = _layer("dw", (1, 7, 7, channels), (1, 3, 3, channels), (1, 4, 4, channels), True, None)
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=0, StrideW=2, StrideH=2, DepthMultiplier=1,
+        FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4", layout=layout)
+    assert "eo_depthwise_conv2d_s8_dsp" in compile_model(tmp_path / "op.tflite").files["op.c"]
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("case", [
     # micro_speech's layer on a smaller input: 1 channel x 8, a 10x8 kernel, stride 2
     dict(x=(1, 15, 12, 1), k=(10, 8), mult=8, pad=0, stride=2, dil=1),

@@ -109,7 +109,7 @@ def _dsp_kernel(ctx):
         return "eo_fully_connected_s8_dsp" if int(np.prod(x)) == ins else "eo_matmul_s8_dsp"
     if ctx.node.op_type == "QConv2D":
         return "eo_conv2d_s8_dsp" if w[3] == x[3] else None
-    if w[3] == x[3] and x[3] % 4 == 0 and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS:
+    if w[3] == x[3] and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS:
         return "eo_depthwise_conv2d_s8_dsp"
     return "eo_conv2d_s8_dsp" if w[3] > x[3] else None
 
@@ -175,9 +175,11 @@ def _packed_weights(ctx, plan, compact):
     kernel, weights, _ = plan
     if kernel == "eo_fully_connected_s8_dsp":
         return pack_fc_dsp(weights, compact)
-    if kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels in the order {0, 2, 1, 3}
+    if kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels (padded to 4) as {0, 2, 1, 3}
         order = [0, 1, 2, 3] if compact else [0, 2, 1, 3]
-        return weights.T.reshape(weights.shape[1], -1, 4)[..., order].reshape(-1)
+        taps = np.zeros((weights.shape[1], -(-len(weights) // 4) * 4), weights.dtype)
+        taps[:, :len(weights)] = weights.T
+        return taps.reshape(len(taps), -1, 4)[..., order].reshape(-1)
     if kernel == "eo_conv2d_s8_dsp":  # per group, over the patch padded with zero weights
         k_h, row, patch = conv_patch(ctx)
         rows = np.zeros((len(weights), k_h, row), weights.dtype)

@@ -298,9 +298,10 @@ void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w
  * the input offset folded into the bias; pair: eo_conv2d_s8_dsp_scratch_size bytes. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
-/* DSP cores, depth multiplier 1, out_c a multiple of 4, at most EO_DEPTHWISE_DSP_MAX_TAPS
- * taps: w as int16 per tap and per 4 channels {w0, w2, w1, w3} (8-byte aligned); channels
- * with the bias as it is (the kernel adds the input offset). */
+/* DSP cores, depth multiplier 1, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per tap
+ * (its channels padded to a multiple of 4 with zero weights) and per 4 channels
+ * {w0, w2, w1, w3} (8-byte aligned); channels with the bias as it is (the kernel adds the
+ * input offset). */
 #define EO_DEPTHWISE_DSP_MAX_TAPS 64
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                                 const eo_channel_s8_t *channels, int8_t *y);

@@ -334,20 +334,49 @@ void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const
     eo_matmul_dsp(p, x, w, channels, y, pair, 1);
 }
 
-/* Depthwise convolutions on DSP cores (depth multiplier 1, channels a multiple of 4): per
- * output pixel the taps inside the input are listed once, then four channels at a time
- * accumulate in registers over those taps: one word of inputs (SXTB16 into the channel
- * pairs {0, 2} and {1, 3}, plus the input offset with SADD16) against the weights of that
- * tap as the same pairs (the compiler's int16 {w0, w2, w1, w3}, or SXTB16 of the int8 word
- * of a compact layout), SMLABB/SMLATT per channel. */
+/* Four channels [c, c + 4) of one depthwise output pixel over its taps: `inputs` of them are
+ * real (4, or the channels left in a last group: the missing ones read as zero and their
+ * weights are zero) */
+EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *x, const int32_t *x_at, const void *w, const int32_t *w_at,
+                                   int32_t taps, int32_t c, int32_t inputs, int16x2_t offset, int compact,
+                                   int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t;
+    for (t = 0; t < taps; ++t) {
+        uint32_t v = 0, w02, w13;
+        int16x2_t even, odd;
+        memcpy(&v, x + x_at[t] + c, (size_t)inputs);
+        if (compact) {
+            memcpy(&w13, (const int8_t *)w + w_at[t] + c, 4);
+            w02 = (uint32_t)__sxtb16((int8x4_t)w13);
+            w13 = (uint32_t)eo_sxtb16_ror8(w13);
+        } else {
+            EO_LDRD_AT(w02, w13, (const int16_t *)w + w_at[t] + c);
+        }
+        even = __sadd16(__sxtb16((int8x4_t)v), offset);
+        odd = __sadd16(eo_sxtb16_ror8(v), offset);
+        a0 = __smlabb(even, (int16x2_t)w02, a0);
+        a2 = __smlatt(even, (int16x2_t)w02, a2);
+        a1 = __smlabb(odd, (int16x2_t)w13, a1);
+        a3 = __smlatt(odd, (int16x2_t)w13, a3);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* Depthwise convolutions on DSP cores (depth multiplier 1): per output pixel the taps inside
+ * the input are listed once, then four channels at a time accumulate in registers over those
+ * taps: one word of inputs (SXTB16 into the channel pairs {0, 2} and {1, 3}, plus the input
+ * offset with SADD16) against the weights of that tap as the same pairs (the compiler's int16
+ * {w0, w2, w1, w3}, or SXTB16 of the int8 word of a compact layout), SMLABB/SMLATT per
+ * channel. The weights of each tap are padded to a multiple of 4 channels. */
 EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
                                       const eo_channel_s8_t *channels, int8_t *y, int compact)
 {
     int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
-    const int32_t count = p->out_c;
+    const int32_t count = p->out_c, full = count & ~3, w_stride = (count + 3) & ~3;
     const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
-    int32_t b, oy, ox, ky, kx, c, t;
+    int32_t b, oy, ox, ky, kx, c, k;
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
             for (ox = 0; ox < p->out_w; ++ox) {
@@ -359,35 +388,29 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
                         const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
                         if (ix >= 0 && ix < p->in_w) {
                             x_at[taps] = ((b * p->in_h + iy) * p->in_w + ix) * count;
-                            w_at[taps++] = (ky * p->k_w + kx) * count;
+                            w_at[taps++] = (ky * p->k_w + kx) * w_stride;
                         }
                     }
                 }
                 for (c = 0; c < count; c += 4) {
                     const eo_channel_s8_t *ch = channels + c;
-                    int32_t a0 = ch[0].bias, a1 = ch[1].bias, a2 = ch[2].bias, a3 = ch[3].bias;
+                    int32_t acc[4];
                     uint32_t lanes;
-                    for (t = 0; t < taps; ++t) {
-                        uint32_t v, w02, w13;
-                        int16x2_t even, odd;
-                        memcpy(&v, x + x_at[t] + c, 4);
-                        if (compact) {
-                            memcpy(&w13, (const int8_t *)w + w_at[t] + c, 4);
-                            w02 = (uint32_t)__sxtb16((int8x4_t)w13);
-                            w13 = (uint32_t)eo_sxtb16_ror8(w13);
-                        } else {
-                            EO_LDRD_AT(w02, w13, (const int16_t *)w + w_at[t] + c);
-                        }
-                        even = __sadd16(__sxtb16((int8x4_t)v), offset);
-                        odd = __sadd16(eo_sxtb16_ror8(v), offset);
-                        a0 = __smlabb(even, (int16x2_t)w02, a0);
-                        a2 = __smlatt(even, (int16x2_t)w02, a2);
-                        a1 = __smlabb(odd, (int16x2_t)w13, a1);
-                        a3 = __smlatt(odd, (int16x2_t)w13, a3);
+                    acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
+                    if (c < full) {
+                        eo_depthwise4(x, x_at, w, w_at, taps, c, 4, offset, compact, acc);
+                    } else {
+                        eo_depthwise4(x, x_at, w, w_at, taps, c, count - c, offset, compact, acc);
                     }
-                    eo_scale4(compact, &a0, &a1, &a2, &a3, ch, ch + 1, ch + 2, ch + 3);
-                    lanes = eo_outputs4(a0, a1, a2, a3, ch, ch + 1, ch + 2, ch + 3, &range);
-                    memcpy(yp + c, &lanes, 4);
+                    eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
+                    lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, &range);
+                    if (c < full) {
+                        memcpy(yp + c, &lanes, 4);
+                    } else {
+                        for (k = 0; k < count - c; ++k) {
+                            yp[c + k] = (int8_t)(lanes >> (8 * k));
+                        }
+                    }
                 }
             }
         }
