@@ -38,8 +38,8 @@ def peer(name, source, inputs, outputs, weight_bytes):
               f"eo_status_t {name}_invoke({', '.join(['const float *in%d' % i for i in range(len(inputs))] + ['float *out%d' % i for i in range(len(outputs))])});\n"
               f"eo_status_t {name}_run(const void *in, void *out);\nvoid {name}_reset(void);\n#endif\n")
     run = make_environment().get_template("model/_run.c.j2").render(
-        prefix=name, inputs=inputs, outputs=outputs, input_offsets=packed_offsets(inputs),
-        output_offsets=packed_offsets(outputs))
+        prefix=name, run_inputs=inputs, run_outputs=outputs, input_offsets=packed_offsets(inputs),
+        output_offsets=packed_offsets(outputs), stream=False)
     source += f"\n#include <stdint.h>\n{run}\nvoid {name}_reset(void)\n{{\n}}\n"
     return Artifact(name, "model", {f"{name}.h": header, f"{name}.c": source}, inputs, outputs,
                     Memory({ALWAYS: weight_bytes}), options={})
