@@ -137,6 +137,18 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
                 :                                                                           \
                 : "memory");                                                                \
     } while (0)
+/* The same with a third weight register, for the compact fully-connected pass */
+#define EO_DSP_PASS3(text)                                                                  \
+    do {                                                                                    \
+        uint32_t xa, xb, xc, xd, w0, w1, w2;                                                \
+        __asm__(text                                                                        \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
+                  [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
+                  [xc] "=&r"(xc), [xd] "=&r"(xd), [w0] "=&r"(w0), [w1] "=&r"(w1),           \
+                  [w2] "=&r"(w2)                                                            \
+                :                                                                           \
+                : "memory");                                                                \
+    } while (0)
 /* xa..xd := the next four words of int16 input pairs (eo_expand4) */
 #define EO_INT16_INPUTS_ASM "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
 /* xa..xd := eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not)
@@ -155,6 +167,15 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
 #define EO_FC_OUTPUT_ASM(acc, weights4)                                                     \
     weights4 "smlad " acc ", %[xa], %[w0], " acc "\n\tsmlad " acc ", %[xb], %[w1], " acc "\n\t" \
     weights4 "smlad " acc ", %[xc], %[w0], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
+/* Compact: one LDRD brings the output's 8 int8 weights, unpacked in turn into w2 */
+#define EO_FC_OUTPUT_COMPACT_ASM(acc)                                                       \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\tsxtb16 %[w2], %[w0]\n\tsxtb16 %[w0], %[w0], ror #8\n\t" \
+    "smlad " acc ", %[xa], %[w2], " acc "\n\tsmlad " acc ", %[xb], %[w0], " acc "\n\t"       \
+    "sxtb16 %[w2], %[w1]\n\tsxtb16 %[w1], %[w1], ror #8\n\t"                               \
+    "smlad " acc ", %[xc], %[w2], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
+#define EO_FC_OUTPUTS_COMPACT_ASM                                                           \
+    EO_FC_OUTPUT_COMPACT_ASM("%[a0]") EO_FC_OUTPUT_COMPACT_ASM("%[a1]")                     \
+    EO_FC_OUTPUT_COMPACT_ASM("%[a2]") EO_FC_OUTPUT_COMPACT_ASM("%[a3]")
 #define EO_FC_OUTPUTS_ASM(weights4)                                                         \
     EO_FC_OUTPUT_ASM("%[a0]", weights4) EO_FC_OUTPUT_ASM("%[a1]", weights4)                 \
     EO_FC_OUTPUT_ASM("%[a2]", weights4) EO_FC_OUTPUT_ASM("%[a3]", weights4)
@@ -217,7 +238,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
                 do {
                     if (compact) {
-                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                        EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
                     } else {
                         EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
                     }
@@ -226,7 +247,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 const int8_t *xp = xr;
                 do {
                     if (compact) {
-                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                        EO_DSP_PASS3(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
                     } else {
                         EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
                     }
