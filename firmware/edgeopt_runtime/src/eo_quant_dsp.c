@@ -384,6 +384,26 @@ EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *x, const int32_t *x_at, const v
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
+/* One group of four channels (`inputs` of them real) of a depthwise output pixel, out */
+EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *x, const int32_t *x_at, const void *w, const int32_t *w_at,
+                                        int32_t taps, int32_t c, int32_t inputs, int16x2_t offset, int compact,
+                                        const eo_channel_s8_t *ch, const eo_output_range_t *range, int8_t *yp)
+{
+    int32_t acc[4], k;
+    uint32_t lanes;
+    acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
+    eo_depthwise4(x, x_at, w, w_at, taps, c, inputs, offset, compact, acc);
+    eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
+    lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, range);
+    if (inputs == 4) {
+        memcpy(yp + c, &lanes, 4);
+    } else {
+        for (k = 0; k < inputs; ++k) {
+            yp[c + k] = (int8_t)(lanes >> (8 * k));
+        }
+    }
+}
+
 /* Depthwise convolutions on DSP cores (depth multiplier 1): per output pixel the taps inside
  * the input are listed once, then four channels at a time accumulate in registers over those
  * taps: one word of inputs (SXTB16 into the channel pairs {0, 2} and {1, 3}, plus the input
@@ -397,7 +417,7 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
     const int32_t count = p->out_c, full = count & ~3, w_stride = (count + 3) & ~3;
     const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
-    int32_t b, oy, ox, ky, kx, c, k;
+    int32_t b, oy, ox, ky, kx, c;
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
             for (ox = 0; ox < p->out_w; ++ox) {
@@ -413,25 +433,12 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
                         }
                     }
                 }
-                for (c = 0; c < count; c += 4) {
-                    const eo_channel_s8_t *ch = channels + c;
-                    int32_t acc[4];
-                    uint32_t lanes;
-                    acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
-                    if (c < full) {
-                        eo_depthwise4(x, x_at, w, w_at, taps, c, 4, offset, compact, acc);
-                    } else {
-                        eo_depthwise4(x, x_at, w, w_at, taps, c, count - c, offset, compact, acc);
-                    }
-                    eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
-                    lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, &range);
-                    if (c < full) {
-                        memcpy(yp + c, &lanes, 4);
-                    } else {
-                        for (k = 0; k < count - c; ++k) {
-                            yp[c + k] = (int8_t)(lanes >> (8 * k));
-                        }
-                    }
+                for (c = 0; c < full; c += 4) {
+                    eo_depthwise_group(x, x_at, w, w_at, taps, c, 4, offset, compact, channels + c, &range, yp);
+                }
+                if (c < count) {
+                    eo_depthwise_group(x, x_at, w, w_at, taps, c, count - c, offset, compact, channels + c,
+                                       &range, yp);
                 }
             }
         }
