@@ -46,7 +46,7 @@ def _add_model_options(parser):
     parser.add_argument("--int8-weights", choices=("auto", "compact", "expanded"), default="auto",
                         help="int8 weights on DSP cores: compact (int8 as stored), expanded (int16 "
                              "copies: faster, twice the flash) or auto (default: expanded where it "
-                             "pays most and fits the board's free flash, or 16 KiB without a board)")
+                             "pays most, within 16 KiB or the board's free flash if less)")
 
 
 def build_parser():
@@ -116,16 +116,22 @@ def main(argv=None):
 
 
 def _compile_model_args(args, target=None):
-    """The artifact the command line asks for. With a board, auto int8 weights may spend the
-    flash a compact build leaves free, less an eighth of the board for the application."""
+    """The artifact the command line asks for. auto int8 weights spend the same 16 KiB on
+    int16 copies with or without a board (so that `hil run` rebuilds the artifact a board
+    runs), unless the board has less free flash after a compact build and an eighth of it
+    kept for the application."""
     from edgeopt.budget import estimate
+    from edgeopt.passes.int8_weights import DEFAULT_SPARE_BYTES
     from edgeopt.pipeline import compile_file
 
     options = dict(name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
+    artifact = compile_file(args.model, int8_weights=args.int8_weights, **options)
     if target is None or args.int8_weights != "auto":
-        return compile_file(args.model, int8_weights=args.int8_weights, **options)
+        return artifact
     compact = compile_file(args.model, int8_weights="compact", **options)
     free = target.flash - target.flash // 8 - estimate(compact, target)["flash_bytes"]
+    if free >= DEFAULT_SPARE_BYTES:
+        return artifact
     return compile_file(args.model, spare_flash=max(free, 0), **options)
 
 
