@@ -33,7 +33,7 @@ def _pack_blocks(weights, rows, inputs, compact):
     return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def dsp_requantization(weights, bias, multipliers, shifts, output_offset, largest_input=128, compact=False):
+def dsp_requantization(weights, bias, multipliers, shifts, output_offset, compact=False):
     """What the DSP kernels need to requantize each output channel exactly as TFLite with one
     SMMULR (eo_requantize_channel), or None where that is not exact:
     - weights [outputs][inputs] and bias scaled by 2^(1 + left shift), so SMMULR of the
@@ -43,8 +43,7 @@ def dsp_requantization(weights, bias, multipliers, shifts, output_offset, larges
       (2h + constant + sign(h)) >> (e + 1) rounds h / 2^e half away from zero, adds the
       output offset, and also holds for e = 0.
     compact: the weights stay int8 and the bias unscaled; the kernel scales the accumulator
-    instead by 1 + left shift, carried in the second byte of the shift (eo_scaled).
-    largest_input: 128 for int8 inputs, 255 where the kernel adds the input offset."""
+    instead by 1 + left shift, carried in the second byte of the shift (eo_scaled)."""
     weights = np.asarray(weights, np.int64).reshape(len(bias), -1)
     channels, scaled = [], np.empty(weights.shape, np.int8 if compact else np.int16)
     for row, (b, multiplier, shift) in enumerate(zip(bias, multipliers, shifts)):
@@ -52,7 +51,7 @@ def dsp_requantization(weights, bias, multipliers, shifts, output_offset, larges
         scale = 2 ** (1 + left)
         if not compact and np.abs(weights[row]).max(initial=0) * scale > 2 ** 15 - 1:
             return None
-        worst_acc = (abs(int(b)) + largest_input * int(np.abs(weights[row]).sum())) * scale
+        worst_acc = (abs(int(b)) + 128 * int(np.abs(weights[row]).sum())) * scale  # |int8 input| <= 128
         rounding = 2 ** right + int(output_offset) * 2 ** (right + 1)
         worst_high = -(-worst_acc * int(multiplier) // 2 ** 32)
         overflows = 2 * worst_high + abs(rounding) + 1 >= 2 ** 31 or 2 * abs(rounding) >= 2 ** 31
@@ -142,13 +141,8 @@ def _dsp_plan(ctx, compact=None):
         weights = ctx.const(1).reshape(-1, channels).T
     else:
         weights = ctx.const(1).reshape(channels, -1)
-    if kernel == "eo_depthwise_conv2d_s8_dsp":  # the kernel adds the input offset itself
-        bias = ctx.const(2).astype(np.int64) if ctx.has_input(2) else np.zeros(channels, np.int64)
-        requantization = dsp_requantization(weights, bias, multipliers, shifts, output_offset, 255, compact)
-    else:
-        folded = _folded_bias(ctx, weights)
-        requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset,
-                                            compact=compact)
+    folded = _folded_bias(ctx, weights)
+    requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset, compact=compact)
     return None if requantization is None else (kernel, *requantization)
 
 
@@ -162,9 +156,8 @@ def _lower_dsp(ctx, lc, plan):
     padding = np.tile(np.array([0, 0, 1], np.int32), (-(-rows // 4) * 4 - len(channels), 1))  # output 0
     channels = np.vstack([channels, padding])
     scratch = lc.scratch(ctx) if _dsp_scratch_bytes(ctx, plan) else None
-    scratch_arg = None
-    if kernel != "eo_depthwise_conv2d_s8_dsp":
-        scratch_arg = f"(uint32_t *)(void *){scratch}" if scratch else "NULL"
+    scratch_type = "int8_t" if kernel == "eo_depthwise_conv2d_s8_dsp" else "uint32_t"
+    scratch_arg = f"({scratch_type} *)(void *){scratch}" if scratch else "NULL"
     return dict(kernel=kernel + ("_compact" if compact else ""), scratch=scratch, scratch_arg=scratch_arg,
                 w=lc.weight(packed, "weights_dsp", when=DSP, align=8),
                 channels=lc.weight(channels, "channels_dsp", when=DSP))
@@ -206,7 +199,8 @@ def conv_patch(ctx):
 
 def _dsp_scratch_bytes(ctx, plan):
     """The inputs as int16 pairs: one row for the fully-connected kernel when several blocks
-    of 4 outputs share it, two rows (patches) for the pair kernels."""
+    of 4 outputs share it, two rows (patches) for the pair kernels; for the depthwise kernel
+    a pixel of the input zero point."""
     if plan is None:
         return 0
     kernel, weights, _ = plan
@@ -215,7 +209,9 @@ def _dsp_scratch_bytes(ctx, plan):
         return 2 * ins if outs > 4 else 0
     if kernel == "eo_conv2d_s8_dsp":
         return 4 * conv_patch(ctx)[2]
-    return 4 * ins if kernel == "eo_matmul_s8_dsp" else 0
+    if kernel == "eo_depthwise_conv2d_s8_dsp":
+        return -(-outs // 4) * 4
+    return 4 * ins
 
 
 def _infer_fc(ctx):

@@ -35,8 +35,7 @@ int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 
 int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 {
-    (void)p;
-    return 0; /* four channels at a time in registers */
+    return (p->out_c + 3) & ~3; /* a pixel of the input zero point, for the taps outside */
 }
 
 #if defined(__ARM_FEATURE_DSP)
@@ -355,27 +354,28 @@ void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const
     eo_matmul_dsp(p, x, w, channels, y, pair, 1);
 }
 
-/* Four channels [c, c + 4) of one depthwise output pixel over its taps: `inputs` of them are
- * real (4, or the channels left in a last group: the missing ones read as zero and their
- * weights are zero) */
-EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *x, const int32_t *x_at, const void *w, const int32_t *w_at,
-                                   int32_t taps, int32_t c, int32_t inputs, int16x2_t offset, int compact,
-                                   int32_t *acc)
+/* Four channels [c, c + 4) of one depthwise output pixel over its taps (at[t]: where each
+ * tap's channels start): `inputs` of them are real (4, or the channels left in a last group:
+ * the missing ones read as zero and their weights are zero). */
+EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *const *at, const void *w, int32_t w_stride, int32_t taps,
+                                   int32_t c, int32_t inputs, int compact, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t;
-    for (t = 0; t < taps; ++t) {
+    const int8_t *w8 = (const int8_t *)w + c;
+    const int16_t *w16 = (const int16_t *)w + c;
+    for (t = 0; t < taps; ++t, w8 += w_stride, w16 += w_stride) {
         uint32_t v = 0, w02, w13;
         int16x2_t even, odd;
-        memcpy(&v, x + x_at[t] + c, (size_t)inputs);
+        memcpy(&v, at[t] + c, (size_t)inputs);
         if (compact) {
-            memcpy(&w13, (const int8_t *)w + w_at[t] + c, 4);
+            memcpy(&w13, w8, 4);
             w02 = (uint32_t)__sxtb16((int8x4_t)w13);
             w13 = (uint32_t)eo_sxtb16_ror8(w13);
         } else {
-            EO_LDRD_AT(w02, w13, (const int16_t *)w + w_at[t] + c);
+            EO_LDRD_AT(w02, w13, w16);
         }
-        even = __sadd16(__sxtb16((int8x4_t)v), offset);
-        odd = __sadd16(eo_sxtb16_ror8(v), offset);
+        even = __sxtb16((int8x4_t)v);
+        odd = eo_sxtb16_ror8(v);
         a0 = __smlabb(even, (int16x2_t)w02, a0);
         a2 = __smlatt(even, (int16x2_t)w02, a2);
         a1 = __smlabb(odd, (int16x2_t)w13, a1);
@@ -385,14 +385,14 @@ EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *x, const int32_t *x_at, const v
 }
 
 /* One group of four channels (`inputs` of them real) of a depthwise output pixel, out */
-EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *x, const int32_t *x_at, const void *w, const int32_t *w_at,
-                                        int32_t taps, int32_t c, int32_t inputs, int16x2_t offset, int compact,
-                                        const eo_channel_s8_t *ch, const eo_output_range_t *range, int8_t *yp)
+EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *const *at, const void *w, int32_t w_stride, int32_t taps,
+                                        int32_t c, int32_t inputs, int compact, const eo_channel_s8_t *ch,
+                                        const eo_output_range_t *range, int8_t *yp)
 {
     int32_t acc[4], k;
     uint32_t lanes;
     acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
-    eo_depthwise4(x, x_at, w, w_at, taps, c, inputs, offset, compact, acc);
+    eo_depthwise4(at, w, w_stride, taps, c, inputs, compact, acc);
     eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
     lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, range);
     if (inputs == 4) {
@@ -404,41 +404,39 @@ EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *x, const int32_t *x_at, co
     }
 }
 
-/* Depthwise convolutions on DSP cores (depth multiplier 1): per output pixel the taps inside
- * the input are listed once, then four channels at a time accumulate in registers over those
- * taps: one word of inputs (SXTB16 into the channel pairs {0, 2} and {1, 3}, plus the input
- * offset with SADD16) against the weights of that tap as the same pairs (the compiler's int16
+/* Depthwise convolutions on DSP cores (depth multiplier 1): per output pixel, where each tap's
+ * channels start (in the input, or in `padding`, out_c bytes of the input zero point, for a
+ * tap outside it: the input offset is folded into the bias), then four channels at a time
+ * accumulate in registers over the taps: one word of inputs (SXTB16 into the channel pairs
+ * {0, 2} and {1, 3}) against the weights of that tap as the same pairs (the compiler's int16
  * {w0, w2, w1, w3}, or SXTB16 of the int8 word of a compact layout), SMLABB/SMLATT per
  * channel. The weights of each tap are padded to a multiple of 4 channels. */
 EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
-                                      const eo_channel_s8_t *channels, int8_t *y, int compact)
+                                      const eo_channel_s8_t *channels, int8_t *y, int8_t *padding, int compact)
 {
-    int32_t x_at[EO_DEPTHWISE_DSP_MAX_TAPS], w_at[EO_DEPTHWISE_DSP_MAX_TAPS];
+    const int8_t *at[EO_DEPTHWISE_DSP_MAX_TAPS];
     const int32_t count = p->out_c, full = count & ~3, w_stride = (count + 3) & ~3;
-    const int16x2_t offset = (int16x2_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    const int32_t taps = p->k_h * p->k_w;
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     int32_t b, oy, ox, ky, kx, c;
+    memset(padding, -p->input_offset, (size_t)count);
     for (b = 0; b < p->batch; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
             for (ox = 0; ox < p->out_w; ++ox) {
                 int8_t *yp = y + ((b * p->out_h + oy) * p->out_w + ox) * count;
-                int32_t taps = 0;
                 for (ky = 0; ky < p->k_h; ++ky) {
                     const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                    for (kx = 0; iy >= 0 && iy < p->in_h && kx < p->k_w; ++kx) {
+                    for (kx = 0; kx < p->k_w; ++kx) {
                         const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                        if (ix >= 0 && ix < p->in_w) {
-                            x_at[taps] = ((b * p->in_h + iy) * p->in_w + ix) * count;
-                            w_at[taps++] = (ky * p->k_w + kx) * w_stride;
-                        }
+                        const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                        at[ky * p->k_w + kx] = inside ? x + ((b * p->in_h + iy) * p->in_w + ix) * count : padding;
                     }
                 }
                 for (c = 0; c < full; c += 4) {
-                    eo_depthwise_group(x, x_at, w, w_at, taps, c, 4, offset, compact, channels + c, &range, yp);
+                    eo_depthwise_group(at, w, w_stride, taps, c, 4, compact, channels + c, &range, yp);
                 }
                 if (c < count) {
-                    eo_depthwise_group(x, x_at, w, w_at, taps, c, count - c, offset, compact, channels + c,
-                                       &range, yp);
+                    eo_depthwise_group(at, w, w_stride, taps, c, count - c, compact, channels + c, &range, yp);
                 }
             }
         }
@@ -446,15 +444,15 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
 }
 
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
-                                const eo_channel_s8_t *channels, int8_t *y)
+                                const eo_channel_s8_t *channels, int8_t *y, int8_t *padding)
 {
-    eo_depthwise_dsp(p, x, w, channels, y, 0);
+    eo_depthwise_dsp(p, x, w, channels, y, padding, 0);
 }
 
 void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
-                                        const eo_channel_s8_t *channels, int8_t *y)
+                                        const eo_channel_s8_t *channels, int8_t *y, int8_t *padding)
 {
-    eo_depthwise_dsp(p, x, w, channels, y, 1);
+    eo_depthwise_dsp(p, x, w, channels, y, padding, 1);
 }
 
 /* Four bytes of a patch row, one at a time: those of taps outside the input hold the zero
