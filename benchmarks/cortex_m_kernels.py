@@ -168,6 +168,8 @@ def main():
             args.target, layout, 3, depthwise=True)),
         ("depthwise 3x3 30 @8x8", 9, 17280, lambda layout: int8_conv_instructions(
             args.target, layout, 3, channels=30, depthwise=True)),
+        ("depthwise 3x3 16x2 @8x8", 9, 18432, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, channels=16, depthwise=True, multiplier=2)),
         # micro_speech's layer: 1 channel x 8, a 10x8 kernel, stride 2 on 49x40
         ("dw 10x8 1x8 s2 @49x40", 80, 320000, lambda layout: int8_conv_instructions(
             args.target, layout, (10, 8), channels=1, size=(49, 40), depthwise=True, multiplier=8, stride=2)),

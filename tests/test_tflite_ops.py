@@ -127,13 +127,14 @@ def test_depthwise_dsp_kernel_takes_any_channel_count_on_cortex_m4(tmp_path, cha
     dict(x=(1, 15, 12, 1), k=(10, 8), mult=8, pad=0, stride=2, dil=1),
     dict(x=(1, 7, 7, 1), k=(3, 3), mult=3, pad=1, stride=1, dil=1),  # odd outputs per channel
     dict(x=(1, 9, 8, 1), k=(3, 3), mult=2, pad=0, stride=1, dil=2),
-    dict(x=(1, 7, 7, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=1),  # several channels: portable
-], ids=["micro_speech_like", "dm3_valid", "dm2_dilated", "dm2_three_channels"])
+    dict(x=(1, 7, 7, 3), k=(3, 3), mult=2, pad=0, stride=1, dil=1),
+    dict(x=(1, 7, 7, 5), k=(3, 3), mult=3, pad=1, stride=2, dil=1),  # 15 outputs: a group of 3
+], ids=["micro_speech_like", "dm3_valid", "dm2_dilated", "dm2_three_channels", "dm3_five_channels"])
 @LAYOUTS
 def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case, layout):
     """A depth multiplier above 1 on one input channel runs as a convolution: im2col + the
-    pair kernel. On several channels the per-channel gather costs more than it gains (30
-    instructions per MAC against the portable kernel's 20), so the portable kernel runs."""
+    pair kernel. On several channels the depthwise kernel gathers each output channel's
+    input byte by byte."""
     (n, h, w, c), (k_h, k_w), s, d = case["x"], case["k"], case["stride"], case["dil"]
     out = lambda size, k: -(-size // s) if case["pad"] == 0 else (size - d * (k - 1) - 1) // s + 1  # noqa: E731
     y = (n, out(h, k_h), out(w, k_w), c * case["mult"])
@@ -143,7 +144,7 @@ def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case, 
         FusedActivationFunction=1, DilationWFactor=d, DilationHFactor=d))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4", layout=layout)
     source = compile_model(tmp_path / "op.tflite", int8_weights=layout).files["op.c"]
-    assert ("eo_conv2d_s8_dsp" in source) == (case["x"][3] == 1)
+    assert ("eo_conv2d_s8_dsp" if case["x"][3] == 1 else "eo_depthwise_conv2d_s8_dsp") in source
 
 
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])

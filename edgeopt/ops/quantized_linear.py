@@ -98,9 +98,8 @@ def _dsp_kernel(ctx):
     """The DSP kernel whose layout suits this layer, or None: a matrix product (fully-connected
     layers and 1x1 convolutions: one row converts its inputs on the fly for four outputs,
     several rows share every weight load between two), im2col into that product (also a
-    depthwise layer of one input channel and a depth multiplier above 1: a convolution; on
-    several channels the kernel's per-channel gather is slower than the portable kernel),
-    or depthwise (depth multiplier 1, 4 channels at a time)."""
+    depthwise layer of one input channel and a depth multiplier above 1: a convolution), or
+    depthwise (4 output channels at a time)."""
     x, w = ctx.shape(0), ctx.shape(1)
     if ctx.node.op_type == "QFullyConnected" or _pointwise(ctx):
         ins = w[-1] if ctx.node.op_type == "QFullyConnected" else w[3]
@@ -109,9 +108,9 @@ def _dsp_kernel(ctx):
         return "eo_fully_connected_s8_dsp" if int(np.prod(x)) == ins else "eo_matmul_s8_dsp"
     if ctx.node.op_type == "QConv2D":
         return "eo_conv2d_s8_dsp" if w[3] == x[3] else None
-    if w[3] == x[3] and w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS:
-        return "eo_depthwise_conv2d_s8_dsp"
-    return "eo_conv2d_s8_dsp" if w[3] > x[3] and x[3] == 1 else None
+    if x[3] == 1 and w[3] > 1:
+        return "eo_conv2d_s8_dsp"
+    return "eo_depthwise_conv2d_s8_dsp" if w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS else None
 
 
 DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS

@@ -354,19 +354,33 @@ void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const
     eo_matmul_dsp(p, x, w, channels, y, pair, 1);
 }
 
-/* Four channels [c, c + 4) of one depthwise output pixel over its taps (at[t]: where each
- * tap's channels start): `inputs` of them are real (4, or the channels left in a last group:
- * the missing ones read as zero and their weights are zero). */
+/* Four output channels [c, c + 4) of one depthwise output pixel over its taps (at[t]: where
+ * each tap's input channels start): `inputs` of them are real (4, or the channels left in a
+ * last group: the missing ones read as zero or repeat, and their weights are zero). With a
+ * depth multiplier m (gather: m > 1) output channel o reads input channel o / m, byte by
+ * byte; with m = 1 the four are one word. */
 EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *const *at, const void *w, int32_t w_stride, int32_t taps,
-                                   int32_t c, int32_t inputs, int compact, int32_t *acc)
+                                   int32_t c, int32_t inputs, int32_t multiplier, int gather, int compact,
+                                   int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t;
     const int8_t *w8 = (const int8_t *)w + c;
     const int16_t *w16 = (const int16_t *)w + c;
+    int32_t k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+    if (gather) {
+        const int32_t last = c + inputs - 1;
+        k0 = c / multiplier, k1 = (c + 1 < last ? c + 1 : last) / multiplier;
+        k2 = (c + 2 < last ? c + 2 : last) / multiplier, k3 = last / multiplier;
+    }
     for (t = 0; t < taps; ++t, w8 += w_stride, w16 += w_stride) {
         uint32_t v = 0, w02, w13;
         int16x2_t even, odd;
-        memcpy(&v, at[t] + c, (size_t)inputs);
+        if (gather) {
+            const uint8_t *in = (const uint8_t *)at[t];
+            v = in[k0] | (uint32_t)in[k1] << 8 | (uint32_t)in[k2] << 16 | (uint32_t)in[k3] << 24;
+        } else {
+            memcpy(&v, at[t] + c, (size_t)inputs);
+        }
         if (compact) {
             memcpy(&w13, w8, 4);
             w02 = (uint32_t)__sxtb16((int8x4_t)w13);
@@ -384,15 +398,15 @@ EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *const *at, const void *w, int32
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* One group of four channels (`inputs` of them real) of a depthwise output pixel, out */
+/* One group of four output channels (`inputs` of them real) of a depthwise output pixel */
 EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *const *at, const void *w, int32_t w_stride, int32_t taps,
-                                        int32_t c, int32_t inputs, int compact, const eo_channel_s8_t *ch,
-                                        const eo_output_range_t *range, int8_t *yp)
+                                        int32_t c, int32_t inputs, int32_t multiplier, int gather, int compact,
+                                        const eo_channel_s8_t *ch, const eo_output_range_t *range, int8_t *yp)
 {
     int32_t acc[4], k;
     uint32_t lanes;
     acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
-    eo_depthwise4(at, w, w_stride, taps, c, inputs, compact, acc);
+    eo_depthwise4(at, w, w_stride, taps, c, inputs, multiplier, gather, compact, acc);
     eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
     lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, range);
     if (inputs == 4) {
@@ -404,19 +418,20 @@ EO_BOTH_LAYOUTS void eo_depthwise_group(const int8_t *const *at, const void *w, 
     }
 }
 
-/* Depthwise convolutions on DSP cores (depth multiplier 1): per output pixel, where each tap's
- * channels start (in the input, or in `padding`, out_c bytes of the input zero point, for a
- * tap outside it: the input offset is folded into the bias), then four channels at a time
- * accumulate in registers over the taps: one word of inputs (SXTB16 into the channel pairs
- * {0, 2} and {1, 3}) against the weights of that tap as the same pairs (the compiler's int16
+/* Depthwise convolutions on DSP cores: per output pixel, where each tap's channels start (in
+ * the input, or in `padding`, out_c bytes of the input zero point, for a tap outside it: the
+ * input offset is folded into the bias), then four output channels at a time accumulate in
+ * registers over the taps: one word of their inputs (SXTB16 into the channel pairs {0, 2}
+ * and {1, 3}) against the weights of that tap as the same pairs (the compiler's int16
  * {w0, w2, w1, w3}, or SXTB16 of the int8 word of a compact layout), SMLABB/SMLATT per
- * channel. The weights of each tap are padded to a multiple of 4 channels. */
+ * channel. The weights of each tap are padded to a multiple of 4 output channels. */
 EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
-                                      const eo_channel_s8_t *channels, int8_t *y, int8_t *padding, int compact)
+                                      const eo_channel_s8_t *channels, int8_t *y, int8_t *padding, int gather,
+                                      int compact)
 {
     const int8_t *at[EO_DEPTHWISE_DSP_MAX_TAPS];
     const int32_t count = p->out_c, full = count & ~3, w_stride = (count + 3) & ~3;
-    const int32_t taps = p->k_h * p->k_w;
+    const int32_t taps = p->k_h * p->k_w, m = p->depth_multiplier;
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
     int32_t b, oy, ox, ky, kx, c;
     memset(padding, -p->input_offset, (size_t)count);
@@ -429,14 +444,15 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
                     for (kx = 0; kx < p->k_w; ++kx) {
                         const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
                         const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-                        at[ky * p->k_w + kx] = inside ? x + ((b * p->in_h + iy) * p->in_w + ix) * count : padding;
+                        at[ky * p->k_w + kx] = inside ? x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c : padding;
                     }
                 }
                 for (c = 0; c < full; c += 4) {
-                    eo_depthwise_group(at, w, w_stride, taps, c, 4, compact, channels + c, &range, yp);
+                    eo_depthwise_group(at, w, w_stride, taps, c, 4, m, gather, compact, channels + c, &range, yp);
                 }
                 if (c < count) {
-                    eo_depthwise_group(at, w, w_stride, taps, c, count - c, compact, channels + c, &range, yp);
+                    eo_depthwise_group(at, w, w_stride, taps, c, count - c, m, gather, compact, channels + c,
+                                       &range, yp);
                 }
             }
         }
@@ -446,13 +462,21 @@ EO_BOTH_LAYOUTS void eo_depthwise_dsp(const eo_conv_s8_params_t *p, const int8_t
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                                 const eo_channel_s8_t *channels, int8_t *y, int8_t *padding)
 {
-    eo_depthwise_dsp(p, x, w, channels, y, padding, 0);
+    if (p->depth_multiplier == 1) { /* each loop nest with its own constant flags */
+        eo_depthwise_dsp(p, x, w, channels, y, padding, 0, 0);
+    } else {
+        eo_depthwise_dsp(p, x, w, channels, y, padding, 1, 0);
+    }
 }
 
 void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                                         const eo_channel_s8_t *channels, int8_t *y, int8_t *padding)
 {
-    eo_depthwise_dsp(p, x, w, channels, y, padding, 1);
+    if (p->depth_multiplier == 1) {
+        eo_depthwise_dsp(p, x, w, channels, y, padding, 0, 1);
+    } else {
+        eo_depthwise_dsp(p, x, w, channels, y, padding, 1, 1);
+    }
 }
 
 /* Four bytes of a patch row, one at a time: those of taps outside the input hold the zero
