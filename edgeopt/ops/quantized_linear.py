@@ -151,8 +151,8 @@ def _lower_dsp(ctx, lc, plan):
     kernel, _, channels = plan
     compact = compact_weights(ctx)
     packed = _packed_weights(ctx, plan, compact)
-    # whole blocks of 4, and a row past an odd group's last output, which the pair kernel reads
-    rows = len(channels) + (kernel == "eo_conv2d_s8_dsp" and len(channels) // _groups(ctx) % 2)
+    # whole blocks of 4, and a row past an odd last output, which the pair kernel reads
+    rows = len(channels) + (kernel == "eo_conv2d_s8_dsp" and len(channels) % 2)
     padding = np.tile(np.array([0, 0, 1], np.int32), (-(-rows // 4) * 4 - len(channels), 1))  # output 0
     channels = np.vstack([channels, padding])
     scratch = lc.scratch(ctx) if _dsp_scratch_bytes(ctx, plan) else None
@@ -173,24 +173,19 @@ def _packed_weights(ctx, plan, compact):
         taps = np.zeros((weights.shape[1], -(-len(weights) // 4) * 4), weights.dtype)
         taps[:, :len(weights)] = weights.T
         return taps.reshape(len(taps), -1, 4)[..., order].reshape(-1)
-    if kernel == "eo_conv2d_s8_dsp":  # per group, over the patch padded with zero weights
+    if kernel == "eo_conv2d_s8_dsp":  # over the patch padded with zero weights
         k_h, row, patch = conv_patch(ctx)
         rows = np.zeros((len(weights), k_h, row), weights.dtype)
         rows[..., :weights.shape[1] // k_h] = weights.reshape(len(weights), k_h, -1)
         padded = np.zeros((len(weights), patch), weights.dtype)
         padded[:, :k_h * row] = rows.reshape(len(weights), -1)
-        return np.concatenate([pack_pairs_dsp(group, compact) for group in np.split(padded, _groups(ctx))])
+        return pack_pairs_dsp(padded, compact)
     return pack_pairs_dsp(weights, compact)
 
 
-def _groups(ctx):
-    """Input channel groups of a convolution: one, or every channel of a depthwise layer."""
-    return ctx.shape(0)[3] if ctx.node.op_type == "QDepthwiseConv2D" else 1
-
-
 def conv_patch(ctx):
-    """eo_conv2d_s8_dsp's patch (as eo_conv_patch): k_h rows of one group's taps, each row
-    rounded up to a word and the whole to 8 with zero weights, as (k_h, row, patch)."""
+    """eo_conv2d_s8_dsp's patch (as eo_conv_patch): k_h rows of taps, each row rounded up to
+    a word and the whole to 8 with zero weights, as (k_h, row, patch)."""
     w = ctx.shape(1)
     filter_c = 1 if ctx.node.op_type == "QDepthwiseConv2D" else w[3]
     row = -(-w[2] * filter_c // 4) * 4

@@ -291,11 +291,11 @@ typedef struct {
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);
-/* DSP cores: im2col two pixels at a time into the eo_matmul_s8_dsp layout, per group of
- * filter_c input channels (a plain convolution has one; a depthwise one has in_c, with
- * depth_multiplier outputs each). w: per group, eo_matmul_s8_dsp's layout of its outputs over
- * the patch k_h * k_w * filter_c rounded up to 8 (zero weights); channels: per output, with
- * the input offset folded into the bias; pair: eo_conv2d_s8_dsp_scratch_size bytes. */
+/* DSP cores: im2col two pixels at a time into the eo_matmul_s8_dsp layout (one group; also
+ * a depthwise layer of one input channel, whose depth_multiplier outputs are a convolution's).
+ * w: eo_matmul_s8_dsp's layout over the patch, k_h rows of k_w * in_c taps each rounded up to
+ * a word, the whole rounded up to 8 (zero weights); channels: per output, with the input
+ * offset folded into the bias; pair: eo_conv2d_s8_dsp_scratch_size bytes. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
 /* DSP cores, depth multiplier 1, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per tap

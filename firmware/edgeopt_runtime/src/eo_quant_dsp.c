@@ -16,11 +16,11 @@ int32_t eo_matmul_s8_dsp_scratch_size(const eo_fc_s8_params_t *p)
     return 4 * p->ins; /* two rows as int16 pairs */
 }
 
-/* eo_conv2d_s8_dsp's patch, which its weights are laid out for: k_h rows of one group's
- * k_w * filter_c taps, each row rounded up to a word and the whole to 8 (zero weights) */
+/* eo_conv2d_s8_dsp's patch, which its weights are laid out for: k_h rows of k_w * in_c
+ * taps, each row rounded up to a word and the whole to 8 (zero weights) */
 static int32_t eo_conv_row(const eo_conv_s8_params_t *p)
 {
-    return (p->k_w * p->filter_c + 3) & ~3;
+    return (p->k_w * p->in_c + 3) & ~3;
 }
 
 static int32_t eo_conv_patch(const eo_conv_s8_params_t *p)
@@ -481,17 +481,17 @@ void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8
 
 /* Four bytes of a patch row, one at a time: those of taps outside the input hold the zero
  * point (which the folded input offset cancels), those past the row's taps zero. src: the
- * input row at the group's first channel, NULL when the row is outside the input. */
+ * input row, NULL when the row is outside the input. */
 static uint32_t eo_patch_word(const eo_conv_s8_params_t *p, const int8_t *src, int32_t ix0, int32_t at)
 {
-    const int32_t taps = p->k_w * p->filter_c;
+    const int32_t taps = p->k_w * p->in_c;
     uint32_t word = 0;
     int32_t k;
     for (k = 3; k >= 0; --k) {
-        const int32_t kx = (at + k) / p->filter_c, ix = ix0 + kx * p->dil_w;
+        const int32_t kx = (at + k) / p->in_c, ix = ix0 + kx * p->dil_w;
         uint32_t byte = 0;
         if (at + k < taps) {
-            byte = src && ix >= 0 && ix < p->in_w ? (uint8_t)src[ix * p->in_c + at + k - kx * p->filter_c]
+            byte = src && ix >= 0 && ix < p->in_w ? (uint8_t)src[ix * p->in_c + at + k - kx * p->in_c]
                                                    : (uint8_t)(-p->input_offset);
         }
         word = word << 8 | byte;
@@ -499,23 +499,23 @@ static uint32_t eo_patch_word(const eo_conv_s8_params_t *p, const int8_t *src, i
     return word;
 }
 
-/* One pixel's patch (channels [c0, c0 + filter_c) of every tap) as int16 pairs, into every
- * other pair of words (eo_expand4). A row of one group without dilation is contiguous in
- * the input: its words inside the input load straight from it (all of them, in a tight
- * loop, for a patch wholly inside). Taps of whole words (filter_c a multiple of 4) load per
- * tap; rows outside the input are the zero point; any other word is built byte by byte. */
+/* One pixel's patch (every channel of every tap) as int16 pairs, into every other pair of
+ * words (eo_expand4). A row of taps without dilation is contiguous in the input: its words
+ * inside the input load straight from it (all of them, in a tight loop, for a patch wholly
+ * inside). Taps of whole words (in_c a multiple of 4) load per tap; rows outside the input
+ * are the zero point; any other word is built byte by byte. */
 static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_t b, int32_t oy, int32_t ox,
-                           int32_t c0, uint32_t *dst)
+                           uint32_t *dst)
 {
-    const int32_t n = p->filter_c, row = eo_conv_row(p), taps = p->k_w * n;
+    const int32_t n = p->in_c, row = eo_conv_row(p), taps = p->k_w * n;
     const int32_t ix0 = ox * p->stride_w - p->pad_w;
-    const int contiguous = n == p->in_c && p->dil_w == 1;
+    const int contiguous = p->dil_w == 1;
     const uint32_t padding = (uint8_t)(-p->input_offset) * 0x01010101u;
     const int32_t iy0 = oy * p->stride_h - p->pad_h;
     int32_t ky, kx, c, at;
     if (contiguous && ix0 >= 0 && ix0 * n + row <= p->in_w * n && iy0 >= 0 &&
         iy0 + (p->k_h - 1) * p->dil_h < p->in_h) { /* inside the input: rows of whole words */
-        const int8_t *src = x + ((b * p->in_h + iy0) * p->in_w + ix0) * n + c0;
+        const int8_t *src = x + ((b * p->in_h + iy0) * p->in_w + ix0) * n;
         const int32_t step = p->dil_h * p->in_w * n;
         for (ky = 0; ky < p->k_h; ++ky, src += step) {
             for (at = 0; at < row; at += 4, dst += 4) {
@@ -528,7 +528,7 @@ static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_
     }
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
-        const int8_t *src = iy >= 0 && iy < p->in_h ? x + (b * p->in_h + iy) * p->in_w * p->in_c + c0 : NULL;
+        const int8_t *src = iy >= 0 && iy < p->in_h ? x + (b * p->in_h + iy) * p->in_w * n : NULL;
         at = 0;
         if (!src) {
             for (; at + 4 <= taps; at += 4, dst += 4) {
@@ -553,7 +553,7 @@ static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_
                 for (c = 0; c < n; c += 4, at += 4, dst += 4) {
                     uint32_t word = padding;
                     if (inside) {
-                        memcpy(&word, src + ix * p->in_c + c, 4);
+                        memcpy(&word, src + ix * n + c, 4);
                     }
                     eo_expand4(dst, word);
                 }
@@ -565,35 +565,27 @@ static void eo_patch_pairs(const eo_conv_s8_params_t *p, const int8_t *x, int32_
     }
 }
 
-/* A convolution as im2col + the pair kernel, two output pixels at a time, per group of
- * filter_c input channels (one for a plain convolution; in_c for a depthwise one, whose
- * depth_multiplier outputs per channel are that group's). pair: eo_conv2d_s8_dsp_scratch_size
- * bytes, the two patches as int16 pairs; the words past the last row are zero. */
+/* A convolution (one group; also a depthwise one of one input channel, whose
+ * depth_multiplier outputs are a convolution's) as im2col + the pair kernel, two output
+ * pixels at a time. pair: eo_conv2d_s8_dsp_scratch_size bytes, the two patches as int16
+ * pairs; the words past the last row are zero. */
 EO_BOTH_LAYOUTS void eo_conv2d_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const void *w,
                                    const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair, int compact)
 {
     const int32_t pixels = p->batch * p->out_h * p->out_w;
-    const int32_t groups = p->in_c / p->filter_c, outs = p->out_c / groups;
     const int32_t patch = eo_conv_patch(p), rows = p->k_h * eo_conv_row(p);
-    const int32_t group_weights = (outs + (outs & 1)) * patch; /* an odd count has a zero row */
     const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
-    int32_t pixel, group, half;
+    int32_t pixel, half;
     memset(pair + rows, 0, (size_t)(4 * (patch - rows)));
     for (pixel = 0; pixel < pixels; pixel += 2) {
         const int32_t second = pixel + 1 < pixels ? pixel + 1 : pixel;
-        for (group = 0; group < groups; ++group) {
-            for (half = 0; half < 2; ++half) {
-                const int32_t at = half ? second : pixel;
-                const int32_t b = at / (p->out_h * p->out_w);
-                eo_patch_pairs(p, x, b, at / p->out_w % p->out_h, at % p->out_w, group * p->filter_c,
-                               pair + 2 * half);
-            }
-            eo_matmul_pair_dsp(&range, outs, patch, pair,
-                               compact ? (const void *)((const int8_t *)w + group * group_weights)
-                                       : (const void *)((const int16_t *)w + group * group_weights),
-                               channels + group * outs, y + pixel * p->out_c + group * outs,
-                               y + second * p->out_c + group * outs, compact);
+        for (half = 0; half < 2; ++half) {
+            const int32_t at = half ? second : pixel;
+            const int32_t b = at / (p->out_h * p->out_w);
+            eo_patch_pairs(p, x, b, at / p->out_w % p->out_h, at % p->out_w, pair + 2 * half);
         }
+        eo_matmul_pair_dsp(&range, p->out_c, patch, pair, w, channels, y + pixel * p->out_c,
+                           y + second * p->out_c, compact);
     }
 }
 
