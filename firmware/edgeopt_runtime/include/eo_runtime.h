@@ -298,8 +298,8 @@ void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w
  * offset folded into the bias; pair: eo_conv2d_s8_dsp_scratch_size bytes. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
-/* DSP cores, depth multiplier 1, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per tap
- * (its channels padded to a multiple of 4 with zero weights) and per 4 channels
+/* DSP cores, any depth multiplier, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per tap
+ * (its output channels padded to a multiple of 4 with zero weights) and per 4 channels
  * {w0, w2, w1, w3} (8-byte aligned); channels with the input offset folded into the bias;
  * padding: eo_depthwise_conv2d_s8_dsp_scratch_size bytes of scratch. */
 #define EO_DEPTHWISE_DSP_MAX_TAPS 64
@@ -307,8 +307,9 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
                                 const eo_channel_s8_t *channels, int8_t *y, int8_t *padding);
 /* The same four DSP kernels with compact weights: int8 as stored, in the layouts above with
  * each group {w[k], w[k+2], w[k+1], w[k+3]} written [w[k], w[k+1], w[k+2], w[k+3]] (for the
- * depthwise kernel: the filter as it is, [k_h][k_w][out_c]); the weights unscaled, the
- * bias too, and c->shift carrying 1 + TFLite's left shift in its second byte. */
+ * depthwise kernel: the filter [k_h][k_w][out_c] with out_c padded to a multiple of 4); the
+ * weights unscaled, the bias too, and c->shift carrying 1 + TFLite's left shift in its
+ * second byte. */
 void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                                        const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
 void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,

@@ -163,9 +163,9 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
 #define EO_WEIGHTS4_COMPACT_ASM "ldr %[w1], [%[wp]], #4\n\tsxtb16 %[w0], %[w1]\n\tsxtb16 %[w1], %[w1], ror #8\n\t"
 
 /* Fully-connected pass: acc += one output's next 8 weights times xa..xd */
-#define EO_FC_OUTPUT_ASM(acc, weights4)                                                     \
-    weights4 "smlad " acc ", %[xa], %[w0], " acc "\n\tsmlad " acc ", %[xb], %[w1], " acc "\n\t" \
-    weights4 "smlad " acc ", %[xc], %[w0], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
+#define EO_FC_OUTPUT_ASM(acc)                                                               \
+    EO_WEIGHTS4_ASM "smlad " acc ", %[xa], %[w0], " acc "\n\tsmlad " acc ", %[xb], %[w1], " acc "\n\t" \
+    EO_WEIGHTS4_ASM "smlad " acc ", %[xc], %[w0], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
 /* Compact: one LDRD brings the output's 8 int8 weights, unpacked in turn into w2 */
 #define EO_FC_OUTPUT_COMPACT_ASM(acc)                                                       \
     "ldrd %[w0], %[w1], [%[wp]], #8\n\tsxtb16 %[w2], %[w0]\n\tsxtb16 %[w0], %[w0], ror #8\n\t" \
@@ -175,9 +175,8 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
 #define EO_FC_OUTPUTS_COMPACT_ASM                                                           \
     EO_FC_OUTPUT_COMPACT_ASM("%[a0]") EO_FC_OUTPUT_COMPACT_ASM("%[a1]")                     \
     EO_FC_OUTPUT_COMPACT_ASM("%[a2]") EO_FC_OUTPUT_COMPACT_ASM("%[a3]")
-#define EO_FC_OUTPUTS_ASM(weights4)                                                         \
-    EO_FC_OUTPUT_ASM("%[a0]", weights4) EO_FC_OUTPUT_ASM("%[a1]", weights4)                 \
-    EO_FC_OUTPUT_ASM("%[a2]", weights4) EO_FC_OUTPUT_ASM("%[a3]", weights4)
+#define EO_FC_OUTPUTS_ASM                                                                   \
+    EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]") EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")
 
 /* Pair pass, per 4 inputs: row 0's two words in xa, xb, row 1's in xc, xd; acc_a (row 0) and
  * acc_b (row 1) += against one output's 4 weights */
@@ -239,7 +238,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                     if (compact) {
                         EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
                     } else {
-                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
+                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
                     }
                 } while (xp < end);
             } else {
@@ -248,7 +247,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                     if (compact) {
                         EO_DSP_PASS3(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
                     } else {
-                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM(EO_WEIGHTS4_ASM));
+                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
                     }
                 } while (xp < x_end);
             }
