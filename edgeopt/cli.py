@@ -118,21 +118,21 @@ def main(argv=None):
 def _compile_model_args(args, target=None):
     """The artifact the command line asks for. auto int8 weights spend the same 16 KiB on
     int16 copies with or without a board (so that `hil run` rebuilds the artifact a board
-    runs), unless the board has less free flash after a compact build and an eighth of it
-    kept for the application."""
+    runs), unless that leaves less than an eighth of the board's flash for the application:
+    then only what a compact build leaves free up to there."""
     from edgeopt.budget import estimate
-    from edgeopt.passes.int8_weights import DEFAULT_SPARE_BYTES
     from edgeopt.pipeline import compile_file
 
     options = dict(name=args.name, input_shapes=dict(args.input_shape), stream=args.stream)
     artifact = compile_file(args.model, int8_weights=args.int8_weights, **options)
     if target is None or args.int8_weights != "auto":
         return artifact
-    compact = compile_file(args.model, int8_weights="compact", **options)
-    free = target.flash - target.flash // 8 - estimate(compact, target)["flash_bytes"]
-    if free >= DEFAULT_SPARE_BYTES:
+    usable = target.flash - target.flash // 8
+    if estimate(artifact, target)["flash_bytes"] <= usable:  # its copies fit: the usual artifact
         return artifact
-    return compile_file(args.model, spare_flash=max(free, 0), **options)
+    compact = compile_file(args.model, int8_weights="compact", **options)
+    return compile_file(args.model, spare_flash=max(usable - estimate(compact, target)["flash_bytes"], 0),
+                        **options)
 
 
 def _compile(args):
