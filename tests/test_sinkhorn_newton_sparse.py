@@ -70,6 +70,18 @@ def test_far_fewer_iterations_than_sinkhorn_at_large_eta(tmp_path):
     assert out["iterations"] * 10 <= log["niter"], (out["iterations"], log["niter"])
 
 
+def test_float32_at_large_eta_by_newton_steps(tmp_path):
+    """eta x the costs in the thousands: the reduced costs keep float32's exponents exact, so
+    Newton steps reach the tolerance (with eta (x + y - C) in plain float32 they could not, and
+    the solve ended in thousands of fallback Sinkhorn steps)."""
+    cost, r, c = point_clouds(160, seed=2)
+    out = run(config(tmp_path, 160, 160, 3200.0, extra="tolerance = 1e-5\n"), cost, r, c)
+    reference, log = ot.sinkhorn(r, c, cost, 1 / 3200, method="sinkhorn_log", stopThr=1e-11, numItermax=100000, log=True)
+    assert out["status"] == 0 and marginal_error(out["P"], r, c) <= 1e-5
+    assert abs(objective(out["P"], cost, 3200) - objective(reference, cost, 3200)) <= 1e-5 * abs(objective(reference, cost, 3200))
+    assert out["iterations"] * 10 <= log["niter"], (out["iterations"], log["niter"])
+
+
 @pytest.mark.parametrize("edit", ["negative", "unnormalized", "nan_cost", "inf_cost", "zero_weight"])
 def test_bad_input_status(tmp_path, edit):
     cost, r, c = random_assignment(8, seed=4)
