@@ -530,3 +530,14 @@ def test_maximum_minimum_int8(tmp_path, kind):
     q = dict(scales=(0.05,), zero_points=(-6,))
     tensors = [T("a", "int8", (2, 3, 5), **q), T("b", "int8", (1, 3, 1), **q), T("y", "int8", (2, 3, 5), **q)]
     _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["a", "b"], ["y"])], ["a", "b"], ["y"])
+
+
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+@pytest.mark.parametrize("scales", [(0.05, 0.05, 0.02), (0.03, 0.07, 0.3), (0.1, 0.02, 0.004)])
+def test_squared_difference_int8(tmp_path, scales, target):
+    """Different input scales, broadcast, outputs that saturate and outputs that do not."""
+    tensors = [T("a", "int8", (2, 3, 5), scales=(scales[0],), zero_points=(-6,)),
+               T("b", "int8", (1, 3, 1), scales=(scales[1],), zero_points=(11,)),
+               T("y", "int8", (2, 3, 5), scales=(scales[2],), zero_points=(-128,))]
+    _run(tmp_path, tensors, [Op(OPS.SQUARED_DIFFERENCE, ["a", "b"], ["y"])], ["a", "b"], ["y"], samples=20,
+         target=target)

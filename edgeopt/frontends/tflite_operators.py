@@ -337,10 +337,12 @@ def _float_only(op_type, arity):
     return convert
 
 
-def _maximum_minimum(op_type):
+def _binary_without_options(op_type):
+    """MAXIMUM, MINIMUM, SQUARED_DIFFERENCE: float, or int8 as the Q op."""
     def convert(op, ins, outs, tensors, name):
         if tensors[ins[0]].dtype == "int8":
-            return [Node(name, {"Max": "QMaximum", "Min": "QMinimum"}[op_type], ins[:2], outs[:1], {}, [name])]
+            return [Node(name, "Q" + {"Max": "Maximum", "Min": "Minimum"}.get(op_type, op_type), ins[:2], outs[:1],
+                         {}, [name])]
         return _float_only(op_type, 2)(op, ins, outs, tensors, name)
     return convert
 
@@ -465,9 +467,9 @@ CONVERTERS = {
     "SLICE": _slice,
     "TRANSPOSE": _transpose,
     "CAST": _cast,
-    "MAXIMUM": _maximum_minimum("Max"),
-    "MINIMUM": _maximum_minimum("Min"),
-    "SQUARED_DIFFERENCE": _float_only("SquaredDifference", 2),
+    "MAXIMUM": _binary_without_options("Max"),
+    "MINIMUM": _binary_without_options("Min"),
+    "SQUARED_DIFFERENCE": _binary_without_options("SquaredDifference"),
     "RSQRT": _float_only("Rsqrt", 1),
     "GELU": _gelu,
     "L2_NORMALIZATION": _l2_normalization,

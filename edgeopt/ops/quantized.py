@@ -146,12 +146,17 @@ OPS = OPS + (
 # ---- elementwise and data movement ----
 
 def _binary_multipliers(ctx):
-    """TFLite's ADD/SUB (left shift 20, float max of the input scales) or MUL parameters."""
+    """TFLite's ADD/SUB (left shift 20, float max of the input scales), MUL or
+    SQUARED_DIFFERENCE (left shift 7, in double) parameters."""
     a_q, b_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, 1, "input"), quant_of(ctx, -1, "output")
     s1, s2, so = (np.float32(q.scales[0]) for q in (a_q, b_q, y_q))
     if ctx.node.op_type == "QMul":
         out = quantize_multiplier(float(s1) * float(s2) / float(so))
         return 0, (0, 0), (0, 0), out
+    if ctx.node.op_type == "QSquaredDifference":
+        twice_max = 2.0 * float(max(s1, s2))
+        out = quantize_multiplier(twice_max * twice_max / ((1 << 14) * float(so)))
+        return 7, quantize_multiplier(float(s1) / twice_max), quantize_multiplier(float(s2) / twice_max), out
     twice_max = np.float32(2) * max(s1, s2)
     first = quantize_multiplier(float(s1) / float(twice_max))
     second = quantize_multiplier(float(s2) / float(twice_max))
@@ -168,7 +173,7 @@ def _lower_binary_s8(ctx, lc):
     dims, (a_strides, b_strides) = collapse_dims(
         out, broadcast_strides(ctx.shape(0), out), broadcast_strides(ctx.shape(1), out))
     op = {"QAdd": "EO_BIN_ADD", "QSub": "EO_BIN_SUB", "QMul": "EO_BIN_MUL", "QMaximum": "EO_BIN_MAX",
-          "QMinimum": "EO_BIN_MIN"}[ctx.node.op_type]
+          "QMinimum": "EO_BIN_MIN", "QSquaredDifference": "EO_BIN_SQUARED_DIFF"}[ctx.node.op_type]
     if op in ("EO_BIN_MAX", "EO_BIN_MIN"):  # TFLite compares the stored values: no rescaling
         if not a_q == b_q == y_q:
             ctx.unsupported("int8 MAXIMUM/MINIMUM needs one quantization on both inputs and the output")
@@ -235,7 +240,7 @@ def _lower_concat_s8(ctx, lc):
 
 
 OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("int8",))
-                  for op in ("QAdd", "QSub", "QMul", "QMaximum", "QMinimum")) + (
+                  for op in ("QAdd", "QSub", "QMul", "QMaximum", "QMinimum", "QSquaredDifference")) + (
     OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",)),
     OpDef("QConcat", _infer_concat, None, _lower_concat_s8, dtypes=("int8",)),
 )

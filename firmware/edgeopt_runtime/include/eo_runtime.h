@@ -351,7 +351,7 @@ typedef struct {
 void eo_softmax_s8(const eo_softmax_s8_params_t *p, const int8_t *x, int8_t *y);
 typedef struct {
     eo_broadcast_t shape;
-    eo_binary_op_t op; /* EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_MAX or EO_BIN_MIN */
+    eo_binary_op_t op; /* EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_MAX, EO_BIN_MIN or EO_BIN_SQUARED_DIFF */
     int32_t in1_offset, in2_offset, out_offset, left_shift;
     int32_t in1_multiplier, in1_shift, in2_multiplier, in2_shift, out_multiplier, out_shift;
     int32_t act_min, act_max;

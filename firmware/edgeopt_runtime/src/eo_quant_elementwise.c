@@ -66,6 +66,10 @@ static int32_t eo_binary_s8_one(const eo_binary_s8_params_t *p, int32_t a, int32
         v = eo_requantize(a * b, p->out_multiplier, p->out_shift);
     } else if (p->op == EO_BIN_MAX || p->op == EO_BIN_MIN) { /* one quantization in and out (TFLite) */
         v = p->op == EO_BIN_MAX ? (a > b ? a : b) : (a < b ? a : b);
+    } else if (p->op == EO_BIN_SQUARED_DIFF) { /* TFLite: a common scale 2^7 finer, then the square */
+        const int32_t d = eo_requantize(a * (1 << p->left_shift), p->in1_multiplier, p->in1_shift) -
+                          eo_requantize(b * (1 << p->left_shift), p->in2_multiplier, p->in2_shift);
+        v = eo_requantize(d * d, p->out_multiplier, p->out_shift);
     } else { /* ADD, SUB: both inputs rescaled to a common scale, 2^20 finer */
         const int32_t sa = eo_requantize(a * (1 << p->left_shift), p->in1_multiplier, p->in1_shift);
         const int32_t sb = eo_requantize(b * (1 << p->left_shift), p->in2_multiplier, p->in2_shift);
