@@ -533,6 +533,30 @@ def test_maximum_minimum_int8(tmp_path, kind):
 
 
 @pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+@pytest.mark.parametrize("quant", [((0.05, -128), (0.02, -100)), ((0.003, -20), (0.5, 3)), ((2.0, 0), (0.01, -128))])
+def test_rsqrt_int8(tmp_path, quant, target):
+    """Every int8 value at or above the zero point (RSQRT is not defined below it: TFLM stops)."""
+    (x_scale, x_zero), (y_scale, y_zero) = quant
+    tensors = [T("x", "int8", (1, 128 - x_zero), scales=(x_scale,), zero_points=(x_zero,)),
+               T("y", "int8", (1, 128 - x_zero), scales=(y_scale,), zero_points=(y_zero,))]
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build(tensors, [Op(OPS.RSQRT, ["x"], ["y"])], ["x"], ["y"]))
+    feed = {"x": np.arange(x_zero, 128, dtype=np.int8)[None, None]}
+    got = run_on(target, path, compile_model(path), feed)
+    np.testing.assert_array_equal(got["y"], run_reference(path, feed)["y"])
+
+
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+@pytest.mark.parametrize("depth", [1, 7, 64])
+def test_l2_normalization_int8(tmp_path, depth, target):
+    tensors = [T("x", "int8", (3, depth), scales=(0.05,), zero_points=(-3,)),
+               T("y", "int8", (3, depth), scales=(1 / 128,), zero_points=(0,))]
+    got = _run(tmp_path, tensors, [Op(OPS.L2_NORMALIZATION, ["x"], ["y"], options("L2NormOptions"))], ["x"], ["y"],
+               samples=10, target=target)
+    assert np.abs(got["y"].astype(int)).max() > 16  # not all zero
+
+
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
 @pytest.mark.parametrize("scales", [(0.05, 0.05, 0.02), (0.03, 0.07, 0.3), (0.1, 0.02, 0.004)])
 def test_squared_difference_int8(tmp_path, scales, target):
     """Different input scales, broadcast, outputs that saturate and outputs that do not."""

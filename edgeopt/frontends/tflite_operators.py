@@ -347,6 +347,12 @@ def _binary_without_options(op_type):
     return convert
 
 
+def _rsqrt(op, ins, outs, tensors, name):
+    if tensors[ins[0]].dtype == "int8":
+        return [Node(name, "QRsqrt", ins[:1], outs[:1], {}, [name])]
+    return _float_only("Rsqrt", 1)(op, ins, outs, tensors, name)
+
+
 def _gelu(op, ins, outs, tensors, name):
     import tflite
 
@@ -360,8 +366,12 @@ def _l2_normalization(op, ins, outs, tensors, name):
 
     options = _options(op, tflite.L2NormOptions)
     code = options.FusedActivationFunction() if options is not None else 0
+    if tensors[ins[0]].dtype == "int8":
+        if code:
+            raise UnsupportedError("a fused activation on int8 L2_NORMALIZATION is not supported (TFLite has none)")
+        return [Node(name, "QL2Normalization", ins[:1], outs[:1], {}, [name])]
     if tensors[ins[0]].dtype != "float32":
-        raise UnsupportedError(f"{tensors[ins[0]].dtype} L2_NORMALIZATION is not supported yet (float32 is)")
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} L2_NORMALIZATION is not supported (float32 and int8 are)")
     pre = f"{name}/pre_activation" if _FUSED.get(code) else outs[0]
     return [Node(name, "L2Normalization", ins[:1], [pre], {}, [name])] + _float_activation(code, name, pre, outs[0])
 
@@ -470,7 +480,7 @@ CONVERTERS = {
     "MAXIMUM": _binary_without_options("Max"),
     "MINIMUM": _binary_without_options("Min"),
     "SQUARED_DIFFERENCE": _binary_without_options("SquaredDifference"),
-    "RSQRT": _float_only("Rsqrt", 1),
+    "RSQRT": _rsqrt,
     "GELU": _gelu,
     "L2_NORMALIZATION": _l2_normalization,
     "BATCH_MATMUL": _batch_matmul,

@@ -283,6 +283,31 @@ def _lower_leaky_relu_s8(ctx, lc):
 OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes=("int8",)),)
 
 
+def _lower_rsqrt_s8(ctx, lc):
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
+    # in double, as TFLM's SetRsqrtOutputMultiplier
+    multiplier = quantize_multiplier(1.0 / (math.sqrt(float(np.float32(x_q.scales[0]))) *
+                                            float(np.float32(y_q.scales[0]))))
+    return Call("ops/rsqrt_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),
+        in_zero_point=x_q.zero_points[0], multiplier=multiplier[0], shift=multiplier[1],
+        out_zero_point=y_q.zero_points[0]))
+
+
+def _lower_l2_normalization_s8(ctx, lc):
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
+    if y_q.zero_points[0] != 0 or abs(float(y_q.scales[0]) - 1 / 128) > 1e-9:
+        ctx.unsupported("int8 L2_NORMALIZATION needs output scale 1/128 and zero point 0 (TFLite's)")
+    shape = ctx.shape(0)
+    return Call("ops/l2_normalization_s8.c.j2", dict(
+        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]), outer=int(np.prod(shape[:-1])),
+        n=int(shape[-1]) if shape else 1, zero_point=x_q.zero_points[0]))
+
+
+OPS = OPS + (OpDef("QRsqrt", _same_shape, None, _lower_rsqrt_s8, dtypes=("int8",)),
+             OpDef("QL2Normalization", _same_shape, None, _lower_l2_normalization_s8, dtypes=("int8",)))
+
+
 def _lower_logistic_s8(ctx, lc):
     x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
     tanh = ctx.node.op_type == "QTanh"

@@ -370,6 +370,12 @@ void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, in
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);
+/* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for
+ * 1 / (sqrt(input scale) output scale)); inputs at or below the zero point give 127 */
+void eo_rsqrt_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t multiplier,
+                 int32_t shift, int32_t out_zero_point);
+/* TFLM's int8 L2_NORMALIZATION over the last axis (output scale 1/128, zero point 0) */
+void eo_l2_normalize_s8(const int8_t *x, int8_t *y, int32_t outer, int32_t depth, int32_t zero_point);
 typedef struct {
     int32_t in_zero_point, out_zero_point;
     int32_t reluish_multiplier, reluish_exponent; /* int16 fixed point */

@@ -224,3 +224,75 @@ void eo_hard_swish_s8(const eo_hard_swish_s8_params_t *p, const int8_t *x, int8_
         y[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
     }
 }
+
+/* TFLite's GetInvSqrtQuantizedMultiplierExp: 1 / sqrt(input) as a Q31 multiplier and a left
+ * shift (<= 0), by five Newton-Raphson steps in gemmlowp's Q3.28; inputs <= 1 give the
+ * largest multiplier, as in TFLite. */
+static void eo_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shift)
+{
+    const int32_t half_three = (1 << 28) + (1 << 27);
+    int32_t exponent = 11, pairs, half_input, x, i;
+    if (input <= 1) {
+        *multiplier = INT32_MAX;
+        *shift = 0;
+        return;
+    }
+    while (input >= (1 << 29)) {
+        input /= 4;
+        ++exponent;
+    }
+    for (pairs = 0; input < (1 << 27); ++pairs) { /* to [2^27, 2^29) by pairs of bits */
+        input <<= 2;
+    }
+    exponent -= pairs;
+    half_input = eo_rounding_divide_by_pot(input >> 1, 1);
+    x = 1 << 28; /* 1 in Q3.28 */
+    for (i = 0; i < 5; ++i) {
+        const int32_t x3 = eo_shl_saturating(
+            eo_rounding_doubling_high_mul(eo_rounding_doubling_high_mul(x, x), x), 6);
+        x = eo_shl_saturating(eo_rounding_doubling_high_mul(half_three, x) -
+                                  eo_rounding_doubling_high_mul(half_input, x3), 3);
+    }
+    x = eo_rounding_doubling_high_mul(x, 1518500250); /* sqrt(2) / 2 in Q0.31 */
+    if (exponent < 0) {
+        x = (int32_t)((uint32_t)x << -exponent);
+        exponent = 0;
+    }
+    *multiplier = x;
+    *shift = -exponent;
+}
+
+void eo_rsqrt_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t multiplier,
+                 int32_t shift, int32_t out_zero_point)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t value = (int32_t)x[i] - in_zero_point;
+        int32_t inv_multiplier, inv_shift, v = 127; /* 0 (and below): the largest output, as TFLM */
+        if (value > 0) {
+            eo_inv_sqrt_multiplier(value, &inv_multiplier, &inv_shift);
+            /* 2^20 keeps 1 / sqrt(value) an integer in between (TFLM's kShift) */
+            v = eo_requantize(eo_requantize(1, inv_multiplier, inv_shift + 20), multiplier, shift - 20) +
+                out_zero_point;
+        }
+        y[i] = (int8_t)eo_clamp(v, -128, 127);
+    }
+}
+
+void eo_l2_normalize_s8(const int8_t *x, int8_t *y, int32_t outer, int32_t depth, int32_t zero_point)
+{
+    int32_t o, i;
+    for (o = 0; o < outer; ++o) {
+        const int8_t *row = x + o * depth;
+        int32_t sum = 0, multiplier, shift;
+        for (i = 0; i < depth; ++i) {
+            const int32_t v = (int32_t)row[i] - zero_point;
+            sum += v * v;
+        }
+        eo_inv_sqrt_multiplier(sum, &multiplier, &shift);
+        for (i = 0; i < depth; ++i) { /* output scale 1/128: 2^7 folded into the shift */
+            y[o * depth + i] = (int8_t)eo_clamp(eo_requantize((int32_t)row[i] - zero_point, multiplier, shift + 7),
+                                                -128, 127);
+        }
+    }
+}
