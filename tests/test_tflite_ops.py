@@ -532,6 +532,24 @@ def test_maximum_minimum_int8(tmp_path, kind):
     _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["a", "b"], ["y"])], ["a", "b"], ["y"])
 
 
+GELU_QUANT = [((0.05, 3), (0.03, -40)), ((0.02, -128), (0.01, -120)), ((0.1, 20), (0.2, 0))]
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+@pytest.mark.parametrize("target,quant", [("host", q) for q in GELU_QUANT] + [("qemu-cortex-m4", GELU_QUANT[0])])
+def test_gelu_int8(tmp_path, target, quant, approximate):
+    """Every int8 input, against TFLite's own table (TFLM has no GELU)."""
+    (x_scale, x_zero), (y_scale, y_zero) = quant
+    tensors = [T("x", "int8", (1, 256), scales=(x_scale,), zero_points=(x_zero,)),
+               T("y", "int8", (1, 256), scales=(y_scale,), zero_points=(y_zero,))]
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build(tensors, [Op(OPS.GELU, ["x"], ["y"], options("GeluOptions", Approximate=approximate))],
+                           ["x"], ["y"]))
+    feed = {"x": np.arange(-128, 128, dtype=np.int8)[None, None]}
+    got = run_on(target, path, compile_model(path), feed)
+    np.testing.assert_array_equal(got["y"], run_reference(path, feed)["y"])
+
+
 @pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
 @pytest.mark.parametrize("quant", [((0.05, -128), (0.02, -100)), ((0.003, -20), (0.5, 3)), ((2.0, 0), (0.01, -128))])
 def test_rsqrt_int8(tmp_path, quant, target):

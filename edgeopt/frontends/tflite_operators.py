@@ -358,6 +358,8 @@ def _gelu(op, ins, outs, tensors, name):
 
     options = _options(op, tflite.GeluOptions)
     approximate = bool(options.Approximate()) if options is not None else False
+    if tensors[ins[0]].dtype == "int8":
+        return [Node(name, "QGelu", ins[:1], outs[:1], {"approximate": int(approximate)}, [name])]
     return _float_only("GeluTanh" if approximate else "Gelu", 1)(op, ins, outs, tensors, name)
 
 

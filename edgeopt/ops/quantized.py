@@ -304,7 +304,31 @@ def _lower_l2_normalization_s8(ctx, lc):
         n=int(shape[-1]) if shape else 1, zero_point=x_q.zero_points[0]))
 
 
-OPS = OPS + (OpDef("QRsqrt", _same_shape, None, _lower_rsqrt_s8, dtypes=("int8",)),
+def gelu_table(x_scale, x_zero_point, y_scale, y_zero_point, approximate):
+    """TFLite's int8 GELU lookup table (LUTPopulate): each int8 input dequantized in float,
+    GELU in float (erf, or the tanh form), requantized with round-half-away."""
+    x = np.float32(x_scale) * np.arange(-128 - x_zero_point, 128 - x_zero_point).astype(np.float32)
+    if approximate:
+        inner = x + np.float32(0.044715) * x * x * x
+        y = np.float32(0.5) * x * (np.float32(1) + np.tanh(np.float32(math.sqrt(2 / math.pi)) * inner))
+    else:
+        y = np.array([0.5 * v * math.erfc(-v * math.sqrt(0.5)) for v in x.astype(np.float64)], np.float32)
+    scaled = (y * (np.float32(1) / np.float32(y_scale))).astype(np.float32)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))
+    return np.clip(rounded.astype(np.int64) + y_zero_point, -128, 127).astype(np.int8)
+
+
+def _lower_gelu_s8(ctx, lc):
+    x_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, -1, "output")
+    table = gelu_table(x_q.scales[0], x_q.zero_points[0], y_q.scales[0], y_q.zero_points[0],
+                       bool(ctx.attr("approximate", 0)))
+    return Call("ops/lookup_s8.c.j2", dict(
+        table=lc.weight(table, "table", "GELU for each int8 input"), x=lc.buffer(ctx.node.inputs[0]),
+        y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0])))
+
+
+OPS = OPS + (OpDef("QGelu", _same_shape, None, _lower_gelu_s8, dtypes=("int8",)),
+             OpDef("QRsqrt", _same_shape, None, _lower_rsqrt_s8, dtypes=("int8",)),
              OpDef("QL2Normalization", _same_shape, None, _lower_l2_normalization_s8, dtypes=("int8",)))
 
 

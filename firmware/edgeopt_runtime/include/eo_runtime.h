@@ -370,6 +370,8 @@ void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, in
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);
+/* y = table[x + 128]: int8 functions tabulated at compile time (GELU, as TFLite) */
+void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n);
 /* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for
  * 1 / (sqrt(input scale) output scale)); inputs at or below the zero point give 127 */
 void eo_rsqrt_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, int32_t multiplier,

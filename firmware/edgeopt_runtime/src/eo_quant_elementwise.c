@@ -112,3 +112,11 @@ void eo_copy_blocks_bytes(const void *x, void *y, int32_t outer, int32_t block, 
         memcpy((uint8_t *)y + (int64_t)o * y_stride, (const uint8_t *)x + (int64_t)o * block, (size_t)block);
     }
 }
+
+void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = table[(int32_t)x[i] + 128];
+    }
+}
