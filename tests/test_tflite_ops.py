@@ -520,6 +520,22 @@ def test_batch_matmul(tmp_path, adj_x, adj_y):
     _run(tmp_path, tensors, ops, ["x"], ["y"])
 
 
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+@pytest.mark.parametrize("adj_x,adj_y,y_shape,constant", [
+    (False, False, (2, 5, 4), False), (True, False, (5, 4), True), (False, True, (1, 4, 5), False),
+    (True, True, (2, 4, 5), False)])
+def test_batch_matmul_int8(tmp_path, adj_x, adj_y, y_shape, constant, target):
+    """Two activations (attention-like), or a constant right-hand side; batch broadcast; zero
+    points on both operands."""
+    x_shape = (2, 5, 3) if adj_x else (2, 3, 5)
+    w = RNG.integers(-128, 128, y_shape).astype(np.int8) if constant else None
+    tensors = [T("x", "int8", x_shape, scales=(0.04,), zero_points=(5,)),
+               T("w", "int8", y_shape, w, scales=(0.03,), zero_points=(-7,)),
+               T("y", "int8", (2, 3, 4), scales=(0.15,), zero_points=(-2,))]
+    ops = [Op(OPS.BATCH_MATMUL, ["x", "w"], ["y"], options("BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y))]
+    _run(tmp_path, tensors, ops, ["x"] if constant else ["x", "w"], ["y"], samples=8, target=target)
+
+
 def test_l2_normalization(tmp_path):
     tensors = [T("x", "float32", (2, 3, 7)), T("y", "float32", (2, 3, 7))]
     _run(tmp_path, tensors, [Op(OPS.L2_NORMALIZATION, ["x"], ["y"], options("L2NormOptions"))], ["x"], ["y"])

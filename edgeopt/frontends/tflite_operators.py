@@ -383,10 +383,14 @@ def _batch_matmul(op, ins, outs, tensors, name):
     import tflite
 
     options = _options(op, tflite.BatchMatMulOptions)
+    adjoints = (options.AdjX(), options.AdjY()) if options else (False, False)
+    if tensors[ins[0]].dtype == "int8":
+        return [Node(name, "QBatchMatMul", ins[:2], outs[:1], {"adj_x": int(adjoints[0]), "adj_y": int(adjoints[1])},
+                     [name])]
     if tensors[ins[0]].dtype != "float32":
-        raise UnsupportedError(f"{tensors[ins[0]].dtype} BATCH_MATMUL is not supported yet (float32 is)")
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} BATCH_MATMUL is not supported (float32 and int8 are)")
     nodes, operands = [], []
-    for operand, adjoint in zip(ins[:2], (options.AdjX(), options.AdjY()) if options else (False, False)):
+    for operand, adjoint in zip(ins[:2], adjoints):
         if adjoint:
             rank = len(tensors[operand].shape)
             perm = list(range(rank - 2)) + [rank - 1, rank - 2]

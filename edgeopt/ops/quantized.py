@@ -304,6 +304,53 @@ def _lower_l2_normalization_s8(ctx, lc):
         n=int(shape[-1]) if shape else 1, zero_point=x_q.zero_points[0]))
 
 
+def _batch_matmul_operands(ctx):
+    """(batch, m, k, n, a's and b's strides) of BATCH_MATMUL with its adj_x/adj_y: the adjoints are
+    read transposed in place."""
+    from edgeopt.errors import ShapeError
+    from edgeopt.ops.registry import broadcast_shapes
+
+    a, b = ctx.shape(0), ctx.shape(1)
+    if len(a) < 2 or len(b) < 2:
+        raise ShapeError("BATCH_MATMUL operands need rank >= 2")
+    adj_x, adj_y = bool(ctx.attr("adj_x", 0)), bool(ctx.attr("adj_y", 0))
+    m, k = (a[-1], a[-2]) if adj_x else (a[-2], a[-1])
+    k_b, n = (b[-1], b[-2]) if adj_y else (b[-2], b[-1])
+    if k != k_b:
+        raise ShapeError(f"BATCH_MATMUL inner dimensions differ: {tuple(a)} x {tuple(b)} (adj_x {adj_x}, adj_y {adj_y})")
+    a_strides = (1, m) if adj_x else (k, 1)  # (row, column) of the m x k operand
+    b_strides = (1, k) if adj_y else (n, 1)  # ... and of the k x n one
+    return broadcast_shapes(a[:-2], b[:-2]), m, k, n, a_strides, b_strides
+
+
+def _infer_batch_matmul(ctx):
+    batch, m, _, n, _, _ = _batch_matmul_operands(ctx)
+    return [tuple(batch) + (m, n)]
+
+
+def _lower_batch_matmul_s8(ctx, lc):
+    from edgeopt.ops.registry import broadcast_strides
+
+    a_q, b_q, y_q = quant_of(ctx, 0, "input"), quant_of(ctx, 1, "input"), quant_of(ctx, -1, "output")
+    batch, m, k, n, (a_row, a_col), (b_row, b_col) = _batch_matmul_operands(ctx)
+    # the float product, then double (TFLM's GetQuantizedConvolutionMultipler)
+    product = float(np.float32(np.float32(a_q.scales[0]) * np.float32(b_q.scales[0])))
+    multiplier, shift = quantize_multiplier(product / float(np.float32(y_q.scales[0])))
+    count = int(np.prod(batch)) if batch else 1
+    index = np.indices(batch).reshape(len(batch), -1).T if batch else np.zeros((1, 0), int)
+    offsets = [[int(np.dot(i, broadcast_strides(shape[:-2], batch))) * shape[-2] * shape[-1] for i in index]
+               for shape in (ctx.shape(0), ctx.shape(1))]
+    return Call("ops/batch_matmul_s8.c.j2", dict(
+        m=m, n=n, k=k, a_row=a_row, a_col=a_col, b_row=b_row, b_col=b_col, batch=count,
+        a_offsets=offsets[0] if count > 1 else None, b_offsets=offsets[1] if count > 1 else None,
+        a_zero_point=a_q.zero_points[0], b_zero_point=b_q.zero_points[0], out_zero_point=y_q.zero_points[0],
+        multiplier=multiplier, shift=shift, a=lc.buffer(ctx.node.inputs[0]), b=lc.buffer(ctx.node.inputs[1]),
+        y=lc.buffer(ctx.node.outputs[0])))
+
+
+OPS = OPS + (OpDef("QBatchMatMul", _infer_batch_matmul, None, _lower_batch_matmul_s8, dtypes=("int8",)),)
+
+
 def gelu_table(x_scale, x_zero_point, y_scale, y_zero_point, approximate):
     """TFLite's int8 GELU lookup table (LUTPopulate): each int8 input dequantized in float,
     GELU in float (erf, or the tanh form), requantized with round-half-away."""

@@ -370,6 +370,18 @@ void eo_tanh_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_zero_point, in
 /* TFLM's int8 LEAKY_RELU: separate multipliers for the identity and the alpha branch */
 void eo_leaky_relu_s8(const int8_t *x, int8_t *y, int32_t n, int32_t in_offset, int32_t identity_m,
                       int32_t identity_s, int32_t alpha_m, int32_t alpha_s, int32_t out_offset);
+typedef struct {
+    int32_t m, n, k;
+    int32_t a_row, a_col, b_row, b_col; /* element strides: a (m x k), b (k x n), transposed or not */
+    int32_t batch;
+    const int32_t *a_offsets; /* per batch item; NULL when batch == 1 */
+    const int32_t *b_offsets;
+    int32_t a_zero_point, b_zero_point, out_zero_point, multiplier, shift;
+} eo_batch_matmul_s8_params_t;
+
+/* TFLM's int8 BATCH_MATMUL: y (m x n per batch item) = requantize(sum_k (a - za)(b - zb)), both
+ * operands activations or constants, per-tensor quantization */
+void eo_batch_matmul_s8(const eo_batch_matmul_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *y);
 /* y = table[x + 128]: int8 functions tabulated at compile time (GELU, as TFLite) */
 void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n);
 /* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for

@@ -127,3 +127,24 @@ int32_t eo_depthwise_conv2d_s8_scratch_size(const eo_conv_s8_params_t *p)
 {
     return 4 * p->out_c; /* one int32 accumulator per channel */
 }
+
+void eo_batch_matmul_s8(const eo_batch_matmul_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *y)
+{
+    int32_t t, i, j, kk;
+    for (t = 0; t < p->batch; ++t) {
+        const int8_t *at = a + (p->a_offsets ? p->a_offsets[t] : 0);
+        const int8_t *bt = b + (p->b_offsets ? p->b_offsets[t] : 0);
+        int8_t *yt = y + t * p->m * p->n;
+        for (i = 0; i < p->m; ++i) {
+            for (j = 0; j < p->n; ++j) {
+                int32_t acc = 0;
+                for (kk = 0; kk < p->k; ++kk) {
+                    acc += ((int32_t)at[i * p->a_row + kk * p->a_col] - p->a_zero_point) *
+                           ((int32_t)bt[kk * p->b_row + j * p->b_col] - p->b_zero_point);
+                }
+                yt[i * p->n + j] = (int8_t)eo_clamp(eo_requantize(acc, p->multiplier, p->shift) + p->out_zero_point,
+                                                    -128, 127);
+            }
+        }
+    }
+}
