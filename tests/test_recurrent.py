@@ -107,6 +107,14 @@ def test_clip_and_sequence_lens(tmp_path, op):
                            direction="bidirectional"))
 
 
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_lstm_input_forget(tmp_path, direction):
+    """input_forget = 1 couples the gates, f = 1 - i, as onnxruntime does (the ONNX reference
+    evaluator ignores the attribute)."""
+    _check(recurrent_model(tmp_path / "lstm.onnx", "LSTM", outputs=("Y", "Y_h", "Y_c"), initial=True,
+                           direction=direction, input_forget=1))
+
+
 def test_unsupported_inputs_are_named(run_cli, tmp_path):
     path = recurrent_model(tmp_path / "rnn.onnx", "RNN", activations=["Gelu"])
     code, _, err = run_cli("compile", path, "-o", tmp_path / "out")

@@ -34,8 +34,6 @@ def _geometry(ctx):
     if lens is not None and (np.shape(lens) != (batch,) or np.any(np.asarray(lens) < 0)
                              or np.any(np.asarray(lens) > seq)):
         ctx.unsupported(f"sequence_lens {np.asarray(lens).tolist()} must give 0..{seq} steps for each of {batch} rows")
-    if op == "LSTM" and ctx.integer("input_forget", 0):
-        ctx.unsupported("input_forget is not supported yet")
     w = ctx.require_const(1, "W")
     ctx.require_const(2, "R")
     hidden = ctx.integer("hidden_size", int(np.shape(w)[1]) // _GATES[op])
@@ -108,6 +106,7 @@ def _lower(ctx, lc):
         clip=ctx.number("clip", 0.0),
         sequence_lens=lc.weight(np.asarray(ctx.const(4), np.int32), "sequence_lens") if ctx.has_input(4) else "NULL",
         peepholes=lc.weight(np.asarray(ctx.const(7), np.float32), "peepholes") if ctx.has_input(7) else "NULL",
+        input_forget=int(bool(ctx.integer("input_forget", 0))) if ctx.node.op_type == "LSTM" else 0,
         x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
         b=pointer(ctx.node.input(3)), h0=pointer(ctx.node.input(5)),
         c0=pointer(ctx.node.input(6)) if ctx.node.op_type == "LSTM" else "NULL",

@@ -64,6 +64,7 @@ typedef struct {
     float clip;                         /* gate inputs clipped to [-clip, clip] (ONNX); 0: none */
     const int32_t *sequence_lens;       /* steps per batch row, or NULL: all */
     const float *peepholes;             /* LSTM: [dirs][3][hidden] for i, o, f (ONNX's P), or NULL */
+    int32_t input_forget;               /* LSTM: 1 couples the gates, f = 1 - i (ONNX, onnxruntime) */
 } eo_recurrent_params_t;
 
 /* Floats of scratch eo_recurrent_f32 needs. */

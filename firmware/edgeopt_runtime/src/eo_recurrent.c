@@ -99,7 +99,9 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
             const float c_in = c[j];
             const float i_gate = eo_rnn_gate(p, &act[0], xg[j] + hg[j] + (peep != NULL ? peep[j] * c_in : 0.0f));
             const float f_gate =
-                eo_rnn_gate(p, &act[0], xg[2 * n + j] + hg[2 * n + j] + (peep != NULL ? peep[2 * n + j] * c_in : 0.0f));
+                p->input_forget ? 1.0f - i_gate
+                                : eo_rnn_gate(p, &act[0], xg[2 * n + j] + hg[2 * n + j] +
+                                                              (peep != NULL ? peep[2 * n + j] * c_in : 0.0f));
             const float candidate = eo_rnn_gate(p, &act[1], xg[3 * n + j] + hg[3 * n + j]);
             float o_gate;
             c[j] = f_gate * c_in + i_gate * candidate;
