@@ -599,3 +599,61 @@ def test_squared_difference_int8(tmp_path, scales, target):
                T("y", "int8", (2, 3, 5), scales=(scales[2],), zero_points=(-128,))]
     _run(tmp_path, tensors, [Op(OPS.SQUARED_DIFFERENCE, ["a", "b"], ["y"])], ["a", "b"], ["y"], samples=20,
          target=target)
+
+
+def _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip, batch=2, seq=6, features=5, hidden=7):
+    """One int8 UNIDIRECTIONAL_SEQUENCE_LSTM as TFLite's quantizer writes it: per-tensor int8
+    weights, int32 biases at input x weight scale, an int8 hidden state and an int16 cell state
+    (variables), the output in the hidden state's quantization."""
+    x_q, h_q = (0.02, -11), (0.01, hidden_zero)
+    tensors = [T("x", "int8", (seq, batch, features) if time_major else (batch, seq, features),
+                 scales=(x_q[0],), zero_points=(x_q[1],))]
+    names = []
+    for gate in "ifco":
+        scale = float(RNG.uniform(0.005, 0.02))
+        tensors.append(T(f"w_{gate}", "int8", (hidden, features), RNG.integers(-127, 128, (hidden, features)).astype(np.int8),
+                         scales=(scale,), zero_points=(0,)))
+        names.append(f"w_{gate}")
+    for gate in "ifco":
+        scale = float(RNG.uniform(0.005, 0.02))
+        tensors.append(T(f"r_{gate}", "int8", (hidden, hidden), RNG.integers(-127, 128, (hidden, hidden)).astype(np.int8),
+                         scales=(scale,), zero_points=(0,)))
+        names.append(f"r_{gate}")
+    for gate, w in zip("ifco", tensors[1:5]):
+        scale = x_q[0] * w.scales[0]
+        tensors.append(T(f"b_{gate}", "int32", (hidden,), RNG.integers(-30000, 30000, hidden).astype(np.int32),
+                         scales=(scale,), zero_points=(0,)))
+        names.append(f"b_{gate}")
+    tensors += [T("h", "int8", (batch, hidden), scales=(h_q[0],), zero_points=(h_q[1],), variable=True),
+                T("c", "int16", (batch, hidden), scales=(2.0 ** cell_power,), zero_points=(0,), variable=True),
+                T("y", "int8", (seq, batch, hidden) if time_major else (batch, seq, hidden),
+                  scales=(h_q[0],), zero_points=(h_q[1],))]
+    inputs = ["x"] + names[:8] + ["", "", ""] + names[8:] + ["", "", "h", "c", "", "", "", ""]
+    op = Op(OPS.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, ["y"],
+            options("UnidirectionalSequenceLSTMOptions", FusedActivationFunction=4, CellClip=cell_clip,
+                    TimeMajor=time_major))
+    return tensors, [op]
+
+
+def test_sigmoid_table_is_tflites():
+    """The table TFLite's int16 sigmoid and tanh interpolate, rebuilt from its construction:
+    spot values of TFLite's sigmoid_table_uint16, where rounding sigmoid(i / 24) alone would be
+    off by one (indices 4, 8, 28)."""
+    from edgeopt.ops.quantized import sigmoid_table_q16
+
+    table = sigmoid_table_q16()
+    spots = {0: 32768, 1: 33451, 4: 35493, 8: 38180, 28: 49975, 100: 64536, 128: 65221, 200: 65520,
+             254: 65534, 255: 65535}
+    assert {i: int(table[i]) for i in spots} == spots
+    assert table.dtype == np.uint16 and np.all(np.diff(table.astype(int)) >= 0)
+
+
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+@pytest.mark.parametrize("time_major,hidden_zero,cell_power,cell_clip", [
+    (False, 0, -12, 0.0), (True, 9, -11, 0.0), (False, -20, -15, 0.0), (False, 4, -11, 3.0)])
+def test_sequence_lstm_int8(tmp_path, time_major, hidden_zero, cell_power, cell_clip, target):
+    """Bit-exact with TFLM's integer LSTM at every step: time-major or not, a hidden zero point,
+    cell state scales 2^-11, 2^-12 and 2^-15 (tanh's input shifted both ways), cell clipping."""
+    tensors, ops = _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip)
+    got = _run(tmp_path, tensors, ops, ["x"], ["y"], samples=8, target=target)
+    assert len(np.unique(got["y"])) > 20  # the gates are not all saturated

@@ -22,6 +22,7 @@ class T:
     scales: tuple = ()
     zero_points: tuple = ()
     axis: int = 0
+    variable: bool = False  # a state tensor (LSTM): TFLM keeps it across steps
 
 
 @dataclass
@@ -85,6 +86,8 @@ def build(tensors, ops, inputs, outputs) -> bytes:
         tflite.TensorAddName(b, name)
         if quant is not None:
             tflite.TensorAddQuantization(b, quant)
+        if t.variable:
+            tflite.TensorAddIsVariable(b, True)
         tensor_offsets.append(tflite.TensorEnd(b))
     codes = sorted({op.code for op in ops})
     op_offsets = []

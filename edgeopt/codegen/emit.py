@@ -73,7 +73,7 @@ class LoweringContext:
         layer whose kernel differs by core); align: bytes of alignment a kernel needs (GCC
         attribute; use only for DSP data, which only GCC-compatible compilers build)."""
         array = np.asarray(array)
-        keep = array.dtype in (np.int8, np.int16, np.int32, np.uint8)
+        keep = array.dtype in (np.int8, np.int16, np.int32, np.uint8, np.uint16)
         array = np.ascontiguousarray(array if keep else array.astype(np.float32))
         key = (array.shape, array.dtype.name, array.tobytes(), when)
         if key in self.weight_symbols:

@@ -41,7 +41,7 @@ def c_ints(values, pad_to=None) -> str:
 
 
 C_TYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
-           "uint8": "uint8_t"}
+           "uint8": "uint8_t", "uint16": "uint16_t"}
 
 
 def c_type(dtype) -> str:

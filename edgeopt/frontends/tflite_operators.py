@@ -407,9 +407,9 @@ def _sequence_lstm(op, ins, outs, tensors, name):
     TFLM's do after a reset."""
     import tflite
 
-    if tensors[ins[0]].dtype != "float32":
-        raise UnsupportedError(f"{tensors[ins[0]].dtype} UNIDIRECTIONAL_SEQUENCE_LSTM is not supported yet "
-                               "(float32 is)")
+    if tensors[ins[0]].dtype not in ("float32", "int8"):
+        raise UnsupportedError(f"{tensors[ins[0]].dtype} UNIDIRECTIONAL_SEQUENCE_LSTM is not supported "
+                               "(float32 and int8 are)")
     options = _options(op, tflite.UnidirectionalSequenceLSTMOptions)
     present = lambda index: index < len(ins) and bool(ins[index])  # noqa: E731
     missing = {"CIFG (no input gate)": not present(1), "peepholes": any(present(i) for i in (9, 10, 11)),
@@ -422,6 +422,10 @@ def _sequence_lstm(op, ins, outs, tensors, name):
     order = (1, 4, 2, 3, 5, 8, 6, 7, 12, 15, 13, 14)  # i, o, f, c weights, recurrent weights, biases
     if not all(present(i) for i in order):
         raise UnsupportedError("every gate needs its weights, recurrent weights and bias")
+    time_major = bool(options.TimeMajor()) if options is not None else False
+    cell_clip = float(options.CellClip()) if options is not None else 0.0
+    if tensors[ins[0]].dtype == "int8":
+        return _sequence_lstm_s8(ins, outs, tensors, name, time_major, cell_clip)
     weights = [tensors[ins[i]].data for i in order]
     if any(w is None for w in weights):
         raise UnsupportedError("weights and biases must be constants")
@@ -431,15 +435,30 @@ def _sequence_lstm(op, ins, outs, tensors, name):
     b = np.concatenate(list(weights[8:12]) + [np.zeros(4 * hidden, np.float32)])[None].astype(np.float32)
     for key, value in (("W", w), ("R", r), ("B", b)):
         tensors[f"{name}/{key}"] = Tensor(f"{name}/{key}", "float32", value.shape, value)
-    time_major = bool(options.TimeMajor()) if options is not None else False
     sequence = f"{name}/y"
     shape_name = f"{name}/y_shape"
     target = tensors[outs[0]].shape
     tensors[shape_name] = Tensor(shape_name, "int64", (len(target),), np.array(target, np.int64))
     return [Node(name, "LSTM", [ins[0], f"{name}/W", f"{name}/R", f"{name}/B"], [sequence],
                  {"hidden_size": int(hidden), "layout": 0 if time_major else 1,
-                  "cell_clip": float(options.CellClip()) if options is not None else 0.0}, [name]),
+                  "cell_clip": cell_clip}, [name]),
             Node(f"{name}_squeeze", "Reshape", [sequence, shape_name], outs[:1], {}, [name])]
+
+
+def _sequence_lstm_s8(ins, outs, tensors, name, time_major, cell_clip):
+    """int8 UNIDIRECTIONAL_SEQUENCE_LSTM as QLstm: TFLite's inputs (x, the four input weights,
+    the four recurrent weights, the four biases, in TFLite's i, f, c, o order) and the state
+    tensors' quantization, which TFLM's integer kernel computes with."""
+    weights = [ins[i] for i in (*range(1, 9), *range(12, 16))]
+    if any(tensors[w].data is None for w in weights):
+        raise UnsupportedError("weights and biases must be constants")
+    states = [tensors[ins[i]] if len(ins) > i and ins[i] else None for i in (18, 19)]
+    if any(s is None or s.quant is None for s in states) or states[1].dtype != "int16":
+        raise UnsupportedError("int8 LSTM needs a quantized int8 hidden state and an int16 cell state")
+    hidden, cell = (s.quant for s in states)
+    return [Node(name, "QLstm", [ins[0]] + weights, outs[:1],
+                 {"time_major": int(time_major), "cell_clip": cell_clip, "hidden_scale": float(hidden.scales[0]),
+                  "hidden_zero_point": int(hidden.zero_points[0]), "cell_scale": float(cell.scales[0])}, [name])]
 
 
 def _cast(op, ins, outs, tensors, name):

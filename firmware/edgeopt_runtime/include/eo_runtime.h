@@ -383,6 +383,25 @@ typedef struct {
 /* TFLM's int8 BATCH_MATMUL: y (m x n per batch item) = requantize(sum_k (a - za)(b - zb)), both
  * operands activations or constants, per-tensor quantization */
 void eo_batch_matmul_s8(const eo_batch_matmul_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+/* TFLM's int8 UNIDIRECTIONAL_SEQUENCE_LSTM: gates in TFLite's weight order (input, forget,
+ * cell, output), weights [4][hidden][input] and [4][hidden][hidden]; bias [8][hidden]: per gate
+ * the input product's bias and the recurrent product's, the zero points folded in. */
+enum { EO_LSTM_INPUT = 0, EO_LSTM_FORGET = 1, EO_LSTM_CELL = 2, EO_LSTM_OUTPUT = 3 };
+typedef struct {
+    int32_t seq, batch, input, hidden, time_major;
+    int32_t hidden_zero_point;
+    int32_t input_multiplier[4], input_shift[4], state_multiplier[4], state_shift[4]; /* to Q3.12 */
+    int32_t forget_multiplier, forget_shift; /* f * c -> c */
+    int32_t update_multiplier, update_shift; /* i * g -> c */
+    int32_t hidden_multiplier, hidden_shift; /* o * tanh(c) -> h */
+    int32_t cell_scale_power;                /* the cell state's scale is 2^cell_scale_power */
+    int32_t cell_clip;                       /* quantized; 0: none */
+    const uint16_t *sigmoid_table;           /* 256 entries: sigmoid(i / 24) in Q0.16, TFLite's */
+} eo_lstm_s8_params_t;
+
+int32_t eo_lstm_s8_scratch_size(const eo_lstm_s8_params_t *p);
+void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, const int8_t *r,
+                const int32_t *bias, int8_t *y, void *scratch);
 /* y = table[x + 128]: int8 functions tabulated at compile time (GELU, as TFLite) */
 void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n);
 /* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for
