@@ -2,7 +2,9 @@
 Cortex-M4F (QEMU -icount: exact): a GRU 68 -> 10 like nn4mc's forward model, an LSTM 32 -> 32
 and a 2-layer LSTM 32 -> 32, built with onnx.helper (as tests/test_recurrent.py does).
 The cost of one time step is the difference of a 21-step and a 1-step sequence over 20, so
-the harness around the call cancels.
+the harness around the call cancels. Then TFLM's trained_lstm_int8 (28 steps of 28 -> 20, then
+a dense layer and softmax): instructions per inference and the arena against TFLM's own
+(its RecordingMicroAllocator).
 
     python benchmarks/recurrent_cortex_m.py [--target qemu-cortex-m4]
 """
@@ -67,7 +69,25 @@ def main(argv=None):
             per_step = (counts[1] - counts[0]) / 20
             macs = sum(GATES[cell] * hidden * ((size if layer == 0 else hidden) + hidden) for layer in range(layers))
             print(f"{label:<26} {per_step:>18,.0f} {macs:>10,} {per_step / macs:>17.2f}")
+    int8_lstm(args.target)
     return 0
+
+
+def int8_lstm(target):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tflm_models import MODELS, tflm_arena_bytes
+
+    path = MODELS / "trained_lstm_int8.tflite"
+    generated = compile_model(path)
+    inputs = {t.name: np.random.default_rng(1).integers(-128, 128, (1,) + t.shape).astype(np.int8)
+              for t in generated.inputs}
+    with QemuRunner(generated, target) as emulated:
+        count = emulated.run(inputs)[1]["instructions_per_call"]["median"]
+    macs = 28 * 4 * 20 * (28 + 20)
+    tflm = tflm_arena_bytes(path)
+    print(f"\ntrained_lstm_int8 (TFLM's; 28 steps of an int8 LSTM 28 -> 20, dense 560 -> 10, softmax):")
+    print(f"  {count:,} instructions per inference ({count / 28:,.0f} per step, {count / macs:.2f} per LSTM MAC); "
+          f"arena {generated.arena_bytes:,} B against TFLM's {tflm:,} B ({generated.arena_bytes / tflm:.2f}x)")
 
 
 if __name__ == "__main__":

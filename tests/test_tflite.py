@@ -203,6 +203,11 @@ def test_int8_sequence_lstm_is_bit_exact_with_tflm(target):
         np.testing.assert_array_equal(value, reference[name])
 
 
+def test_int8_lstm_refuses_to_stream_with_a_clear_error(run_cli, tmp_path):
+    code, _, err = run_cli("compile", MODELS / "trained_lstm_int8.tflite", "--stream", "-o", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err and "int8 LSTM" in err and "without --stream" in err
+
+
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
 def test_float_sequence_lstm_matches_tflm(target):
     """TFLM's trained_lstm (MNIST rows as a 28-step sequence, UNIDIRECTIONAL_SEQUENCE_LSTM with

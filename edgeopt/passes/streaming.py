@@ -10,6 +10,10 @@ from edgeopt.ops.registry import OpContext
 
 def _recurrent_nodes(graph):
     nodes = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
+    integer = [n.name for n in graph.nodes if n.op_type == "QLstm"]
+    if integer:
+        raise EdgeoptError(f"--stream: the int8 LSTM {integer[0]!r} cannot run one time step at a time yet; "
+                           "compile without --stream (it runs whole sequences), or stream the float model")
     if not nodes:
         raise EdgeoptError("--stream needs a model with a recurrent layer (RNN, GRU or LSTM); this one has none")
     for node in nodes:
