@@ -421,8 +421,10 @@ def _lower_lstm_s8(ctx, lc):
 
 
 def _lstm_s8_scratch(ctx):
-    hidden = ctx.shape(5)[0]
-    return 2 * hidden + 4 * hidden  # eo_lstm_s8_scratch_size: h twice (int8), c (int16)
+    """eo_lstm_s8_scratch_size: x_t and h as int16 pair words (DSP cores), c (int16), h twice (int8)."""
+    _, _, features, hidden = _lstm_s8_shapes(ctx)
+    pair_words = lambda n: (n + 3) // 4 * 2  # noqa: E731
+    return 4 * (pair_words(features) + pair_words(hidden)) + 2 * hidden + 2 * hidden
 
 
 OPS = OPS + (OpDef("QLstm", _infer_lstm_s8, None, _lower_lstm_s8, dtypes=("int8",), scratch=_lstm_s8_scratch),)

@@ -2,8 +2,49 @@
  * each gate is two fully-connected products requantized to Q3.12 (input and recurrent apart,
  * added with saturation), sigmoid or tanh by TFLite's table in Q0.15, and the cell and hidden
  * updates as TFLite's int16 element-wise products. */
+#include <string.h>
+
 #include "eo_fixedpoint.h"
 #include "eo_runtime.h"
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* n int8 values as int16 pair words for SMLAD against SXTB16 of four weight bytes: per four
+ * values {v0, v2}, {v1, v3}; the tail is zero. */
+static void eo_lstm_pairs(const int8_t *v, int32_t n, uint32_t *pairs)
+{
+    int32_t k;
+    for (k = 0; k < n; k += 4) {
+        int8_t four[4] = {0, 0, 0, 0};
+        uint32_t word, odd;
+        memcpy(four, v + k, (size_t)(n - k < 4 ? n - k : 4));
+        memcpy(&word, four, sizeof word);
+        __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(word));
+        pairs[k / 2] = (uint32_t)__sxtb16((int32_t)word);
+        pairs[k / 2 + 1] = odd;
+    }
+}
+
+/* acc + the dot product of n int8 weights with values given as eo_lstm_pairs */
+static int32_t eo_lstm_dot(const int8_t *w, const uint32_t *pairs, int32_t n, int32_t acc)
+{
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        uint32_t word, odd;
+        memcpy(&word, w + k, sizeof word); /* LDR: unaligned loads are fine on these cores */
+        __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(word));
+        acc = __smlad(__sxtb16((int32_t)word), (int32_t)pairs[k / 2], acc);
+        acc = __smlad((int32_t)odd, (int32_t)pairs[k / 2 + 1], acc);
+    }
+    for (; k < n; ++k) { /* the tail: its pair words hold v at lanes 0, 2 (word 0) and 1 (word 1) */
+        const uint32_t pair = pairs[(k & ~3) / 2 + (k & 1)];
+        const int32_t lane = (k & 2) ? (int32_t)(int16_t)(pair >> 16) : (int32_t)(int16_t)(pair & 0xFFFFu);
+        acc += (int32_t)w[k] * lane;
+    }
+    return acc;
+}
+#endif
 
 static int32_t eo_clamp16(int32_t v)
 {
@@ -42,35 +83,58 @@ static int16_t eo_tanh_q15(const uint16_t *table, int32_t x, int32_t power)
     return (int16_t)(result >> 8);
 }
 
+/* The step's inputs: x_t and h_(t-1), as int8 or (DSP) as pair words */
+typedef struct {
+    const int8_t *x, *h;
+    const uint32_t *x_pairs, *h_pairs;
+} eo_lstm_step_t;
+
 /* one gate's pre-activation in Q3.12: input and recurrent products requantized apart, then
  * added with saturation (TFLM) */
-static int32_t eo_lstm_gate(const eo_lstm_s8_params_t *p, int32_t gate, int32_t unit, const int8_t *x,
-                            const int8_t *h, const int8_t *w, const int8_t *r, const int32_t *bias)
+static int32_t eo_lstm_gate(const eo_lstm_s8_params_t *p, int32_t gate, int32_t unit, const eo_lstm_step_t *in,
+                            const int8_t *w, const int8_t *r, const int32_t *bias)
 {
     const int8_t *wu = w + (gate * p->hidden + unit) * p->input;
     const int8_t *ru = r + (gate * p->hidden + unit) * p->hidden;
-    int32_t from_input = bias[gate * p->hidden + unit], from_state = bias[(4 + gate) * p->hidden + unit], k;
+    int32_t from_input = bias[gate * p->hidden + unit], from_state = bias[(4 + gate) * p->hidden + unit];
+#if defined(__ARM_FEATURE_DSP)
+    from_input = eo_lstm_dot(wu, in->x_pairs, p->input, from_input);
+    from_state = eo_lstm_dot(ru, in->h_pairs, p->hidden, from_state);
+#else
+    int32_t k;
     for (k = 0; k < p->input; ++k) {
-        from_input += (int32_t)x[k] * wu[k];
+        from_input += (int32_t)in->x[k] * wu[k];
     }
     for (k = 0; k < p->hidden; ++k) {
-        from_state += (int32_t)h[k] * ru[k];
+        from_state += (int32_t)in->h[k] * ru[k];
     }
+#endif
     return eo_clamp16(eo_clamp16(eo_requantize(from_input, p->input_multiplier[gate], p->input_shift[gate])) +
                       eo_clamp16(eo_requantize(from_state, p->state_multiplier[gate], p->state_shift[gate])));
 }
 
+static int32_t eo_pair_words(int32_t n)
+{
+    return (n + 3) / 4 * 2;
+}
+
 int32_t eo_lstm_s8_scratch_size(const eo_lstm_s8_params_t *p)
 {
-    return 2 * p->hidden + 2 * 2 * p->hidden; /* h (int8, twice: old and new), c (int16) */
+    /* x_t and h as pair words (DSP), c (int16), h old and new (int8) */
+    return 4 * (eo_pair_words(p->input) + eo_pair_words(p->hidden)) + 2 * p->hidden + 2 * p->hidden;
 }
 
 void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, const int8_t *r,
                 const int32_t *bias, int8_t *y, void *scratch)
 {
-    int8_t *const h = (int8_t *)scratch, *const h_next = h + p->hidden;
-    int16_t *const c = (int16_t *)(void *)(h + 2 * p->hidden);
+    uint32_t *const x_pairs = (uint32_t *)scratch, *const h_pairs = x_pairs + eo_pair_words(p->input);
+    int16_t *const c = (int16_t *)(void *)(h_pairs + eo_pair_words(p->hidden));
+    int8_t *const h = (int8_t *)(void *)(c + p->hidden), *const h_next = h + p->hidden;
+    eo_lstm_step_t in;
     int32_t b, t, j;
+    in.h = h;
+    in.x_pairs = x_pairs;
+    in.h_pairs = h_pairs;
     for (b = 0; b < p->batch; ++b) { /* the states start at rest on every call, as TFLM's after a reset */
         for (j = 0; j < p->hidden; ++j) {
             h[j] = (int8_t)p->hidden_zero_point;
@@ -78,12 +142,16 @@ void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, 
         }
         for (t = 0; t < p->seq; ++t) {
             const int32_t row = p->time_major ? t * p->batch + b : b * p->seq + t;
-            const int8_t *xt = x + row * p->input;
+            in.x = x + row * p->input;
+#if defined(__ARM_FEATURE_DSP)
+            eo_lstm_pairs(in.x, p->input, x_pairs);
+            eo_lstm_pairs(h, p->hidden, h_pairs);
+#endif
             for (j = 0; j < p->hidden; ++j) { /* gates in TFLM's order: forget, input, cell, output */
-                const int32_t f = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_FORGET, j, xt, h, w, r, bias));
-                const int32_t i = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_INPUT, j, xt, h, w, r, bias));
-                const int32_t g = eo_tanh_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_CELL, j, xt, h, w, r, bias), -12);
-                const int32_t o = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_OUTPUT, j, xt, h, w, r, bias));
+                const int32_t f = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_FORGET, j, &in, w, r, bias));
+                const int32_t i = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_INPUT, j, &in, w, r, bias));
+                const int32_t g = eo_tanh_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_CELL, j, &in, w, r, bias), -12);
+                const int32_t o = eo_sigmoid_q15(p->sigmoid_table, eo_lstm_gate(p, EO_LSTM_OUTPUT, j, &in, w, r, bias));
                 int32_t cell = eo_clamp16(eo_clamp16(eo_requantize(f * c[j], p->forget_multiplier, p->forget_shift)) +
                                           eo_clamp16(eo_requantize(i * g, p->update_multiplier, p->update_shift)));
                 if (p->cell_clip > 0) {
