@@ -657,3 +657,18 @@ def test_sequence_lstm_int8(tmp_path, time_major, hidden_zero, cell_power, cell_
     tensors, ops = _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip)
     got = _run(tmp_path, tensors, ops, ["x"], ["y"], samples=8, target=target)
     assert len(np.unique(got["y"])) > 20  # the gates are not all saturated
+
+
+def test_dynamic_range_fully_connected(tmp_path):
+    """A float FULLY_CONNECTED with per-tensor int8 weights (dynamic range): each input row
+    quantized on the fly, symmetric, as TFLite's hybrid kernel does, within 1e-5 of
+    tflite-runtime. (Asymmetric inputs and per-channel weights are checked on the converter's
+    mlp_dynamic file against TensorFlow 2.21: this tflite-runtime predates both.)"""
+    asymmetric, per_channel = False, False
+    w = RNG.integers(-127, 128, (6, 16)).astype(np.int8)
+    scales = tuple(float(s) for s in RNG.uniform(0.004, 0.02, 6 if per_channel else 1))
+    tensors = [T("x", "float32", (3, 16)), T("w", "int8", (6, 16), w, scales=scales, zero_points=(0,) * len(scales)),
+               T("b", "float32", (6,), RNG.uniform(-1, 1, 6).astype(np.float32)), T("y", "float32", (3, 6))]
+    ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"],
+              options("FullyConnectedOptions", FusedActivationFunction=1, AsymmetricQuantizeInputs=asymmetric))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt.errors import ModelLoadError, ShapeError, UnsupportedError, unsupported_summary
-from edgeopt.frontends.tflite_operators import CONVERTERS
+from edgeopt.frontends.tflite_operators import CONVERTERS, HYBRID_OPS
 from edgeopt.ir import Graph, Quantization, Tensor
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
@@ -79,7 +79,8 @@ def _convert(data, path, input_shapes):
             op_name = f"CUSTOM:{(code.CustomCode() or b'?').decode('utf-8', 'replace')}"
         ins = [tensor_names[i] if i >= 0 else "" for i in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [tensor_names[i] for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        ins = _dequantized_weights(ins, tensors)
+        if op_name not in HYBRID_OPS:
+            ins = _dequantized_weights(ins, tensors)
         converter = CONVERTERS.get(op_name)
         if converter is None:
             problems.append((op_name, f"#{index}", "op not supported"))
@@ -96,7 +97,8 @@ def _convert(data, path, input_shapes):
 
 def _dequantized_weights(ins, tensors):
     """Dynamic-range ("hybrid") files give float ops int8 constant weights. TFLM has no hybrid
-    kernels; edgeopt runs them as float ops on the dequantized weights (see the README)."""
+    kernels; the ops in HYBRID_OPS run TFLite's (inputs quantized on the fly), the others as
+    float ops on the dequantized weights (see the README)."""
     if not ins or not ins[0] or tensors[ins[0]].dtype != "float32":
         return ins
     result = list(ins)

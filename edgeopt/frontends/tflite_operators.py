@@ -51,6 +51,11 @@ def _fully_connected(op, ins, outs, tensors, name):
                      {"fused_activation": _FUSED_NAMES[activation]}, [name])]
     if dtype != "float32":
         raise UnsupportedError(f"{dtype} fully-connected layers are not supported")
+    pre = f"{name}/pre_activation" if _FUSED.get(activation) else out
+    if tensors[w].dtype == "int8" and tensors[w].data is not None:  # dynamic range: TFLite's hybrid kernel
+        asymmetric = bool(options.AsymmetricQuantizeInputs()) if options is not None else False
+        return ([Node(name, "HybridFullyConnected", [x, w, bias], [pre], {"asymmetric": int(asymmetric)}, [name])]
+                + _float_activation(activation, name, pre, out))
     nodes = []
     in_features = tensors[w].shape[1]
     flat = x
@@ -59,7 +64,6 @@ def _fully_connected(op, ins, outs, tensors, name):
         shape_name = f"{name}/flat_shape"
         tensors[shape_name] = Tensor(shape_name, "int64", (2,), np.array([-1, in_features], np.int64))
         nodes.append(Node(f"{name}_flatten", "Reshape", [x, shape_name], [flat], {}, [name]))
-    pre = f"{name}/pre_activation" if _FUSED.get(activation) else out
     nodes.append(Node(name, "Gemm", [flat, w, bias] if bias else [flat, w], [pre], {"transB": 1}, [name]))
     nodes += _float_activation(activation, name, pre, out)
     if options is not None and options.KeepNumDims() and len(tensors[x].shape) != 2:
@@ -492,6 +496,9 @@ def _shape_arithmetic(op_type):
         return [Node(name, op_type, list(ins), outs[:1], attrs, [name])]
     return convert
 
+
+# float ops with int8 weights that run TFLite's hybrid kernels (the rest: dequantized weights)
+HYBRID_OPS = {"FULLY_CONNECTED"}
 
 CONVERTERS = {
     "SHAPE": _shape_arithmetic("Shape"),

@@ -402,6 +402,15 @@ typedef struct {
 int32_t eo_lstm_s8_scratch_size(const eo_lstm_s8_params_t *p);
 void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, const int8_t *r,
                 const int32_t *bias, int8_t *y, void *scratch);
+typedef struct {
+    int32_t rows, ins, outs, asymmetric, per_channel;
+} eo_hybrid_fc_params_t;
+
+/* TFLite's dynamic-range FULLY_CONNECTED: each row of x quantized to int8 (scratch: ins bytes),
+ * int8 weights [outs][ins] with scales (one, or one per output) and row sums, float bias. */
+void eo_hybrid_fully_connected_f32(const eo_hybrid_fc_params_t *p, const float *x, const int8_t *w,
+                                   const float *scales, const int32_t *row_sums, const float *bias, float *y,
+                                   int8_t *scratch);
 /* y = table[x + 128]: int8 functions tabulated at compile time (GELU, as TFLite) */
 void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n);
 /* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for
