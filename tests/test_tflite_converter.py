@@ -62,6 +62,8 @@ def test_the_files_hold_what_the_tests_claim():
         assert {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"} <= set(ops), (model, ops)
     assert {"STRIDED_SLICE", "TRANSPOSE", "SPLIT"} <= set(_operators(MODELS / "slicing_int8.tflite"))
     assert {"QUANTIZE", "DEQUANTIZE"} <= set(_operators(MODELS / "cnn_int8_float_io.tflite"))
+    quantized = _int8_weights(MODELS / "wide_dynamic.tflite")  # both convolutions' weights
+    assert len(quantized) >= 2 and {"CONV_2D", "DEPTHWISE_CONV_2D"} <= set(_operators(MODELS / "wide_dynamic.tflite"))
 
 
 @needs_qemu
@@ -70,14 +72,14 @@ def test_converter_files_on_an_emulated_cortex_m4(name):
     _check(MODELS / f"{name}.tflite", "qemu-cortex-m4")
 
 
-@pytest.mark.parametrize("model,target", [(m, "host") for m in KERAS] + [pytest.param("mlp", "qemu-cortex-m4", marks=needs_qemu)])
+@pytest.mark.parametrize("model,target", [(m, "host") for m in KERAS + ["wide"]]
+                         + [pytest.param(m, "qemu-cortex-m4", marks=needs_qemu) for m in ("mlp", "wide")])
 def test_dynamic_range_files_match_tensorflow(model, target):
     """Dynamic-range files hold int8 weights for float layers; TensorFlow's interpreter (outputs
-    stored by make_models.py; its reference kernels give the same to 1e-7) quantizes each input
-    row to int8 on the fly. TFLM has no such (hybrid) kernels. FULLY_CONNECTED runs TFLite's
-    hybrid algorithm, so the MLP matches within 1e-5; convolutions still run as float layers on
-    the dequantized weights, which differ from TFLite's by that input rounding: about 1% of the
-    output range here, far below what a wrong weight or layout would give."""
+    stored by make_models.py; its reference kernels give the same to 1e-7) quantizes each
+    layer's input to int8 on the fly. TFLM has no such (hybrid) kernels; edgeopt runs TFLite's
+    hybrid FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D (the "wide" model's convolutions are
+    large enough for the converter to quantize), within 1e-5 of TensorFlow."""
     path = MODELS / f"{model}_dynamic.tflite"
     stored = np.load(MODELS / f"{model}_dynamic.npz")
     generated = compile_model(path)
@@ -86,7 +88,7 @@ def test_dynamic_range_files_match_tensorflow(model, target):
     outputs = run_on(target, path, generated, {input_name: x})
     expected = stored[output_name]
     error = np.max(np.abs(outputs[output_name].reshape(expected.shape) - expected))
-    assert error <= (1e-5 if model == "mlp" else 0.03 * np.max(np.abs(expected))), error
+    assert error <= 1e-5, error
     assert _int8_weights(path)  # the file really is dynamic-range
 
 

@@ -672,3 +672,21 @@ def test_dynamic_range_fully_connected(tmp_path):
     ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"],
               options("FullyConnectedOptions", FusedActivationFunction=1, AsymmetricQuantizeInputs=asymmetric))]
     _run(tmp_path, tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_dynamic_range_convolutions(tmp_path, depthwise):
+    """Float CONV_2D / DEPTHWISE_CONV_2D with per-channel int8 weights (dynamic range): the
+    input quantized asymmetrically on the fly, as TFLite's hybrid kernels do."""
+    channels = 6
+    shape = (1, 3, 3, channels) if depthwise else (channels, 3, 3, 4)
+    w = RNG.integers(-127, 128, shape).astype(np.int8)
+    scales = tuple(float(s) for s in RNG.uniform(0.004, 0.02, channels))
+    tensors = [T("x", "float32", (1, 7, 6, 3 if depthwise else 4)),
+               T("w", "int8", shape, w, scales=scales, zero_points=(0,) * channels, axis=3 if depthwise else 0),
+               T("b", "float32", (channels,), RNG.uniform(-1, 1, channels).astype(np.float32)),
+               T("y", "float32", (1, 4, 3, channels))]
+    kind, opts = (("DEPTHWISE_CONV_2D", options("DepthwiseConv2DOptions", Padding=0, StrideW=2, StrideH=2,
+                                                 DepthMultiplier=2, FusedActivationFunction=1)) if depthwise else
+                  ("CONV_2D", options("Conv2DOptions", Padding=0, StrideW=2, StrideH=2, FusedActivationFunction=1)))
+    _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["x", "w", "b"], ["y"], opts)], ["x"], ["y"])

@@ -145,6 +145,17 @@ def _conv(op, ins, outs, tensors, name, depthwise=False):
     import tflite
 
     options = _options(op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
+    w = tensors[ins[1]]
+    if tensors[ins[0]].dtype == "float32" and w.dtype == "int8" and w.data is not None:
+        if w.quant is None or not w.quant.per_channel or any(z != 0 for z in w.quant.zero_points):
+            raise UnsupportedError("dynamic-range convolutions need per-channel symmetric int8 weights (TFLite's)")
+        attrs = dict(padding=_PADDING[options.Padding()], stride_h=options.StrideH(), stride_w=options.StrideW(),
+                     dilation_h=options.DilationHFactor(), dilation_w=options.DilationWFactor())
+        code = options.FusedActivationFunction()
+        pre = f"{name}/pre_activation" if _FUSED.get(code) else outs[0]
+        bias = ins[2] if len(ins) > 2 else ""
+        return ([Node(name, "HybridDepthwiseConv2D" if depthwise else "HybridConv2D", [ins[0], ins[1], bias], [pre],
+                      attrs, [name])] + _float_activation(code, name, pre, outs[0]))
     if tensors[ins[0]].dtype == "float32":
         return _float_conv(op, ins, outs, tensors, name, depthwise, options)
     _int8_only(tensors, ins, "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D")
@@ -498,7 +509,7 @@ def _shape_arithmetic(op_type):
 
 
 # float ops with int8 weights that run TFLite's hybrid kernels (the rest: dequantized weights)
-HYBRID_OPS = {"FULLY_CONNECTED"}
+HYBRID_OPS = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"}
 
 CONVERTERS = {
     "SHAPE": _shape_arithmetic("Shape"),

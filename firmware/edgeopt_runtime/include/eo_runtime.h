@@ -411,6 +411,16 @@ typedef struct {
 void eo_hybrid_fully_connected_f32(const eo_hybrid_fc_params_t *p, const float *x, const int8_t *w,
                                    const float *scales, const int32_t *row_sums, const float *bias, float *y,
                                    int8_t *scratch);
+typedef struct {
+    int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_multiplier; /* 0: CONV_2D; m: DEPTHWISE_CONV_2D with m outputs per input channel */
+} eo_hybrid_conv_params_t;
+
+/* TFLite's dynamic-range CONV_2D / DEPTHWISE_CONV_2D, NHWC, per-channel int8 weights (conv
+ * OHWI, depthwise [k_h][k_w][out_c]); scratch: in_h * in_w * in_c bytes. */
+void eo_hybrid_conv2d_f32(const eo_hybrid_conv_params_t *p, const float *x, const int8_t *w, const float *scales,
+                          const float *bias, float *y, int8_t *scratch);
 /* y = table[x + 128]: int8 functions tabulated at compile time (GELU, as TFLite) */
 void eo_lookup_s8(const int8_t *table, const int8_t *x, int8_t *y, int32_t n);
 /* TFLM's int8 RSQRT (TFLite's integer inverse square root; multiplier and shift for

@@ -78,3 +78,51 @@ void eo_hybrid_fully_connected_f32(const eo_hybrid_fc_params_t *p, const float *
         }
     }
 }
+
+/* TFLite's dynamic-range CONV_2D and DEPTHWISE_CONV_2D (per-channel weights): each batch item
+ * quantized to int8 asymmetrically (scratch: in_h * in_w * in_c bytes), taps outside the
+ * input skipped, acc scaled as TFLite's reference does: conv (acc * channel scale) * input
+ * scale, depthwise acc * (channel scale * input scale); then the float bias. */
+void eo_hybrid_conv2d_f32(const eo_hybrid_conv_params_t *p, const float *x, const int8_t *w, const float *scales,
+                          const float *bias, float *y, int8_t *scratch)
+{
+    const int32_t pixels = p->in_h * p->in_w * p->in_c;
+    int32_t b, oy, ox, oc, ky, kx, ic;
+    for (b = 0; b < p->batch; ++b) {
+        float input_scale;
+        const int32_t zero_point = eo_quantize_row(x + b * pixels, pixels, 1, scratch, &input_scale);
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                float *yp = y + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                for (oc = 0; oc < p->out_c; ++oc) {
+                    const int32_t first_c = p->depth_multiplier ? oc / p->depth_multiplier : 0;
+                    const int32_t channels = p->depth_multiplier ? 1 : p->in_c;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                            const int8_t *xp, *wp;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            xp = scratch + (iy * p->in_w + ix) * p->in_c + first_c;
+                            /* conv: OHWI [out_c][k_h][k_w][in_c]; depthwise: [k_h][k_w][out_c] */
+                            wp = p->depth_multiplier ? w + (ky * p->k_w + kx) * p->out_c + oc
+                                                     : w + ((oc * p->k_h + ky) * p->k_w + kx) * p->in_c;
+                            for (ic = 0; ic < channels; ++ic) {
+                                acc += (int32_t)wp[ic] * ((int32_t)xp[ic] - zero_point);
+                            }
+                        }
+                    }
+                    yp[oc] = (p->depth_multiplier ? (float)acc * (scales[oc] * input_scale)
+                                                  : (float)acc * scales[oc] * input_scale) +
+                             (bias != NULL ? bias[oc] : 0.0f);
+                }
+            }
+        }
+    }
+}

@@ -1,15 +1,18 @@
 """Regenerate the converter-made TFLite files in this folder with TensorFlow's own converter.
 
     pip install tensorflow-cpu   # Keras 3 comes with it
-    python tests/data/models/converter/make_models.py
+    python tests/data/models/converter/make_models.py [MODEL ...]   # default: all
 
 Four small Keras models (a dense layer in each holds more than 1,024 weights, the least the
 converter quantizes in dynamic-range mode) (an MLP, a CNN with Flatten, a Conv1D model, a depthwise-separable
 CNN), each written four ways: float32, dynamic-range (int8 weights, float activations),
 full int8 with int8 input/output, and full int8 with float input/output (the converter adds
 QUANTIZE/DEQUANTIZE); and a model that slices, transposes and splits tensors, in float32
-and int8. Weights are seeded; a few epochs on a seeded task make the
-activations realistic for calibration."""
+and int8; and a CNN whose convolutions are large enough to be quantized in dynamic-range mode
+(so the file runs TFLite's hybrid CONV_2D and DEPTHWISE_CONV_2D), dynamic-range only. Each
+model is seeded on its own; a few epochs on a seeded task make the activations realistic for
+calibration."""
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,15 @@ def depthwise():
     h = keras.layers.AveragePooling2D(2)(h)
     h = keras.layers.Flatten()(h)
     return keras.Model(x, keras.layers.Dense(4, name="logits")(h), name="depthwise")
+
+
+def wide():
+    """Convolutions with more than 1,024 weights each: hybrid in dynamic-range mode."""
+    x = keras.Input((9, 9, 8), name="image")
+    h = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    h = keras.layers.DepthwiseConv2D(3, depth_multiplier=4, activation="relu6")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="wide")
 
 
 def slicing():
@@ -103,13 +115,17 @@ def hybrid_reference(data, model, rng):
     np.savez(HERE / f"{model.name}_dynamic.npz", **{source["name"]: x, sink["name"]: np.stack(y)})
 
 
-def main():
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    for build in (mlp, cnn, conv1d, depthwise, slicing):
+def main(names):
+    models = (mlp, cnn, conv1d, depthwise, slicing, wide)
+    for seed, build in enumerate(models):
+        if names and build.__name__ not in names:
+            continue
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
         model = build()
         calibration = train(model, rng)
-        modes = ("float32", "int8") if build is slicing else ("float32", "dynamic", "int8", "int8_float_io")
+        modes = {slicing: ("float32", "int8"), wide: ("dynamic",)}.get(
+            build, ("float32", "dynamic", "int8", "int8_float_io"))
         for mode in modes:
             data = convert(model, calibration, mode)
             (HERE / f"{model.name}_{mode}.tflite").write_bytes(data)
@@ -119,4 +135,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
