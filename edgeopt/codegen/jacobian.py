@@ -54,8 +54,10 @@ class TangentContext:
 
     def __init__(self, lc, values, tangents, input_name, seeds, first_input):
         self._lc, self.values, self.tangents = lc, values, tangents
+        self.lowering = _ValueContext(lc, values)  # the forward lowering, on the work array
         self.seed_names = {input_name}  # the model input and its views
         self.seeds, self.first_input, self.rows = seeds, first_input, len(seeds)
+        self.node_scratch = None
 
     def value(self, name):
         return self.values[name]
@@ -68,6 +70,14 @@ class TangentContext:
 
     def is_seed(self, name):
         return name in self.seed_names and name not in self.tangents
+
+    def has_tangent(self, name):
+        """False for constants: they do not depend on the model input."""
+        return bool(name) and (self.is_seed(name) or name in self.tangents)
+
+    def scratch(self):
+        """The work floats the node's OpDef.tangent_scratch asked for."""
+        return self.node_scratch
 
     def alias(self, source, view):
         if self.is_seed(source):
@@ -83,41 +93,53 @@ class TangentContext:
 
 
 class _ValueContext:
-    """The LoweringContext with run-time tensors in the Jacobian's work array."""
+    """The LoweringContext with run-time tensors and kernel scratch in the Jacobian's work
+    array (the arena belongs to the forward pass)."""
 
     def __init__(self, lc, values):
         self._lc, self._values = lc, values
+        self.scratch_offsets = {}
 
     def buffer(self, name):
         return self._values.get(name) or self._lc.buffer(name)
+
+    def scratch(self, ctx):
+        offset = self.scratch_offsets.get(ctx.node.outputs[0])
+        return "NULL" if offset is None else f"(eo_work + {offset})"
 
     def __getattr__(self, attr):
         return getattr(self._lc, attr)
 
 
 def _plan_work(graph, registry, z_name, rows):
-    """Work-array offsets (floats) of each node's value and tangent, placed by liveness."""
+    """Work-array offsets (floats) of each node output's value and tangent, and of the
+    scratch a tangent rule asks for, placed by liveness."""
     root, produced, last = {z_name: None}, {}, {}
     end = len(graph.nodes)
     for step, node in enumerate(graph.nodes):
         for name in node.inputs:
             if name and root.get(name) is not None:
                 last[root[name]] = step
-        out = node.outputs[0]
-        if registry[node.op_type].alias:
-            root[out] = root.get(node.inputs[0])
-        else:
-            root[out] = id(node)
-            produced[id(node)] = (step, graph.tensor(out).size)
-            last[id(node)] = step
+        opdef = registry[node.op_type]
+        if opdef.alias:
+            root[node.outputs[0]] = root.get(node.inputs[0])
+            continue
+        for out in filter(None, node.outputs):
+            root[out] = out
+            produced[("value", out)] = (step, graph.tensor(out).size)
+            produced[("tangent", out)] = (step, graph.tensor(out).size * rows)
+            last[out] = step
+        if opdef.scratch is not None:  # the forward kernel's, in the work array here
+            produced[("value_scratch", node.outputs[0])] = (step, -(-opdef.scratch(OpContext(node, graph)) // 4))
+        if opdef.tangent_scratch is not None:
+            floats = opdef.tangent_scratch(OpContext(node, graph), rows)
+            produced[("scratch", node.outputs[0])] = (step, floats)
     for name in graph.outputs:
         if root.get(name) is not None:
             last[root[name]] = end
-    intervals, sizes = {}, {}
-    for key, (step, size) in produced.items():
-        for kind, floats in (("value", size), ("tangent", size * rows)):
-            intervals[(kind, key)] = (step, last[key])
-            sizes[(kind, key)] = 4 * floats
+    intervals = {key: (step, last[key[1]] if key[0] in ("value", "tangent") else step)
+                 for key, (step, _) in produced.items()}
+    sizes = {key: 4 * floats for key, (_, floats) in produced.items()}
     offsets, total = assign_offsets(intervals, sizes)
     return {key: offset // 4 for key, offset in offsets.items()}, total // 4
 
@@ -129,7 +151,8 @@ def _forward_mode(function, work, lc, env, graph, registry, first_input):
     offsets, floats = _plan_work(graph, registry, z_name, len(seeds))
     values, tangents = {z_name: "z"}, {}
     tc = TangentContext(lc, values, tangents, z_name, seeds, first_input)
-    view = _ValueContext(lc, values)
+    view = tc.lowering
+    view.scratch_offsets = {key[1]: offset for key, offset in offsets.items() if key[0] == "value_scratch"}
     blocks, problems = [], []
     for node in graph.nodes:
         opdef, out = registry[node.op_type], node.outputs[0]
@@ -138,8 +161,11 @@ def _forward_mode(function, work, lc, env, graph, registry, first_input):
             tc.alias(node.inputs[0], out)
             continue
         lc.node_id = lc.node_ids[id(node)]
-        values[out] = f"(eo_work + {offsets[('value', id(node))]})"
-        tangents[out] = f"(eo_work + {offsets[('tangent', id(node))]})"
+        for name in filter(None, node.outputs):
+            values[name] = f"(eo_work + {offsets[('value', name)]})"
+            tangents[name] = f"(eo_work + {offsets[('tangent', name)]})"
+        scratch = offsets.get(("scratch", out))
+        tc.node_scratch = None if scratch is None else f"(eo_work + {scratch})"
         ctx = OpContext(node, graph)
         try:
             if opdef.tangent is None:

@@ -77,10 +77,14 @@ def _perm(ctx):
     return perm
 
 
-def _lower_transpose(ctx, lc):
+def _transpose_view(ctx):
     shape, perm = ctx.shape(0), _perm(ctx)
     in_strides = contiguous_strides(shape)
-    return _gather(ctx, lc, [shape[p] for p in perm], [in_strides[p] for p in perm], 0)
+    return [shape[p] for p in perm], [in_strides[p] for p in perm], 0
+
+
+def _lower_transpose(ctx, lc):
+    return _gather(ctx, lc, *_transpose_view(ctx))
 
 
 def _gather(ctx, lc, out_shape, in_strides, offset):
@@ -92,6 +96,21 @@ def _gather(ctx, lc, out_shape, in_strides, offset):
         x=f"{x} + {offset}" if offset else x, y=lc.buffer(ctx.node.outputs[0]),
         shape=dims, in_strides=strides, kernel=_gather_kernel(ctx),
     ))
+
+
+def _tangent_gather(view):
+    """The tangent rule of an op that is one strided gather, view(ctx) -> (out shape, input
+    strides, offset): the same gather on every seed row of the input's tangent."""
+    def tangent(ctx, tc):
+        out_shape, in_strides, offset = view(ctx)
+        x = ctx.node.inputs[0]
+        dims, (strides,) = collapse_dims([tc.rows] + list(out_shape), [tc.size(x)] + list(in_strides))
+        check_rank(dims, "the tangent")
+        source = tc.tangent(x)
+        return [Call("ops/gather_strided.c.j2", dict(
+            x=f"{source} + {offset}" if offset else source, y=tc.tangent(ctx.node.outputs[0]),
+            shape=dims, in_strides=strides, kernel="f32"))]
+    return tangent
 
 
 def _gather_kernel(ctx):
@@ -170,12 +189,13 @@ def _sliced_view(ctx, index):
 
 
 def _slice_op(op_type, index_fn):
-    def lower(ctx, lc):
-        shape, strides, offset = _sliced_view(ctx, index_fn(ctx))
-        return _gather(ctx, lc, shape, strides, offset)
-    return OpDef(op_type, lambda ctx: [_sliced_view(ctx, index_fn(ctx))[0]],
-                 lambda ctx, values: [np.array(values[0][index_fn(ctx)])], lower,
-                 dtypes=("float32", "int8"))
+    def view(ctx):
+        return _sliced_view(ctx, index_fn(ctx))
+
+    return OpDef(op_type, lambda ctx: [view(ctx)[0]],
+                 lambda ctx, values: [np.array(values[0][index_fn(ctx)])],
+                 lambda ctx, lc: _gather(ctx, lc, *view(ctx)), dtypes=("float32", "int8"),
+                 tangent=_tangent_gather(view))
 
 
 # ---- Split: each output a strided gather of its part of the axis ----
@@ -241,20 +261,36 @@ def _infer_concat(ctx):
     return [tuple(first)]
 
 
-def _lower_concat(ctx, lc):
+def _concat_parts(ctx, source):
+    """(outer, y_stride, parts): each input with source(name) (None: skipped) is copied as
+    `outer` blocks into its place along the axis."""
     axis = _concat_axis(ctx)
     out = ctx.out_shape()
-    outer = int(np.prod(out[:axis]))
     inner = int(np.prod(out[axis + 1:]))
     parts, offset = [], 0
     for index, name in enumerate(ctx.node.inputs):
         block = ctx.shape(index)[axis] * inner
-        if block:
-            parts.append(dict(x=lc.buffer(name), offset=offset, block=block))
+        if block and source(name) is not None:
+            parts.append(dict(x=source(name), offset=offset, block=block))
         offset += block
-    return Call("ops/concat.c.j2", dict(
-        y=lc.buffer(ctx.node.outputs[0]), outer=outer, y_stride=out[axis] * inner, parts=parts,
-    ))
+    return int(np.prod(out[:axis])), out[axis] * inner, parts
+
+
+def _lower_concat(ctx, lc):
+    outer, y_stride, parts = _concat_parts(ctx, lc.buffer)
+    return Call("ops/concat.c.j2", dict(y=lc.buffer(ctx.node.outputs[0]), outer=outer, y_stride=y_stride,
+                                        parts=parts))
+
+
+def _tangent_concat(ctx, tc):
+    """Each seed row of the output's tangent is the concatenation of the inputs' rows (the
+    rows stack as more outer blocks); a constant input's part is zero."""
+    outer, y_stride, parts = _concat_parts(ctx, lambda name: tc.tangent(name) if tc.has_tangent(name) else None)
+    y = tc.tangent(ctx.node.outputs[0])
+    calls = [Call("ops/concat.c.j2", dict(y=y, outer=tc.rows * outer, y_stride=y_stride, parts=parts))]
+    if not all(tc.has_tangent(name) for name in ctx.node.inputs):
+        calls.insert(0, Call("tangents/zero.c.j2", dict(y=y, size=tc.rows * tc.size(ctx.node.outputs[0]))))
+    return calls
 
 
 # ---- Pad ----
@@ -319,11 +355,12 @@ OPS = (
     _named("Unsqueeze", _alias(_unsqueeze_shape)),
     OpDef("Transpose", lambda ctx: [tuple(ctx.shape(0)[p] for p in _perm(ctx))],
           lambda ctx, values: [np.transpose(values[0], _perm(ctx))], _lower_transpose,
-          dtypes=("float32", "int8")),
+          dtypes=("float32", "int8"), tangent=_tangent_gather(_transpose_view)),
     _slice_op("Slice", _onnx_slice_index),
     _slice_op("StridedSlice", _strided_slice_index),
     OpDef("Split", _infer_split, _evaluate_split, _lower_split, dtypes=("float32", "int8")),
     OpDef("Concat", _infer_concat,
-          lambda ctx, values: [np.concatenate(values, axis=_concat_axis(ctx))], _lower_concat),
+          lambda ctx, values: [np.concatenate(values, axis=_concat_axis(ctx))], _lower_concat,
+          tangent=_tangent_concat),
     OpDef("Pad", _infer_pad, _evaluate_pad, _lower_pad),
 )

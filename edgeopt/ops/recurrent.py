@@ -121,4 +121,32 @@ def _scratch(ctx):
     return 4 * (2 * _GATES[ctx.node.op_type] * hidden + 2 * hidden)
 
 
-OPS = tuple(OpDef(op, _infer, None, _lower, scratch=_scratch) for op in _GATES)
+def _tangent(ctx, tc):
+    """The outputs' tangents from X's and the initial states' (the weights are constants):
+    the runtime runs the recurrence again, carrying one state tangent per seed row. X as the
+    model input itself needs no identity seeds: its rows are columns of W."""
+    call = _lower(ctx, tc.lowering)
+    node = ctx.node
+    x, outputs = node.input(0), list(node.outputs) + [""] * 3
+
+    def tangent_or_null(name):
+        return tc.tangent(name) if tc.has_tangent(name) else "NULL"
+
+    seeded = tc.is_seed(x)
+    return [Call("tangents/recurrent.c.j2", dict(
+        call.args, rows=tc.rows, dx="NULL" if seeded else tangent_or_null(x), x_size=tc.size(x),
+        x_seed=tc.first_input if seeded else -1, dh0=tangent_or_null(node.input(5)),
+        dc0=tangent_or_null(node.input(6)) if node.op_type == "LSTM" else "NULL",
+        state_size=tc.size(outputs[1]) if outputs[1] else 0, y_size=tc.size(outputs[0]) if outputs[0] else 0,
+        dy=tangent_or_null(outputs[0]), dy_h=tangent_or_null(outputs[1]),
+        dy_c=tangent_or_null(outputs[2]) if node.op_type == "LSTM" else "NULL",
+        tangent_scratch=tc.scratch()))]
+
+
+def _tangent_scratch(ctx, rows):
+    _, _, _, hidden, _, _ = _geometry(ctx)
+    return 6 * _GATES[ctx.node.op_type] * hidden + 5 * hidden + 2 * rows * hidden
+
+
+OPS = tuple(OpDef(op, _infer, None, _lower, scratch=_scratch, tangent=_tangent,
+                  tangent_scratch=_tangent_scratch) for op in _GATES)

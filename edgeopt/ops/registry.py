@@ -59,6 +59,8 @@ class OpDef:
     # forward-mode derivative: (OpContext, TangentContext) -> Call computing the output's
     # tangent from the inputs' (model Jacobians for solvers); None: no exact rule
     tangent: Optional[Callable] = None
+    # work floats the tangent rule needs while it runs: (OpContext, rows) -> int
+    tangent_scratch: Optional[Callable] = None
     # int8 layers on DSP cores: (OpContext) -> (flash bytes the int16-expanded weights add,
     # MACs they speed up), or None where the layer has no DSP kernel (passes.int8_weights)
     weight_expansion: Optional[Callable] = None

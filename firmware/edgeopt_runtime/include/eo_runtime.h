@@ -76,6 +76,25 @@ void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const floa
                       float *y_c, float *scratch);
 
 /* ---- tangents (forward-mode derivatives) for solver Jacobians ---- */
+/* The tangents of a recurrent layer, [rows][size] each: one row per seed direction. */
+typedef struct {
+    int32_t rows;
+    const float *x;       /* X's, or NULL: zero, or the unit vectors below */
+    int32_t x_size;       /* elements of X */
+    int32_t x_seed;       /* >= 0 (x NULL): X is the model input, row k the unit vector at x_seed + k */
+    const float *h0, *c0; /* the initial states', or NULL: constant */
+    int32_t state_size;   /* elements of a state */
+    float *y, *y_h, *y_c; /* the outputs', or NULL: unused */
+    int32_t y_size;       /* elements of Y */
+} eo_recurrent_tangent_t;
+
+/* Floats of scratch eo_recurrent_tangent_f32 needs for `rows` seed directions. */
+int32_t eo_recurrent_tangent_scratch_floats(const eo_recurrent_params_t *p, int32_t rows);
+/* The tangents of eo_recurrent_f32's outputs (the same arguments) from its inputs'. */
+void eo_recurrent_tangent_f32(const eo_recurrent_params_t *p, const eo_recurrent_tangent_t *t, const float *x,
+                              const float *w, const float *r, const float *r_h, const float *b, const float *h0,
+                              const float *c0, float *scratch);
+
 typedef enum {
     EO_TANGENT_TANH,
     EO_TANGENT_SIGMOID,
@@ -92,6 +111,7 @@ void eo_scale_columns_f32(const float *scale, float *t, int32_t rows, int32_t n)
 
 /* ---- elementwise ---- */
 void eo_copy_f32(const float *x, float *y, int32_t n);
+void eo_fill_f32(float *y, float value, int32_t n);
 
 typedef enum {
     EO_BIN_ADD, EO_BIN_SUB, EO_BIN_MUL, EO_BIN_DIV, EO_BIN_PRELU, EO_BIN_MAX, EO_BIN_MIN, EO_BIN_SQUARED_DIFF

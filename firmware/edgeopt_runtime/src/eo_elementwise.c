@@ -9,6 +9,14 @@ void eo_copy_f32(const float *x, float *y, int32_t n)
     }
 }
 
+void eo_fill_f32(float *y, float value, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = value;
+    }
+}
+
 #define EO_ROW_LOOP(expr)                                                  \
     do {                                                                   \
         if (as == 1 && bs == 1) {                                          \
