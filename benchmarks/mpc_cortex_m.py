@@ -1,6 +1,8 @@
 """Instructions per control step of the generated Newton-MPC solver on Cortex-M4F under
 QEMU -icount (exact), for a ~2.4k-parameter forward model (3 states, 3 controls) at
-horizons 1, 5 and 10 with 1, 2 and 3 Newton iterations.
+horizons 1, 5 and 10 with 1, 2 and 3 Newton iterations; then the same on a recurrent
+forward model, nn4mc's forward_kinematics GRU (Keras .hdf5, 68 inputs -> GRU 10 -> 3),
+as a static map of 68 controls at horizon 1.
 
     python benchmarks/mpc_cortex_m.py
 """
@@ -63,7 +65,47 @@ def main():
                     result, report = emulated.run(kind_of(solver).prepare_inputs(solver, inputs))
                 count = report["instructions_per_call"]["median"]
                 print(f"{horizon:>7} {iterations:>10} {count:>18,} {120e6 / count:>14,.0f} Hz")
+        print()
+        recurrent(Path(tmp), rng)
     print("* assuming one instruction per cycle; QEMU counts instructions, not cycles")
+
+
+KINEMATICS = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "nn4mc" / \
+    "forward_kinematics_jan_10_2022.hdf5"
+
+
+def recurrent(tmp, rng):
+    (tmp / KINEMATICS.name).write_bytes(KINEMATICS.read_bytes())
+    keras = np.load(KINEMATICS.parent.parent / "keras" / "nn4mc_forward_kinematics_jan_10_2022.npz")
+    print("nn4mc forward_kinematics GRU (68 -> GRU 10 -> 3 relu), 68 controls, horizon 1, r = 0, s = 1e-3")
+    print(f"{'iterations':>10} {'instructions/step':>18} {'rate at 120 MHz*':>17}")
+    for iterations in (1, 2, 3):
+        path = tmp / "kinematics.toml"
+        path.write_text(f"""
+[solver]
+kind = "newton_mpc"
+name = "kinematics"
+[model]
+path = "{KINEMATICS.name}"
+state_dim = 0
+control_dim = 68
+[mpc]
+horizon = 1
+q = 1.0
+r = 0.0
+s = 1e-3
+u_min = -2.0
+u_max = 2.0
+max_iterations = {iterations}
+tolerance = 1e-12
+""")
+        solver = compile_solver(path)
+        starts = np.clip(keras["gru_input"].reshape(-1, 68), -2, 2).astype(np.float32)
+        inputs = dict(r=np.abs(0.05 * rng.standard_normal((len(starts), 1, 3))).astype(np.float32), u_prev=starts)
+        with QemuRunner(solver, "qemu-cortex-m4") as emulated:
+            result, report = emulated.run(inputs)
+        count = report["instructions_per_call"]["median"]
+        print(f"{iterations:>10} {count:>18,} {120e6 / count:>14,.0f} Hz")
 
 
 if __name__ == "__main__":
