@@ -90,11 +90,12 @@ def mlp(seed=0, sizes=(4, 64, 64, 6), activation="Tanh"):
 
 
 def odd_dense(seed=0):
-    """Dense layers off the kernels' fast shapes: 7 and 19 inputs (not multiples of 4),
-    19 outputs (two blocks of 8 and three plain rows), three rows, a MatMul without bias."""
+    """Dense layers off the kernels' fast shapes: 7 and 23 inputs (not multiples of 4),
+    23 outputs (two blocks of 8, then seven plain rows: four in one pass and three alone),
+    three rows, a MatMul without bias."""
     b = GraphBuilder(seed)
-    x = b.node("Tanh", [b.linear("x", 7, 19)])
-    w = b.const((b.rng.standard_normal((19, 10)) / np.sqrt(19)).astype(np.float32), "weight")
+    x = b.node("Tanh", [b.linear("x", 7, 23)])
+    w = b.const((b.rng.standard_normal((23, 10)) / np.sqrt(23)).astype(np.float32), "weight")
     return b.model([("x", [3, 7])], [b.node("MatMul", [x, w])])
 
 

@@ -34,6 +34,59 @@ EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32
     return sum;
 }
 
+/* Four outputs of y = W x + bias from their plain rows (rows of the layer's outs % 8 tail,
+ * stored row after row): each loaded input feeds four rows, each row summed in input order
+ * as eo_dot does. bias: four floats (eo_no_bias if the layer has none). */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__GNUC__)
+#define EO_ROW_VFMA4(acc, w0, w1, w2, w3)                                                          \
+    "vfma.f32 " acc ", s4, " w0 "\n\tvfma.f32 " acc ", s5, " w1 "\n\tvfma.f32 " acc ", s6, " w2 \
+    "\n\tvfma.f32 " acc ", s7, " w3 "\n\t"
+EO_NOINLINE static void eo_rows4(const float *x, const float *w, const float *bias, float *y, int32_t ins)
+{
+    const float *w1 = w + ins, *w2 = w1 + ins, *w3 = w2 + ins, *end4 = x + (ins & ~3), *end = x + ins;
+    /* two rows' weights at a time in s8-s15: no callee-saved registers to spill */
+    __asm__ volatile("vldmia %[bias], {s0-s3}\n\t"
+                     "cmp %[x], %[end4]\n\t"
+                     "beq 2f\n"
+                     "1:\n\t"
+                     "vldmia %[x]!, {s4-s7}\n\t"
+                     "vldmia %[w0]!, {s8-s11}\n\t"
+                     "vldmia %[w1]!, {s12-s15}\n\t"
+                     EO_ROW_VFMA4("s0", "s8", "s9", "s10", "s11") EO_ROW_VFMA4("s1", "s12", "s13", "s14", "s15")
+                     "vldmia %[w2]!, {s8-s11}\n\t"
+                     "vldmia %[w3]!, {s12-s15}\n\t"
+                     EO_ROW_VFMA4("s2", "s8", "s9", "s10", "s11") EO_ROW_VFMA4("s3", "s12", "s13", "s14", "s15")
+                     "cmp %[x], %[end4]\n\t"
+                     "bne 1b\n"
+                     "2:\n\t"
+                     "cmp %[x], %[end]\n\t"
+                     "beq 4f\n"
+                     "3:\n\t" /* the ins % 4 odd inputs */
+                     "vldmia %[x]!, {s4}\n\t"
+                     "vldmia %[w0]!, {s8}\n\t"
+                     "vldmia %[w1]!, {s9}\n\t"
+                     "vldmia %[w2]!, {s10}\n\t"
+                     "vldmia %[w3]!, {s11}\n\t"
+                     "vfma.f32 s0, s4, s8\n\tvfma.f32 s1, s4, s9\n\tvfma.f32 s2, s4, s10\n\tvfma.f32 s3, s4, s11\n\t"
+                     "cmp %[x], %[end]\n\t"
+                     "bne 3b\n"
+                     "4:\n\t"
+                     "vstmia %[y], {s0-s3}"
+                     : [x] "+r"(x), [w0] "+r"(w), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3)
+                     : [end4] "r"(end4), [end] "r"(end), [bias] "r"(bias), [y] "r"(y)
+                     : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+                       "s14", "s15", "cc", "memory");
+}
+#else
+EO_NOINLINE static void eo_rows4(const float *x, const float *w, const float *bias, float *y, int32_t ins)
+{
+    int32_t k;
+    for (k = 0; k < 4; ++k) {
+        y[k] = eo_dot(x, w + k * ins, ins, 1, bias[k]);
+    }
+}
+#endif
+
 /* s0..s7 += a * wp[0..7] */
 #define EO_DENSE_STEP(a, wp)         \
     do {                             \
@@ -58,13 +111,17 @@ static void eo_dense_block8(const float *restrict xr, const float *restrict wp, 
 {
     eo_f32x8 s0 = eo_load8(bias), s1 = {0.0f}, s2 = s1, s3 = s1;
     int32_t i;
-    for (i = 0; i < ins; i += 4, wp += 4 * EO_DENSE_BLOCK) {
+    for (i = 0; i + 4 <= ins; i += 4, wp += 4 * EO_DENSE_BLOCK) {
         s0 += xr[i] * eo_load8(wp);
         s1 += xr[i + 1] * eo_load8(wp + EO_DENSE_BLOCK);
         s2 += xr[i + 2] * eo_load8(wp + 2 * EO_DENSE_BLOCK);
         s3 += xr[i + 3] * eo_load8(wp + 3 * EO_DENSE_BLOCK);
     }
-    eo_store8(y, 1, (s0 + s1) + (s2 + s3));
+    s0 = (s0 + s1) + (s2 + s3);
+    for (; i < ins; ++i, wp += EO_DENSE_BLOCK) {
+        s0 += xr[i] * eo_load8(wp);
+    }
+    eo_store8(y, 1, s0);
 }
 
 static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
@@ -113,8 +170,8 @@ static void eo_dense_tail_avx(const float *x, const float *w, const float *bias,
 #else
 /* Eight outputs per pass over packed weights: every loaded input feeds eight
  * accumulators and the weights stream from one pointer (vldr with immediate offsets).
- * Four inputs per turn amortize the loop overhead; ins is a multiple of 4 (eo_dense_f32
- * adds the odd ones), the outputs are contiguous and there is a bias (eo_no_bias if the
+ * Four inputs per turn amortize the loop overhead (then the ins % 4 odd ones one by one;
+ * the packing stores them input-major too), the outputs are contiguous and there is a bias (eo_no_bias if the
  * layer has none): all of this keeps it small (flash matters on microcontrollers). */
 #if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__GNUC__)
 /* Cortex-M cores with a single-precision FPU: the same loop in assembly, since GCC neither
@@ -128,19 +185,27 @@ static void eo_dense_tail_avx(const float *x, const float *w, const float *bias,
 EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *restrict wp, const float *bias,
                                         float *restrict y, int32_t ins)
 {
-    const float *end = xr + ins;
+    const float *end4 = xr + (ins & ~3), *end = xr + ins;
     __asm__ volatile("vldmia %[bias], {s0-s7}\n\t"
-                     "cmp %[xr], %[end]\n\t"
+                     "cmp %[xr], %[end4]\n\t"
                      "beq 2f\n"
                      "1:\n\t"
                      "vldmia %[xr]!, {s16-s19}\n\t"
                      EO_DENSE_VFMA8("s16") EO_DENSE_VFMA8("s17") EO_DENSE_VFMA8("s18") EO_DENSE_VFMA8("s19")
-                     "cmp %[xr], %[end]\n\t"
+                     "cmp %[xr], %[end4]\n\t"
                      "bne 1b\n"
                      "2:\n\t"
+                     "cmp %[xr], %[end]\n\t"
+                     "beq 4f\n"
+                     "3:\n\t" /* the ins % 4 odd inputs */
+                     "vldmia %[xr]!, {s16}\n\t"
+                     EO_DENSE_VFMA8("s16")
+                     "cmp %[xr], %[end]\n\t"
+                     "bne 3b\n"
+                     "4:\n\t"
                      "vstmia %[y], {s0-s7}"
                      : [xr] "+r"(xr), [wp] "+r"(wp)
-                     : [bias] "r"(bias), [end] "r"(end), [y] "r"(y)
+                     : [bias] "r"(bias), [end4] "r"(end4), [end] "r"(end), [y] "r"(y)
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
                        "s13", "s14", "s15", "s16", "s17", "s18", "s19", "cc", "memory");
 }
@@ -151,12 +216,15 @@ EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *r
     float s0 = bias[0], s1 = bias[1], s2 = bias[2], s3 = bias[3];
     float s4 = bias[4], s5 = bias[5], s6 = bias[6], s7 = bias[7];
     int32_t i;
-    for (i = 0; i < ins; i += 4, wp += 32) {
+    for (i = 0; i + 4 <= ins; i += 4, wp += 32) {
         const float a = xr[i], b = xr[i + 1], c = xr[i + 2], d = xr[i + 3];
         EO_DENSE_STEP(a, wp);
         EO_DENSE_STEP(b, wp + 8);
         EO_DENSE_STEP(c, wp + 16);
         EO_DENSE_STEP(d, wp + 24);
+    }
+    for (; i < ins; ++i, wp += 8) {
+        EO_DENSE_STEP(xr[i], wp);
     }
     y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3, y[4] = s4, y[5] = s5, y[6] = s6, y[7] = s7;
 }
@@ -311,8 +379,8 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
     }
 }
 
-/* The small-code path for layers applied to one or a few rows (Gemm, MatMul). The tail
- * rows follow the blocks, so output o's plain row starts at w + o * ins. */
+/* The small-code path for layers applied to one or a few rows (Gemm, MatMul) whose inputs
+ * are a multiple of 4: the tail rows one by one (eo_dot), without eo_rows4's 170 bytes. */
 void eo_dense4_f32(const float *x, const float *w, const float *bias, float *y,
                    int32_t rows, int32_t outs, int32_t ins)
 {
@@ -332,18 +400,15 @@ void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
                   int32_t rows, int32_t outs, int32_t ins)
 {
     const int32_t blocked = outs & ~(EO_DENSE_BLOCK - 1);
-    const int32_t ins4 = ins & ~3;
     int32_t r, o;
     for (r = 0; r < rows; ++r, x += ins, y += outs) {
         for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
-            eo_dense_block8(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins4);
+            eo_dense_block8(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins);
         }
-        for (o = 0; ins4 < ins && o < blocked; ++o) { /* the ins % 4 odd inputs: each block's last rows */
-            const int32_t lane = o % EO_DENSE_BLOCK;
-            y[o] = eo_dot(x + ins4, w + (o - lane) * ins + ins4 * EO_DENSE_BLOCK + lane, ins - ins4,
-                          EO_DENSE_BLOCK, y[o]);
+        for (o = blocked; o + 4 <= outs; o += 4) { /* plain rows */
+            eo_rows4(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins);
         }
-        for (o = blocked; o < outs; ++o) { /* plain rows */
+        for (; o < outs; ++o) {
             y[o] = eo_dot(x, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
         }
     }

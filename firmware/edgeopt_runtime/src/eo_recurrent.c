@@ -51,9 +51,29 @@ static int32_t eo_rnn_gates(eo_cell_t cell)
     return cell == EO_CELL_LSTM ? 4 : (cell == EO_CELL_GRU ? 3 : 1);
 }
 
+/* v[0..n) = gate(v[0..n)) in place: clip once, then one vector call for sigmoid and tanh
+ * (their coefficients stay in registers over the loop). */
+static void eo_rnn_gate_vec(const eo_recurrent_params_t *p, const eo_rnn_activation_t *a, float *v, int32_t n)
+{
+    int32_t j;
+    if (p != NULL && p->clip > 0.0f) {
+        eo_clip_f32(v, v, n, -p->clip, p->clip);
+    }
+    if (a->kind == EO_RNN_SIGMOID) {
+        eo_sigmoid_f32(v, v, n);
+    } else if (a->kind == EO_RNN_TANH) {
+        eo_tanh_f32(v, v, n);
+    } else {
+        for (j = 0; j < n; ++j) {
+            v[j] = eo_rnn_activate(a, v[j]);
+        }
+    }
+}
+
 /* One time step of one direction and batch row: h (and c) updated in place. The affine parts
  * run on the dense kernel (weights packed for it); GRU's R is split into its z, r rows and its
- * h rows, since without linear_before_reset the h rows multiply r * h. */
+ * h rows, since without linear_before_reset the h rows multiply r * h. Each gate's inputs are
+ * summed into xg first, then the gate is activated as one vector. */
 static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float *x, const float *w,
                         const float *r, const float *r_h, const float *wb, const float *rb, float *h,
                         float *c, float *xg, float *hg)
@@ -67,49 +87,72 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
     }
     if (p->cell == EO_CELL_RNN) {
         for (j = 0; j < n; ++j) {
-            h[j] = eo_rnn_gate(p, &act[0], xg[j] + hg[j]);
+            h[j] = xg[j] + hg[j];
         }
+        eo_rnn_gate_vec(p, &act[0], h, n);
     } else if (p->cell == EO_CELL_GRU) {
         const float *rb_h = rb != NULL ? rb + 2 * n : NULL;
         eo_dense_f32(h, r, rb, hg, 1, 2 * n, n);
-        for (j = 0; j < n; ++j) {
-            xg[j] = eo_rnn_gate(p, &act[0], xg[j] + hg[j]);             /* z */
-            xg[n + j] = eo_rnn_gate(p, &act[0], xg[n + j] + hg[n + j]); /* r */
+        for (j = 0; j < 2 * n; ++j) { /* z, r */
+            xg[j] += hg[j];
         }
+        eo_rnn_gate_vec(p, &act[0], xg, 2 * n);
         if (!p->linear_before_reset) { /* g(x W_h + (r * h) R_h^T + Rb_h) */
             for (j = 0; j < n; ++j) {
                 hg[j] = xg[n + j] * h[j];
             }
             eo_dense_f32(hg, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
-                hg[2 * n + j] = eo_rnn_gate(p, &act[1], xg[2 * n + j] + hg[2 * n + j]);
+                hg[2 * n + j] += xg[2 * n + j];
             }
         } else { /* g(x W_h + r * (h R_h^T + Rb_h)) */
             eo_dense_f32(h, r_h, rb_h, hg + 2 * n, 1, n, n);
             for (j = 0; j < n; ++j) {
-                hg[2 * n + j] = eo_rnn_gate(p, &act[1], xg[2 * n + j] + xg[n + j] * hg[2 * n + j]);
+                hg[2 * n + j] = xg[2 * n + j] + xg[n + j] * hg[2 * n + j];
             }
         }
+        eo_rnn_gate_vec(p, &act[1], hg + 2 * n, n);
         for (j = 0; j < n; ++j) {
             h[j] = (1.0f - xg[j]) * hg[2 * n + j] + xg[j] * h[j];
         }
     } else { /* LSTM: i, o, f, c */
         const float *peep = p->peepholes != NULL ? p->peepholes + dir * 3 * n : NULL;
-        for (j = 0; j < n; ++j) {
-            const float c_in = c[j];
-            const float i_gate = eo_rnn_gate(p, &act[0], xg[j] + hg[j] + (peep != NULL ? peep[j] * c_in : 0.0f));
-            const float f_gate =
-                p->input_forget ? 1.0f - i_gate
-                                : eo_rnn_gate(p, &act[0], xg[2 * n + j] + hg[2 * n + j] +
-                                                              (peep != NULL ? peep[2 * n + j] * c_in : 0.0f));
-            const float candidate = eo_rnn_gate(p, &act[1], xg[3 * n + j] + hg[3 * n + j]);
-            float o_gate;
-            c[j] = f_gate * c_in + i_gate * candidate;
-            if (p->cell_clip > 0.0f) {
-                c[j] = c[j] > p->cell_clip ? p->cell_clip : (c[j] < -p->cell_clip ? -p->cell_clip : c[j]);
+        for (j = 0; j < 4 * n; ++j) {
+            xg[j] += hg[j];
+        }
+        if (peep != NULL) { /* i and f see the old cell */
+            for (j = 0; j < n; ++j) {
+                xg[j] += peep[j] * c[j];
+                xg[2 * n + j] += peep[2 * n + j] * c[j];
             }
-            o_gate = eo_rnn_gate(p, &act[0], xg[n + j] + hg[n + j] + (peep != NULL ? peep[n + j] * c[j] : 0.0f));
-            h[j] = o_gate * eo_rnn_activate(&act[2], c[j]);
+        }
+        eo_rnn_gate_vec(p, &act[0], xg, n);
+        if (p->input_forget) {
+            for (j = 0; j < n; ++j) {
+                xg[2 * n + j] = 1.0f - xg[j];
+            }
+        } else {
+            eo_rnn_gate_vec(p, &act[0], xg + 2 * n, n);
+        }
+        eo_rnn_gate_vec(p, &act[1], xg + 3 * n, n);
+        for (j = 0; j < n; ++j) {
+            c[j] = xg[2 * n + j] * c[j] + xg[j] * xg[3 * n + j];
+        }
+        if (p->cell_clip > 0.0f) {
+            eo_clip_f32(c, c, n, -p->cell_clip, p->cell_clip);
+        }
+        if (peep != NULL) { /* o sees the new one */
+            for (j = 0; j < n; ++j) {
+                xg[n + j] += peep[n + j] * c[j];
+            }
+        }
+        eo_rnn_gate_vec(p, &act[0], xg + n, n);
+        for (j = 0; j < n; ++j) {
+            hg[j] = c[j];
+        }
+        eo_rnn_gate_vec(NULL, &act[2], hg, n); /* h's activation of the cell: no clip */
+        for (j = 0; j < n; ++j) {
+            h[j] = xg[n + j] * hg[j];
         }
     }
 }
