@@ -85,7 +85,7 @@ def int8_lstm(target):
         count = emulated.run(inputs)[1]["instructions_per_call"]["median"]
     macs = 28 * 4 * 20 * (28 + 20)
     tflm = tflm_arena_bytes(path)
-    print(f"\ntrained_lstm_int8 (TFLM's; 28 steps of an int8 LSTM 28 -> 20, dense 560 -> 10, softmax):")
+    print("\ntrained_lstm_int8 (TFLM's; 28 steps of an int8 LSTM 28 -> 20, dense 560 -> 10, softmax):")
     print(f"  {count:,} instructions per inference ({count / 28:,.0f} per step, {count / macs:.2f} per LSTM MAC); "
           f"arena {generated.arena_bytes:,} B against TFLM's {tflm:,} B ({generated.arena_bytes / tflm:.2f}x)")
 
