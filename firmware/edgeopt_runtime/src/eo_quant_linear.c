@@ -51,11 +51,12 @@ void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w
                         }
                         for (kx = 0; kx < p->k_w; ++kx) {
                             const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                            const int8_t *xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c + group * filter_c;
-                            const int8_t *wp = w + ((oc * p->k_h + ky) * p->k_w + kx) * filter_c;
+                            const int8_t *xp, *wp;
                             if (ix < 0 || ix >= p->in_w) {
-                                continue;
+                                continue; /* before forming xp: a pointer outside x is undefined */
                             }
+                            xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c + group * filter_c;
+                            wp = w + ((oc * p->k_h + ky) * p->k_w + kx) * filter_c;
                             /* padding contributes zero: the offset is added to real taps only */
                             for (ic = 0; ic < filter_c; ++ic) {
                                 acc += ((int32_t)xp[ic] + p->input_offset) * (int32_t)wp[ic];
@@ -94,11 +95,12 @@ void eo_depthwise_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const
                     }
                     for (kx = 0; kx < p->k_w; ++kx) {
                         const int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                        const int8_t *xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
-                        const int8_t *wp = w + (ky * p->k_w + kx) * channels;
+                        const int8_t *xp, *wp;
                         if (ix < 0 || ix >= p->in_w) {
-                            continue;
+                            continue; /* before forming xp: a pointer outside x is undefined */
                         }
+                        xp = x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                        wp = w + (ky * p->k_w + kx) * channels;
                         /* channels innermost: contiguous in NHWC input, filter and accumulators */
                         if (multiplier == 1) {
                             for (c = 0; c < channels; ++c) {
