@@ -8,10 +8,11 @@
 /* tanh|v| = c P(c^2) / Q(c^2) with c = min(|v|, 9.5): a rational fit of our own (relative
  * error 2e-8 before float rounding, 3.3e-7 absolute after, about onnxruntime's own):
  * small and branch-free where an exp-based form needs a range reduction (flash matters
- * on microcontrollers). From 9 on tanh is 1 in float, and the fit crosses 1 just below
- * 9.5, so clamping its value at 1 gives exactly 1 there. Every comparison lets NaN
- * through: tanh(NaN) is NaN, as in onnxruntime (a sensor fault must not look like a
- * reading). Inline, so that the vector loops keep the coefficients in registers. */
+ * on microcontrollers). From 9 on tanh is 1 in float; the fit crosses 1 near 9 and
+ * stays above it up to 9.5, so clamping its value at 1 gives exactly 1 there. Every
+ * comparison lets NaN through: tanh(NaN) is NaN, as in onnxruntime (a sensor fault must
+ * not look like a reading). Inline, so that the vector loops keep the coefficients in
+ * registers. */
 static inline float eo_tanh_inline(float v)
 {
     const float a = fabsf(v);

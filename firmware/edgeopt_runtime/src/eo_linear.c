@@ -170,9 +170,10 @@ static void eo_dense_tail_avx(const float *x, const float *w, const float *bias,
 #else
 /* Eight outputs per pass over packed weights: every loaded input feeds eight
  * accumulators and the weights stream from one pointer (vldr with immediate offsets).
- * Four inputs per turn amortize the loop overhead (then the ins % 4 odd ones one by one;
- * the packing stores them input-major too), the outputs are contiguous and there is a bias (eo_no_bias if the
- * layer has none): all of this keeps it small (flash matters on microcontrollers). */
+ * Four inputs per turn amortize the loop overhead (then the ins % 4 odd ones one by one:
+ * the packing stores them input-major too), the outputs are contiguous and there is a
+ * bias (eo_no_bias if the layer has none): all of this keeps it small (flash matters on
+ * microcontrollers). */
 #if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__GNUC__)
 /* Cortex-M cores with a single-precision FPU: the same loop in assembly, since GCC neither
  * loads a block's eight weights with one VLDM nor keeps the accumulators in s0-s7; four
