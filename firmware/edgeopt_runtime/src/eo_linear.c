@@ -6,6 +6,10 @@
 #include "eo_runtime.h"
 
 /* One out-of-line copy of the helpers both dense entry points share (flash matters). */
+/* The assembly loops below read their input operands (loop ends) after they have advanced
+ * the pointers, so those are early-clobber ("+&r"): GCC would otherwise give an end and a
+ * pointer that hold the same value (e.g. the second row and the first row's end) one
+ * register. */
 #if defined(__GNUC__)
 #define EO_NOINLINE __attribute__((noinline))
 #else
@@ -24,15 +28,46 @@ static void eo_store8(float *y, int32_t stride, eo_f32x8 v)
 }
 #endif
 
-/* sum + a . b, b read with a stride */
-EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, int32_t b_stride, float sum)
+/* sum + a . b, summed in order */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__GNUC__)
+/* FPU cores: four products per VLDM pair (GCC loads one float at a time) */
+EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, float sum)
+{
+    const float *end4 = a + (n & ~3), *end = a + n;
+    __asm__ volatile("cmp %[a], %[end4]\n\t"
+                     "beq 2f\n"
+                     "1:\n\t"
+                     "vldmia %[a]!, {s8-s11}\n\t"
+                     "vldmia %[b]!, {s12-s15}\n\t"
+                     "vfma.f32 %[sum], s8, s12\n\tvfma.f32 %[sum], s9, s13\n\t"
+                     "vfma.f32 %[sum], s10, s14\n\tvfma.f32 %[sum], s11, s15\n\t"
+                     "cmp %[a], %[end4]\n\t"
+                     "bne 1b\n"
+                     "2:\n\t"
+                     "cmp %[a], %[end]\n\t"
+                     "beq 4f\n"
+                     "3:\n\t"
+                     "vldmia %[a]!, {s8}\n\t"
+                     "vldmia %[b]!, {s12}\n\t"
+                     "vfma.f32 %[sum], s8, s12\n\t"
+                     "cmp %[a], %[end]\n\t"
+                     "bne 3b\n"
+                     "4:"
+                     : [a] "+&r"(a), [b] "+&r"(b), [sum] "+&t"(sum)
+                     : [end4] "r"(end4), [end] "r"(end)
+                     : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "cc", "memory");
+    return sum;
+}
+#else
+EO_NOINLINE static float eo_dot(const float *a, const float *b, int32_t n, float sum)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        sum += a[i] * b[i * b_stride];
+        sum += a[i] * b[i];
     }
     return sum;
 }
+#endif
 
 /* Four outputs of y = W x + bias from their plain rows (rows of the layer's outs % 8 tail,
  * stored row after row): each loaded input feeds four rows, each row summed in input order
@@ -72,7 +107,7 @@ EO_NOINLINE static void eo_rows4(const float *x, const float *w, const float *bi
                      "bne 3b\n"
                      "4:\n\t"
                      "vstmia %[y], {s0-s3}"
-                     : [x] "+r"(x), [w0] "+r"(w), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3)
+                     : [x] "+&r"(x), [w0] "+&r"(w), [w1] "+&r"(w1), [w2] "+&r"(w2), [w3] "+&r"(w3)
                      : [end4] "r"(end4), [end] "r"(end), [bias] "r"(bias), [y] "r"(y)
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
                        "s14", "s15", "cc", "memory");
@@ -82,7 +117,7 @@ EO_NOINLINE static void eo_rows4(const float *x, const float *w, const float *bi
 {
     int32_t k;
     for (k = 0; k < 4; ++k) {
-        y[k] = eo_dot(x, w + k * ins, ins, 1, bias[k]);
+        y[k] = eo_dot(x, w + k * ins, ins, bias[k]);
     }
 }
 #endif
@@ -205,7 +240,7 @@ EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *r
                      "bne 3b\n"
                      "4:\n\t"
                      "vstmia %[y], {s0-s7}"
-                     : [xr] "+r"(xr), [wp] "+r"(wp)
+                     : [xr] "+&r"(xr), [wp] "+&r"(wp)
                      : [bias] "r"(bias), [end4] "r"(end4), [end] "r"(end), [y] "r"(y)
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
                        "s13", "s14", "s15", "s16", "s17", "s18", "s19", "cc", "memory");
@@ -272,7 +307,7 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
                      "bne 1b\n"
                      "2:\n\t"
                      "vstmia %[out], {s0-s15}"
-                     : [x0] "+r"(x0), [x1] "+r"(x1), [wp] "+r"(wp)
+                     : [x0] "+&r"(x0), [x1] "+&r"(x1), [wp] "+&r"(wp)
                      : [init] "r"(init), [end] "r"(end), [out] "r"(out)
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
                        "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24",
@@ -336,10 +371,17 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
         const float *wo = w + o * ins;
         const float *bo = bias ? bias + o : NULL;
         float *yo = y + o * y_col_stride;
-        for (r = 0; r < rows; r += 2) { /* an odd last row is computed twice, as both rows */
-            const int32_t second = r + 1 < rows ? r + 1 : r;
-            eo_dense_block8x2(x + r * ins, x + second * ins, wo, bo, yo + r * y_row_stride,
-                              yo + second * y_row_stride, y_col_stride, ins);
+        for (r = 0; r + 1 < rows; r += 2) {
+            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, yo + r * y_row_stride,
+                              yo + (r + 1) * y_row_stride, y_col_stride, ins);
+        }
+        if (r < rows) { /* an odd last row alone */
+            float strided[EO_DENSE_BLOCK];
+            float *yr = y_col_stride == 1 ? yo + r * y_row_stride : strided;
+            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, yr, ins);
+            for (i = 0; yr == strided && i < EO_DENSE_BLOCK; ++i) {
+                yo[r * y_row_stride + i * y_col_stride] = strided[i];
+            }
         }
     }
 #if EO_AVX
@@ -375,7 +417,7 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
             yr[(o + 3) * y_col_stride] = s3;
         }
         for (; o < outs; ++o) {
-            yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
+            yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
@@ -392,7 +434,7 @@ void eo_dense4_f32(const float *x, const float *w, const float *bias, float *y,
             eo_dense_block8(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins);
         }
         for (; o < outs; ++o) { /* plain rows */
-            y[o] = eo_dot(x, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
+            y[o] = eo_dot(x, w + o * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
@@ -410,7 +452,7 @@ void eo_dense_f32(const float *x, const float *w, const float *bias, float *y,
             eo_rows4(x, w + o * ins, bias ? bias + o : eo_no_bias, y + o, ins);
         }
         for (; o < outs; ++o) {
-            y[o] = eo_dot(x, w + o * ins, ins, 1, bias ? bias[o] : 0.0f);
+            y[o] = eo_dot(x, w + o * ins, ins, bias ? bias[o] : 0.0f);
         }
     }
 }
