@@ -7,7 +7,6 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeopt.pipeline import compile_model
-from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import run_reference
 from targets import run_on
 from test_tflite import needs_qemu

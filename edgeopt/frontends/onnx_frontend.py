@@ -127,7 +127,7 @@ def _expand_call(call, fn, scope):
 
 def convert_model(model, input_shapes: dict, source: str = "<model>") -> Graph:
     """Convert an in-memory onnx.ModelProto (already inlined) to the IR."""
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     opset = 0
     for entry in model.opset_import:

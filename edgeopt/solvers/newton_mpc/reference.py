@@ -3,10 +3,14 @@ tight optimum of it from scipy's L-BFGS-B with the box bounds."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeopt.simulator.reference import onnx_session
+
+if TYPE_CHECKING:
+    from edgeopt.solvers.newton_mpc.config import MpcConfig
 
 
 class ReferenceProblem:
