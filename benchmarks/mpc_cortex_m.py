@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import models  # noqa: E402
 from edgeopt.simulator.qemu import QemuRunner  # noqa: E402
 from edgeopt.solvers import compile_solver, kind_of  # noqa: E402
+from test_mpc_recurrent import CONFIG as KINEMATICS_CONFIG, MODEL as KINEMATICS  # noqa: E402
 
 CONFIG = """
 [solver]
@@ -70,10 +71,6 @@ def main():
     print("* assuming one instruction per cycle; QEMU counts instructions, not cycles")
 
 
-KINEMATICS = Path(__file__).resolve().parent.parent / "tests" / "data" / "models" / "nn4mc" / \
-    "forward_kinematics_jan_10_2022.hdf5"
-
-
 def recurrent(tmp, rng):
     (tmp / KINEMATICS.name).write_bytes(KINEMATICS.read_bytes())
     keras = np.load(KINEMATICS.parent.parent / "keras" / "nn4mc_forward_kinematics_jan_10_2022.npz")
@@ -81,24 +78,7 @@ def recurrent(tmp, rng):
     print(f"{'iterations':>10} {'instructions/step':>18} {'rate at 120 MHz*':>17}")
     for iterations in (1, 2, 3):
         path = tmp / "kinematics.toml"
-        path.write_text(f"""
-[solver]
-kind = "newton_mpc"
-name = "kinematics"
-[model]
-path = "{KINEMATICS.name}"
-state_dim = 0
-control_dim = 68
-[mpc]
-horizon = 1
-q = 1.0
-r = 0.0
-s = 1e-3
-u_min = -2.0
-u_max = 2.0
-max_iterations = {iterations}
-tolerance = 1e-12
-""")
+        path.write_text(KINEMATICS_CONFIG.format(model=KINEMATICS.name, iterations=iterations, tolerance=1e-12))
         solver = compile_solver(path)
         starts = np.clip(keras["gru_input"].reshape(-1, 68), -2, 2).astype(np.float32)
         inputs = dict(r=np.abs(0.05 * rng.standard_normal((len(starts), 1, 3))).astype(np.float32), u_prev=starts)

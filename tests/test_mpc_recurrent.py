@@ -41,8 +41,8 @@ r = 0.0
 s = 1e-3
 u_min = -2.0
 u_max = 2.0
-max_iterations = 40
-tolerance = 1e-7
+max_iterations = {iterations}
+tolerance = {tolerance}
 """
 
 
@@ -76,7 +76,7 @@ def kinematics(tmp_path):
     """(solver artifact, reference problem on the twin, Keras's inputs)."""
     (tmp_path / MODEL.name).write_bytes(MODEL.read_bytes())
     config = tmp_path / "kinematics.toml"
-    config.write_text(CONFIG.format(model=MODEL.name))
+    config.write_text(CONFIG.format(model=MODEL.name, iterations=40, tolerance=1e-7))
     solver = compile_solver(config)
     twin = onnx_twin(tmp_path / "twin.onnx")
     reference = ReferenceProblem(dataclasses.replace(solver.details, model_path=twin))

@@ -375,12 +375,13 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
             eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, yo + r * y_row_stride,
                               yo + (r + 1) * y_row_stride, y_col_stride, ins);
         }
-        if (r < rows) { /* an odd last row alone */
-            float strided[EO_DENSE_BLOCK];
-            float *yr = y_col_stride == 1 ? yo + r * y_row_stride : strided;
-            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, yr, ins);
-            for (i = 0; yr == strided && i < EO_DENSE_BLOCK; ++i) {
-                yo[r * y_row_stride + i * y_col_stride] = strided[i];
+        if (r < rows && y_col_stride == 1) { /* an odd last row alone */
+            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, yo + r * y_row_stride, ins);
+        } else if (r < rows) { /* the same through a contiguous copy */
+            float contiguous[EO_DENSE_BLOCK];
+            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, contiguous, ins);
+            for (i = 0; i < EO_DENSE_BLOCK; ++i) {
+                yo[r * y_row_stride + i * y_col_stride] = contiguous[i];
             }
         }
     }

@@ -147,9 +147,7 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
             }
         }
         eo_rnn_gate_vec(p, &act[0], xg + n, n);
-        for (j = 0; j < n; ++j) {
-            hg[j] = c[j];
-        }
+        eo_copy_f32(c, hg, n);
         eo_rnn_gate_vec(NULL, &act[2], hg, n); /* h's activation of the cell: no clip */
         for (j = 0; j < n; ++j) {
             h[j] = xg[n + j] * hg[j];
