@@ -56,6 +56,7 @@ class TangentContext:
         self._lc, self.values, self.tangents = lc, values, tangents
         self.lowering = _ValueContext(lc, values)  # the forward lowering, on the work array
         self.seed_names = {input_name}  # the model input and its views
+        self.stacked_names = set()  # value and tangent rows adjacent: [value][tangent rows]
         self.seeds, self.first_input, self.rows = seeds, first_input, len(seeds)
         self.node_scratch = None
 
@@ -71,6 +72,11 @@ class TangentContext:
     def is_seed(self, name):
         return name in self.seed_names and name not in self.tangents
 
+    def stacked(self, name):
+        """True where the tangent rows directly follow the value in the work array, so one
+        kernel call can run through both."""
+        return name in self.stacked_names
+
     def has_tangent(self, name):
         """False for constants: they do not depend on the model input."""
         return bool(name) and (self.is_seed(name) or name in self.tangents)
@@ -84,6 +90,8 @@ class TangentContext:
             self.seed_names.add(view)
         else:
             self.tangents[view] = self.tangents[source]
+            if source in self.stacked_names:
+                self.stacked_names.add(view)
 
     def weight(self, array, label):
         return self._lc.weight(array, label)
@@ -112,8 +120,8 @@ class _ValueContext:
 
 
 def _plan_work(graph, registry, z_name, rows):
-    """Work-array offsets (floats) of each node output's value and tangent, and of the
-    scratch a tangent rule asks for, placed by liveness."""
+    """Work-array offsets (floats) of each node output's value and tangent (its rows right
+    after the value's), and of the scratch a tangent rule asks for, placed by liveness."""
     root, produced, last = {z_name: None}, {}, {}
     end = len(graph.nodes)
     for step, node in enumerate(graph.nodes):
@@ -126,8 +134,7 @@ def _plan_work(graph, registry, z_name, rows):
             continue
         for out in filter(None, node.outputs):
             root[out] = out
-            produced[("value", out)] = (step, graph.tensor(out).size)
-            produced[("tangent", out)] = (step, graph.tensor(out).size * rows)
+            produced[("stack", out)] = (step, graph.tensor(out).size * (1 + rows))
             last[out] = step
         if opdef.scratch is not None:  # the forward kernel's, in the work array here
             produced[("value_scratch", node.outputs[0])] = (step, -(-opdef.scratch(OpContext(node, graph)) // 4))
@@ -137,11 +144,14 @@ def _plan_work(graph, registry, z_name, rows):
     for name in graph.outputs:
         if root.get(name) is not None:
             last[root[name]] = end
-    intervals = {key: (step, last[key[1]] if key[0] in ("value", "tangent") else step)
-                 for key, (step, _) in produced.items()}
+    intervals = {key: (step, last[key[1]] if key[0] == "stack" else step) for key, (step, _) in produced.items()}
     sizes = {key: 4 * floats for key, (_, floats) in produced.items()}
     offsets, total = assign_offsets(intervals, sizes)
-    return {key: offset // 4 for key, offset in offsets.items()}, total // 4
+    floats = {key: offset // 4 for key, offset in offsets.items()}
+    for kind, name in [key for key in floats if key[0] == "stack"]:
+        floats[("value", name)] = floats[(kind, name)]
+        floats[("tangent", name)] = floats[(kind, name)] + graph.tensor(name).size
+    return floats, total // 4
 
 
 def _forward_mode(function, work, lc, env, graph, registry, first_input):
@@ -164,6 +174,7 @@ def _forward_mode(function, work, lc, env, graph, registry, first_input):
         for name in filter(None, node.outputs):
             values[name] = f"(eo_work + {offsets[('value', name)]})"
             tangents[name] = f"(eo_work + {offsets[('tangent', name)]})"
+            tc.stacked_names.add(name)
         scratch = offsets.get(("scratch", out))
         tc.node_scratch = None if scratch is None else f"(eo_work + {scratch})"
         ctx = OpContext(node, graph)
@@ -173,15 +184,18 @@ def _forward_mode(function, work, lc, env, graph, registry, first_input):
             calls = list(opdef.tangent(ctx, tc))
             if "activation" in node.attrs:
                 op_type, params = node.attrs["activation"]
+                source = None
+                if calls and calls[-1].template == "ops/copy.c.j2" and calls[-1].args["y"] == tangents[out]:
+                    source = calls.pop().args["x"]  # scaled on the way instead of copied first
                 calls.append(activation_tangent(op_type, params, values[out], tangents[out], tc.rows,
-                                                lc.size(out)))
-            value = opdef.lower(ctx, view)
+                                                lc.size(out), source))
+            value = [c for c in calls if c.computes_value] or [opdef.lower(ctx, view)]
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, f"{exc}; {FD_HINT}"))
             continue
-        code = [env.get_template(value.template).render(**value.args).strip()
-                + activation_code(node, view, env, registry)]
-        code += [env.get_template(c.template).render(**c.args).strip() for c in calls]
+        render = [env.get_template(c.template).render(**c.args).strip() for c in value]
+        code = ["\n".join(render) + activation_code(node, view, env, registry)]
+        code += [env.get_template(c.template).render(**c.args).strip() for c in calls if not c.computes_value]
         blocks.append(dict(comment=f"{c_comment(node.name)} ({op_label(node)}): value and tangent",
                            code="\n".join(code)))
     if problems:

@@ -109,23 +109,21 @@ def _lower_activation(ctx, lc):
     ))
 
 
-def activation_tangent(op_type, params, value, tangent, rows, size):
-    """The Call that scales a tangent by the activation's derivative, taken from its output."""
+def activation_tangent(op_type, params, value, tangent, rows, size, source=None):
+    """The Call that scales a tangent by the activation's derivative, taken from its output
+    (reading the unscaled rows from source, or in place)."""
     if op_type not in DIFFERENTIABLE or (op_type == "LeakyRelu" and params[0] <= 0):
         raise NodeUnsupported(f"no derivative rule for {op_type}")
     alpha, beta = (list(params) + [0.0, 0.0])[:2]
-    return Call("tangents/activation.c.j2", dict(op=op_type, y=value, t=tangent, rows=rows,
+    return Call("tangents/activation.c.j2", dict(op=op_type, y=value, source=source, t=tangent, rows=rows,
                                                   size=size, alpha=alpha, beta=beta))
 
 
 def _tangent_activation(ctx, tc):
     op_type = ctx.node.op_type
     out = ctx.node.outputs[0]
-    copy = Call("ops/copy.c.j2", dict(x=tc.tangent(ctx.node.inputs[0]), y=tc.tangent(out),
-                                           size=tc.rows * tc.size(out)))
-    scale = activation_tangent(op_type, ACTIVATIONS[op_type][1](ctx), tc.value(out), tc.tangent(out),
-                               tc.rows, tc.size(out))
-    return [copy, scale]
+    return [activation_tangent(op_type, ACTIVATIONS[op_type][1](ctx), tc.value(out), tc.tangent(out),
+                               tc.rows, tc.size(out), source=tc.tangent(ctx.node.inputs[0]))]
 
 
 def _tangent_binary(ctx, tc):

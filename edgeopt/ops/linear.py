@@ -97,21 +97,26 @@ def dense_call(ctx, lc, rows, outs, ins, weights_out_in, bias):
 
 def _tangent_dense(ctx, tc):
     """A dense layer's tangent: the same weights applied to each seed row of the input's
-    tangent; on the model input (identity seeds) it is the weights themselves, transposed."""
+    tangent, in one pass with the value rows where they are stacked above the tangent; on
+    the model input (identity seeds) it is the weights themselves, transposed."""
     dense = dense_form(ctx)
     if dense is None or ctx.const(0) is not None:
         raise NodeUnsupported("only dense layers with constant weights are differentiated")
-    rows, outs, ins, weights, _ = dense
+    rows, outs, ins, weights, bias = dense
     weights = np.asarray(weights, np.float32).reshape(outs, ins)
     x, out = ctx.node.inputs[0], ctx.node.outputs[0]
     if tc.is_seed(x) and rows == 1:
         first = np.ascontiguousarray(weights.T[tc.first_input:])
         return [Call("ops/copy.c.j2", dict(x=tc.weight(first, "tangent_seed"), y=tc.tangent(out),
                                                 size=tc.rows * outs))]
-    # many tangent rows: the two-rows-per-pass kernel shares each weight load
+    packed = tc.weight(pack_dense(weights), "weights")
+    if tc.stacked(x) and tc.stacked(out):  # every weight load serves the value and all seeds
+        return [Call("tangents/dense_value.c.j2", dict(
+            x=tc.value(x), w=packed, bias=tc.weight(bias, "bias") if bias is not None else "NULL",
+            y=tc.value(out), value_rows=rows, rows=(1 + tc.rows) * rows, outs=outs, ins=ins),
+            computes_value=True)]
     return [Call("tangents/dense.c.j2", dict(
-        x=tc.tangent(x), w=tc.weight(pack_dense(weights), "weights"), y=tc.tangent(out),
-        rows=tc.rows * rows, outs=outs, ins=ins))]
+        x=tc.tangent(x), w=packed, y=tc.tangent(out), rows=tc.rows * rows, outs=outs, ins=ins))]
 
 
 def _matmul_shapes(a, b):

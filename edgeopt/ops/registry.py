@@ -72,6 +72,7 @@ class Call:
 
     template: str
     args: dict = field(default_factory=dict)
+    computes_value: bool = False  # a tangent rule's call that also writes the node's value
 
 
 @dataclass

@@ -105,8 +105,9 @@ typedef enum {
     EO_TANGENT_SELU
 } eo_tangent_kind_t;
 
-void eo_activation_tangent_f32(eo_tangent_kind_t kind, const float *y, float *t, int32_t rows,
-                               int32_t n, float alpha, float beta);
+/* t[r][i] = s[r][i] * f'(y_i) (s == t: in place), f' taken from the activation's output */
+void eo_activation_tangent_f32(eo_tangent_kind_t kind, const float *y, const float *s, float *t,
+                               int32_t rows, int32_t n, float alpha, float beta);
 void eo_scale_columns_f32(const float *scale, float *t, int32_t rows, int32_t n);
 
 /* ---- elementwise ---- */
@@ -154,6 +155,11 @@ void eo_dense4_f32(const float *x, const float *w, const float *bias, float *y,
 void eo_dense_strided_f32(const float *x, const float *w, const float *bias, float *y,
                           int32_t rows, int32_t outs, int32_t ins, int32_t y_row_stride,
                           int32_t y_col_stride);
+
+/* The value rows (value_rows of them, with the bias) and then their tangent rows (without)
+ * through one dense layer: x and y are [rows][ins] and [rows][outs]. */
+void eo_dense_tangent_f32(const float *x, const float *w, const float *bias, float *y,
+                          int32_t value_rows, int32_t rows, int32_t outs, int32_t ins);
 
 /* y = alpha * A B + beta * C over a batch, every operand addressed by strides. */
 typedef struct {

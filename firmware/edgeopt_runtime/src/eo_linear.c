@@ -159,24 +159,36 @@ static void eo_dense_block8(const float *restrict xr, const float *restrict wp, 
     eo_store8(y, 1, s0);
 }
 
+/* Two rows summed in the same order as eo_dense_block8 (four partial sums each), so a
+ * row's outputs do not depend on the row it is paired with or on the kernel. */
 static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
-                              const float *restrict wp, const float *bias, float *restrict y0,
-                              float *restrict y1, int32_t y_col_stride, int32_t ins)
+                              const float *restrict wp, const float *bias0, const float *bias1,
+                              float *restrict y0, float *restrict y1, int32_t y_col_stride, int32_t ins)
 {
-    eo_f32x8 s = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    eo_f32x8 t;
+    eo_f32x8 s0 = eo_load8(bias0), s1 = {0.0f}, s2 = s1, s3 = s1;
+    eo_f32x8 t0 = eo_load8(bias1), t1 = s1, t2 = s1, t3 = s1;
     int32_t i;
-    if (bias) {
-        s = eo_load8(bias);
+    for (i = 0; i + 4 <= ins; i += 4, wp += 4 * EO_DENSE_BLOCK) {
+        const eo_f32x8 w0 = eo_load8(wp), w1 = eo_load8(wp + EO_DENSE_BLOCK);
+        const eo_f32x8 w2 = eo_load8(wp + 2 * EO_DENSE_BLOCK), w3 = eo_load8(wp + 3 * EO_DENSE_BLOCK);
+        s0 += x0[i] * w0;
+        s1 += x0[i + 1] * w1;
+        s2 += x0[i + 2] * w2;
+        s3 += x0[i + 3] * w3;
+        t0 += x1[i] * w0;
+        t1 += x1[i + 1] * w1;
+        t2 += x1[i + 2] * w2;
+        t3 += x1[i + 3] * w3;
     }
-    t = s;
-    for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
+    s0 = (s0 + s1) + (s2 + s3);
+    t0 = (t0 + t1) + (t2 + t3);
+    for (; i < ins; ++i, wp += EO_DENSE_BLOCK) {
         const eo_f32x8 w8 = eo_load8(wp);
-        s += x0[i] * w8;
-        t += x1[i] * w8;
+        s0 += x0[i] * w8;
+        t0 += x1[i] * w8;
     }
-    eo_store8(y0, y_col_stride, s);
-    eo_store8(y1, y_col_stride, t);
+    eo_store8(y0, y_col_stride, s0);
+    eo_store8(y1, y_col_stride, t0);
 }
 
 /* The outs % 8 plain rows of a layer as one zero-padded block (transposed on the stack: a
@@ -195,7 +207,7 @@ static void eo_dense_tail_avx(const float *x, const float *w, const float *bias,
     }
     for (r = 0; r < rows; r += 2) {
         const int32_t second = r + 1 < rows ? r + 1 : r;
-        eo_dense_block8x2(x + r * ins, x + second * ins, block, block_bias, out0, out1, 1, ins);
+        eo_dense_block8x2(x + r * ins, x + second * ins, block, block_bias, block_bias, out0, out1, 1, ins);
         for (j = 0; j < count; ++j) {
             y[r * y_row_stride + j * y_col_stride] = out0[j];
             y[second * y_row_stride + j * y_col_stride] = out1[j];
@@ -276,43 +288,55 @@ EO_NOINLINE static void eo_dense_block8(const float *restrict xr, const float *r
 
 #if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__GNUC__)
 /* Two rows x eight outputs per pass: each loaded weight feeds two accumulators, which is
- * what convolutions (many output pixels per weight) gain from. In assembly on FPU cores:
- * the 16 accumulators in s0-s15, a block's eight weights in s16-s23 by one VLDM, and one
- * input of each row: 16 VFMAs per 3 loads. */
-#define EO_DENSE_VFMA(acc, x, w) "vfma.f32 s" #acc ", " x ", s" #w "\n\t"
+ * what convolutions (many output pixels per weight) and tangent rows gain from. In assembly
+ * on FPU cores: the 16 accumulators in s0-s15, a block's eight weights in s16-s23 by one
+ * VLDM and four inputs of each row in s24-s31: 64 VFMAs per 6 loads. */
+#define EO_DENSE_VFMA16(x0, x1)                                                                  \
+    "vldmia %[wp]!, {s16-s23}\n\t"                                                               \
+    "vfma.f32 s0, " x0 ", s16\n\tvfma.f32 s1, " x0 ", s17\n\tvfma.f32 s2, " x0 ", s18\n\t"        \
+    "vfma.f32 s3, " x0 ", s19\n\tvfma.f32 s4, " x0 ", s20\n\tvfma.f32 s5, " x0 ", s21\n\t"        \
+    "vfma.f32 s6, " x0 ", s22\n\tvfma.f32 s7, " x0 ", s23\n\t"                                  \
+    "vfma.f32 s8, " x1 ", s16\n\tvfma.f32 s9, " x1 ", s17\n\tvfma.f32 s10, " x1 ", s18\n\t"       \
+    "vfma.f32 s11, " x1 ", s19\n\tvfma.f32 s12, " x1 ", s20\n\tvfma.f32 s13, " x1 ", s21\n\t"     \
+    "vfma.f32 s14, " x1 ", s22\n\tvfma.f32 s15, " x1 ", s23\n\t"
 static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
-                              const float *restrict wp, const float *bias, float *restrict y0,
-                              float *restrict y1, int32_t y_col_stride, int32_t ins)
+                              const float *restrict wp, const float *bias0, const float *bias1,
+                              float *restrict y0, float *restrict y1, int32_t y_col_stride, int32_t ins)
 {
     float out[2 * EO_DENSE_BLOCK];
-    const float *init = bias ? bias : eo_no_bias, *end = x0 + ins;
+    const float *end4 = x0 + (ins & ~3), *end = x0 + ins;
+    float *o0 = y_col_stride == 1 ? y0 : out, *o1 = y_col_stride == 1 ? y1 : out + EO_DENSE_BLOCK;
     int32_t j;
-    __asm__ volatile("vldmia %[init], {s0-s7}\n\t"
-                     "vldmia %[init], {s8-s15}\n\t"
-                     "cmp %[x0], %[end]\n\t"
+    __asm__ volatile("vldmia %[bias0], {s0-s7}\n\t"
+                     "vldmia %[bias1], {s8-s15}\n\t"
+                     "cmp %[x0], %[end4]\n\t"
                      "beq 2f\n"
                      "1:\n\t"
-                     "vldmia %[x0]!, {s24}\n\t"
-                     "vldmia %[x1]!, {s25}\n\t"
-                     "vldmia %[wp]!, {s16-s23}\n\t"
-                     EO_DENSE_VFMA(0, "s24", 16) EO_DENSE_VFMA(8, "s25", 16)
-                     EO_DENSE_VFMA(1, "s24", 17) EO_DENSE_VFMA(9, "s25", 17)
-                     EO_DENSE_VFMA(2, "s24", 18) EO_DENSE_VFMA(10, "s25", 18)
-                     EO_DENSE_VFMA(3, "s24", 19) EO_DENSE_VFMA(11, "s25", 19)
-                     EO_DENSE_VFMA(4, "s24", 20) EO_DENSE_VFMA(12, "s25", 20)
-                     EO_DENSE_VFMA(5, "s24", 21) EO_DENSE_VFMA(13, "s25", 21)
-                     EO_DENSE_VFMA(6, "s24", 22) EO_DENSE_VFMA(14, "s25", 22)
-                     EO_DENSE_VFMA(7, "s24", 23) EO_DENSE_VFMA(15, "s25", 23)
-                     "cmp %[x0], %[end]\n\t"
+                     "vldmia %[x0]!, {s24-s27}\n\t"
+                     "vldmia %[x1]!, {s28-s31}\n\t"
+                     EO_DENSE_VFMA16("s24", "s28") EO_DENSE_VFMA16("s25", "s29")
+                     EO_DENSE_VFMA16("s26", "s30") EO_DENSE_VFMA16("s27", "s31")
+                     "cmp %[x0], %[end4]\n\t"
                      "bne 1b\n"
                      "2:\n\t"
-                     "vstmia %[out], {s0-s15}"
+                     "cmp %[x0], %[end]\n\t"
+                     "beq 4f\n"
+                     "3:\n\t" /* the ins % 4 odd inputs */
+                     "vldmia %[x0]!, {s24}\n\t"
+                     "vldmia %[x1]!, {s28}\n\t"
+                     EO_DENSE_VFMA16("s24", "s28")
+                     "cmp %[x0], %[end]\n\t"
+                     "bne 3b\n"
+                     "4:\n\t"
+                     "vstmia %[o0], {s0-s7}\n\t"
+                     "vstmia %[o1], {s8-s15}"
                      : [x0] "+&r"(x0), [x1] "+&r"(x1), [wp] "+&r"(wp)
-                     : [init] "r"(init), [end] "r"(end), [out] "r"(out)
+                     : [bias0] "r"(bias0), [bias1] "r"(bias1), [end4] "r"(end4), [end] "r"(end),
+                       [o0] "r"(o0), [o1] "r"(o1)
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12",
                        "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24",
-                       "s25", "cc", "memory");
-    for (j = 0; j < EO_DENSE_BLOCK; ++j) {
+                       "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
+    for (j = 0; y_col_stride != 1 && j < EO_DENSE_BLOCK; ++j) {
         y0[j * y_col_stride] = out[j];
         y1[j * y_col_stride] = out[EO_DENSE_BLOCK + j];
     }
@@ -322,23 +346,14 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
  * is what convolutions (many output pixels per weight) gain from. 16 accumulators,
  * the weights and 2 inputs fit the 32 single-precision registers of an FPv4/FPv5 FPU. */
 static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1,
-                              const float *restrict wp, const float *bias, float *restrict y0,
-                              float *restrict y1, int32_t y_col_stride, int32_t ins)
+                              const float *restrict wp, const float *bias0, const float *bias1,
+                              float *restrict y0, float *restrict y1, int32_t y_col_stride, int32_t ins)
 {
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
-    float t0, t1, t2, t3, t4, t5, t6, t7;
+    float s0 = bias0[0], s1 = bias0[1], s2 = bias0[2], s3 = bias0[3];
+    float s4 = bias0[4], s5 = bias0[5], s6 = bias0[6], s7 = bias0[7];
+    float t0 = bias1[0], t1 = bias1[1], t2 = bias1[2], t3 = bias1[3];
+    float t4 = bias1[4], t5 = bias1[5], t6 = bias1[6], t7 = bias1[7];
     int32_t i;
-    if (bias) {
-        s0 = bias[0];
-        s1 = bias[1];
-        s2 = bias[2];
-        s3 = bias[3];
-        s4 = bias[4];
-        s5 = bias[5];
-        s6 = bias[6];
-        s7 = bias[7];
-    }
-    t0 = s0, t1 = s1, t2 = s2, t3 = s3, t4 = s4, t5 = s5, t6 = s6, t7 = s7;
     for (i = 0; i < ins; ++i, wp += EO_DENSE_BLOCK) {
         const float a = x0[i], b = x1[i];
         EO_DENSE_PAIR(0);
@@ -369,17 +384,17 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
     int32_t r, o, i;
     for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
         const float *wo = w + o * ins;
-        const float *bo = bias ? bias + o : NULL;
+        const float *bo = bias ? bias + o : eo_no_bias;
         float *yo = y + o * y_col_stride;
         for (r = 0; r + 1 < rows; r += 2) {
-            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, yo + r * y_row_stride,
+            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, bo, bo, yo + r * y_row_stride,
                               yo + (r + 1) * y_row_stride, y_col_stride, ins);
         }
         if (r < rows && y_col_stride == 1) { /* an odd last row alone */
-            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, yo + r * y_row_stride, ins);
+            eo_dense_block8(x + r * ins, wo, bo, yo + r * y_row_stride, ins);
         } else if (r < rows) { /* the same through a contiguous copy */
             float contiguous[EO_DENSE_BLOCK];
-            eo_dense_block8(x + r * ins, wo, bo ? bo : eo_no_bias, contiguous, ins);
+            eo_dense_block8(x + r * ins, wo, bo, contiguous, ins);
             for (i = 0; i < EO_DENSE_BLOCK; ++i) {
                 yo[r * y_row_stride + i * y_col_stride] = contiguous[i];
             }
@@ -419,6 +434,47 @@ void eo_dense_strided_f32(const float *x, const float *w, const float *bias, flo
         }
         for (; o < outs; ++o) {
             yr[o * y_col_stride] = eo_dot(xr, w + o * ins, ins, bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+/* A layer's value rows and their tangent rows in one pass over the weights: each loaded
+ * weight block serves two rows, each plain tail row four (eo_rows4 with x and w swapped).
+ * Every row is summed in input order, as eo_dense_f32 and eo_dense4_f32 sum it, so the
+ * value rows equal the forward pass's bit for bit. */
+void eo_dense_tangent_f32(const float *x, const float *w, const float *bias, float *y,
+                          int32_t value_rows, int32_t rows, int32_t outs, int32_t ins)
+{
+    const int32_t blocked = outs & ~(EO_DENSE_BLOCK - 1);
+    int32_t r, o, j;
+    if (!bias) {
+        value_rows = 0;
+    }
+    for (o = 0; o < blocked; o += EO_DENSE_BLOCK) {
+        const float *wo = w + o * ins;
+        for (r = 0; r + 1 < rows; r += 2) {
+            eo_dense_block8x2(x + r * ins, x + (r + 1) * ins, wo, r < value_rows ? bias + o : eo_no_bias,
+                              r + 1 < value_rows ? bias + o : eo_no_bias, y + r * outs + o,
+                              y + (r + 1) * outs + o, 1, ins);
+        }
+        if (r < rows) {
+            eo_dense_block8(x + r * ins, wo, r < value_rows ? bias + o : eo_no_bias, y + r * outs + o, ins);
+        }
+    }
+    for (o = blocked; o < outs; ++o) { /* plain rows follow the blocks */
+        const float *wo = w + o * ins;
+        for (r = 0; r + 4 <= rows; r += 4) {
+            float init[4], sums[4];
+            for (j = 0; j < 4; ++j) {
+                init[j] = r + j < value_rows ? bias[o] : 0.0f;
+            }
+            eo_rows4(wo, x + r * ins, init, sums, ins);
+            for (j = 0; j < 4; ++j) {
+                y[(r + j) * outs + o] = sums[j];
+            }
+        }
+        for (; r < rows; ++r) {
+            y[r * outs + o] = eo_dot(x + r * ins, wo, ins, r < value_rows ? bias[o] : 0.0f);
         }
     }
 }
