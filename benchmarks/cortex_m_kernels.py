@@ -34,6 +34,11 @@ def conv1d(c_in, c_out, k, length):
     return b.model([("x", [1, c_in, length])], [y]), length * c_out * c_in * k
 
 
+def activation(op, n):
+    b = models.GraphBuilder(0)
+    return b.model([("x", [1, n])], [b.node(op, ["x"])])
+
+
 CASES = [
     ("dense 256->64", lambda: dense(256, 64), 256),
     ("dense 64->64", lambda: dense(64, 64), 64),
@@ -154,6 +159,11 @@ def main():
             model, macs = build()
             count = measure(model, macs, args.target, Path(tmp))
             print(f"{label:<26} {per_output:>11} {macs:>9,} {count:>13,} {count / macs:>10.2f}")
+        # per element: the difference of 512 and 256 elements (call overhead cancels)
+        print(f"\n{'float activation':<26} {'instructions/element':>21} {'target':>7}")
+        for op in ("Tanh", "Sigmoid"):
+            long, short = (measure(activation(op, n), n, args.target, Path(tmp)) for n in (512, 256))
+            print(f"{op:<26} {(long - short) / 256:>21.2f} {20:>7}")
     print(f"\n{'int8 layer':<30} {'MACs/output':>11} {'MACs':>9} {'compact':>8} {'expanded':>9}   instr/MAC")
     layouts = ("compact", "expanded")
     int8_cases = [
