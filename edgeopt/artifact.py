@@ -94,7 +94,8 @@ class Artifact:
     layers: list = field(default_factory=list)  # (op, node name, output shape)
     steps: list = field(default_factory=list)
     parameters: int = 0
-    peak_bytes: int = 0
+    peak_bytes: int = 0  # the liveness bound of the arena
+    in_place_layers: int = 0  # layers that write their output over their input
     details: object = None  # the solver kind's own description (its config)
 
     @property

@@ -206,8 +206,10 @@ def _summary(artifact):
     from edgeopt.solvers import kind_of
 
     memory = artifact.memory
+    in_place = (f"; {artifact.in_place_layers} layer(s) in place, below the bound"
+                if artifact.in_place_layers else "")
     footer = (f"weights: {artifact.weight_bytes} B   arena: {memory.arena} B "
-              f"(peak live tensors: {artifact.peak_bytes} B)   static RAM: {memory.static_ram} B")
+              f"(peak live tensors: {artifact.peak_bytes} B{in_place})   static RAM: {memory.static_ram} B")
     kind = kind_of(artifact)
     if kind is not None:
         return "\n".join(kind.summary(artifact) + [footer])

@@ -183,10 +183,13 @@ def test_quantize_multiplier_matches_tflite_rules():
 
 def test_arena_is_smaller_than_tflm():
     # TFLM's arenas for these models (tflite-micro interpreter): 7,584 B and 85,264 B
-    for model, tflm_arena in (("micro_speech_quantized", 7584), ("person_detect", 85264)):
+    for model, tflm_arena, ratio in (("micro_speech_quantized", 7584, 0.8), ("person_detect", 85264, 0.5)):
         generated = compile_model(MODELS / f"{model}.tflite")
-        assert generated.arena_bytes <= 0.8 * tflm_arena
+        assert generated.arena_bytes <= ratio * tflm_arena
         assert generated.arena_bytes <= generated.peak_bytes
+    # below the liveness bound: its widening 1x1 and strided depthwise layers run in place
+    # (their bit-exactness: test_tflm_models_are_bit_exact)
+    assert generated.arena_bytes < 0.7 * generated.peak_bytes and generated.in_place_layers >= 2
 
 
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])

@@ -89,6 +89,16 @@ class LoweringContext:
         offset = self.plan.scratch.get(id(ctx.node))
         return "NULL" if offset is None else f"(eo_arena + {offset // 4})"
 
+    def in_place(self, ctx):
+        """How the node writes its output over its input (plan_memory chose it), or None:
+        the row order, the line buffer (int8) and its bytes."""
+        chosen = self.plan.in_place.get(id(ctx.node))
+        if chosen is None:
+            return None
+        rule, offset = chosen
+        return dict(order=rule.order, line=f"((int8_t *)(void *)(eo_arena + {offset // 4}))",
+                    line_bytes=rule.line_bytes)
+
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size
 
@@ -201,7 +211,8 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
     return Artifact(name, "model", files, signature_in, signature_out, memory, dict(options),
                     source=graph.metadata.get("source_name", graph.name),
                     source_sha256=graph.metadata.get("source_sha256", ""),
-                    layers=layers, steps=steps, parameters=parameters, peak_bytes=plan.peak_bytes)
+                    layers=layers, steps=steps, parameters=parameters, peak_bytes=plan.peak_bytes,
+                    in_place_layers=len(plan.in_place))
 
 
 def _stream_layout(graph, inputs, outputs):

@@ -115,6 +115,9 @@ class _ValueContext:
         offset = self.scratch_offsets.get(ctx.node.outputs[0])
         return "NULL" if offset is None else f"(eo_work + {offset})"
 
+    def in_place(self, ctx):
+        return None  # the work array is planned without in-place layers
+
     def __getattr__(self, attr):
         return getattr(self._lc, attr)
 

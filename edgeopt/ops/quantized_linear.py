@@ -6,7 +6,7 @@ import numpy as np
 from edgeopt.artifact import ALWAYS, DSP, PORTABLE
 from edgeopt.errors import ShapeError
 from edgeopt.ops.quantized import activation_range, quant_of, quantize_multiplier, same_padding
-from edgeopt.ops.registry import Call, OpDef
+from edgeopt.ops.registry import Call, InPlace, OpDef
 
 
 def pack_fc_dsp(weights, compact=False):
@@ -238,13 +238,18 @@ def _dense_s8_call(ctx, lc, per_channel):
     multipliers, shifts = _multipliers(ctx)
     plan = _dsp_plan(ctx)
     portable = PORTABLE if plan else ALWAYS
-    return Call("ops/fully_connected_s8.c.j2", dict(
+    rows = int(np.prod(ctx.shape(0))) // ins
+    in_place = lc.in_place(ctx)  # a 1x1 convolution, one image row of pixels at a time
+    if in_place:
+        in_place.update(slices=ctx.out_shape()[1], x_bytes=ctx.out_shape()[2] * ins)
+        rows = ctx.out_shape()[2]
+    return Call("ops/fully_connected_s8.c.j2", dict(in_place=in_place,
         x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
         w=lc.weight(weights.astype(np.int8), "weights", when=portable),
         bias=lc.weight(folded.astype(np.int32), "bias", when=portable),
         multipliers=multipliers, shifts=shifts, per_channel=int(per_channel),
-        rows=int(np.prod(ctx.shape(0))) // ins, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
+        rows=rows, outs=outs, ins=ins, output_offset=y_q.zero_points[0],
         act_min=act_min, act_max=act_max,
     ))
 
@@ -290,7 +295,7 @@ def _lower_conv(ctx, lc):
     plan = _dsp_plan(ctx)
     when = PORTABLE if plan else ALWAYS
     return Call("ops/conv_s8.c.j2", dict(
-        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8",
+        kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", in_place=lc.in_place(ctx),
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
         scratch=lc.scratch(ctx) if depthwise else None, params=params,
         multipliers=multipliers, shifts=shifts,
@@ -305,6 +310,35 @@ def _pointwise(ctx):
     out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
     return (ctx.node.op_type == "QConv2D" and w[1] == w[2] == 1 and w[3] == x[3]
             and (out_h, out_w) == (x[1], x[2]) and pad_h == pad_w == 0)
+
+
+def _in_place(ctx):
+    """One image's output rows over its input rows, in order where each output row ends
+    before the first input byte a later row reads (a strided depthwise layer), from the
+    last where each starts after the last input byte an earlier row reads (a 1x1 layer
+    that widens the pixels); None where neither holds (a 3x3 layer of stride 1)."""
+    x = ctx.shape(0)
+    dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
+    if len(x) != 4 or x[0] != 1 or dtypes != {"int8"}:
+        return None
+    out_h, out_w, pad_h, _ = _conv_geometry(ctx)
+    in_row, out_row = x[2] * x[3], out_w * _output_channels(ctx)
+    reach = (ctx.shape(1)[1] - 1) * ctx.attr("dilation_h", 1)
+    stride = ctx.attr("stride_h", 1)
+
+    def first(r):  # the first input row output row r reads, and one past the last
+        return min(max(r * stride - pad_h, 0), x[1])
+
+    def end(r):
+        return min(max(r * stride - pad_h + reach + 1, 0), x[1])
+
+    if out_h < 2:
+        return None
+    if all((r + 1) * out_row <= first(r + 1) * in_row for r in range(out_h - 1)):
+        return InPlace("forward", out_row)
+    if all(r * out_row >= end(r - 1) * in_row for r in range(1, out_h)):
+        return InPlace("reverse", out_row)
+    return None
 
 
 def _weight_expansion(ctx):
@@ -332,7 +366,7 @@ OPS = (
     OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch,
           weight_expansion=_weight_expansion),
     OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch,
-          weight_expansion=_weight_expansion),
+          weight_expansion=_weight_expansion, in_place=_in_place),
     OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
-          scratch=_conv_scratch, weight_expansion=_weight_expansion),
+          scratch=_conv_scratch, weight_expansion=_weight_expansion, in_place=_in_place),
 )

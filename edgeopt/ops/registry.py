@@ -61,9 +61,22 @@ class OpDef:
     tangent: Optional[Callable] = None
     # work floats the tangent rule needs while it runs: (OpContext, rows) -> int
     tangent_scratch: Optional[Callable] = None
+    # writes its output over its input one output row at a time, each row through a line
+    # buffer: (OpContext) -> InPlace, or None where the rows' data flow does not allow it
+    in_place: Optional[Callable] = None
     # int8 layers on DSP cores: (OpContext) -> (flash bytes the int16-expanded weights add,
     # MACs they speed up), or None where the layer has no DSP kernel (passes.int8_weights)
     weight_expansion: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """How an op runs over its input (output and input start at the same arena offset):
+    rows in order ("forward": each output row ends before any input a later row reads) or
+    from the last ("reverse": each starts after all input an earlier row reads)."""
+
+    order: str
+    line_bytes: int  # one output row
 
 
 @dataclass

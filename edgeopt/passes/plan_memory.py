@@ -3,7 +3,10 @@
 Tensors that are zero-copy views of each other (Reshape-like ops) share one storage
 class. Classes holding a graph input or output live in the caller's buffers; the rest
 get offsets in one arena. Two classes may overlap in the arena only if their lifetimes
-(first write .. last read, in execution order) are disjoint.
+(first write .. last read, in execution order) are disjoint, or if a layer that can run in
+place (OpDef.in_place: row by row through a line buffer) writes one over the other: then
+both start at one offset. Layers run in place only where that makes the arena smaller,
+which takes it below the liveness bound (the largest total of tensors live at one step).
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ class MemoryPlan:
     # tensor name -> ("input", index) | ("output", index) | ("arena", byte offset) | ("const", None)
     storage: dict
     arena_bytes: int
-    peak_bytes: int  # largest total size of simultaneously live arena tensors
+    peak_bytes: int  # the liveness bound: the largest total of arena tensors live at one step
     copies: set = field(default_factory=set)  # ids of alias nodes that must copy instead
     scratch: dict = field(default_factory=dict)  # node id -> arena byte offset of its scratch
     scratch_bytes: int = 0  # the largest scratch any kernel asks for
+    in_place: dict = field(default_factory=dict)  # node id -> (InPlace, arena offset of its line buffer)
 
 
 def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
@@ -92,13 +96,69 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
     peak = _peak(intervals, sizes, len(graph.nodes))
-    offsets, arena = assign_offsets(intervals, sizes)
+    candidates = _in_place_candidates(graph, registry, find, classes, first, last)
+
+    def place(chosen):
+        """Offsets and arena size with the chosen in-place layers: each one's input and
+        output start at one offset (a tied group; they may overlap), plus its line buffer."""
+        group = {root: root for root in classes}
+
+        def top(root):
+            while group[root] != root:
+                root = group[root]
+            return root
+
+        for _, _, _, src, dst in chosen:
+            group[top(dst)] = top(src)
+        tied = {}
+        for root in classes:
+            tied.setdefault(top(root), []).append(root)
+        all_sizes, all_intervals = dict(sizes), dict(intervals)
+        for step, _, rule, _, _ in chosen:
+            all_sizes[f"\0line{step}"] = _aligned(rule.line_bytes, alignment)
+            all_intervals[f"\0line{step}"] = (step, step)
+        return assign_offsets(all_intervals, all_sizes, [g for g in tied.values() if len(g) > 1])
+
+    # Greedy: take each layer that does not grow the arena, then drop those it does not need.
+    chosen = []
+    offsets, arena = place(chosen)
+    for candidate in candidates:
+        trial, total = place(chosen + [candidate])
+        if total <= arena:
+            chosen, offsets, arena = chosen + [candidate], trial, total
+    for candidate in list(chosen):
+        rest = [c for c in chosen if c is not candidate]
+        trial, total = place(rest)
+        if total <= arena:
+            chosen, offsets, arena = rest, trial, total
     for root, names_in_class in classes.items():
         for name in names_in_class:
             storage[name] = ("arena", offsets[root])
     scratch_offsets = {node_id: offsets[key] for node_id, key in scratch_keys.items()}
     largest_scratch = max((sizes[key] for key in scratch_keys.values()), default=0)
-    return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch)
+    in_place = {id(node): (rule, offsets[f"\0line{step}"]) for step, node, rule, _, _ in chosen}
+    return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch, in_place)
+
+
+def _in_place_candidates(graph, registry, find, classes, first, last):
+    """(step, node, InPlace, input class, output class) of the layers that could write their
+    output over their input: both in the arena, the input read by no later step."""
+    found = []
+    for step, node in enumerate(graph.nodes):
+        rule = registry[node.op_type].in_place
+        if rule is None or not node.inputs or not node.inputs[0] or not node.outputs[0]:
+            continue
+        src, dst = find(node.inputs[0]), find(node.outputs[0])
+        if src not in classes or dst not in classes or src == dst or last.get(src) != step \
+                or first.get(dst) != step:
+            continue
+        try:
+            chosen = rule(OpContext(node, graph))
+        except (NodeUnsupported, *MALFORMED):  # lowering reports the node
+            continue
+        if chosen is not None:
+            found.append((step, node, chosen, src, dst))
+    return found
 
 
 def _aligned(size, alignment):
@@ -113,28 +173,44 @@ def _peak(intervals, sizes, steps):
     return max(live) if live else 0
 
 
-def assign_offsets(intervals, sizes):
+def assign_offsets(intervals, sizes, tied=()):
     """Offsets for buffers with lifetimes {key: (first, last step)} and byte sizes, such that
-    buffers alive at the same step never overlap: greedy placement under several orders,
-    keeping the smallest total. Returns ({key: offset}, total bytes)."""
+    buffers alive at the same step never overlap, except within a tied group (keys that
+    share one offset: a layer run in place and its input): greedy placement under several
+    orders, keeping the smallest total. Returns ({key: offset}, total bytes)."""
+    units = {key: [key] for key in intervals}
+    for group in tied:
+        for key in group:
+            del units[key]
+        units[group[0]] = list(group)
+    span = {u: (min(intervals[k][0] for k in ks), max(intervals[k][1] for k in ks)) for u, ks in units.items()}
+    size = {u: max(sizes[k] for k in ks) for u, ks in units.items()}
     orders = (
-        lambda r: (-sizes[r], intervals[r][0]),
-        lambda r: (intervals[r][0], -sizes[r]),
-        lambda r: (-(intervals[r][1] - intervals[r][0]), -sizes[r]),
-        lambda r: (-sizes[r] * (intervals[r][1] - intervals[r][0] + 1), intervals[r][0]),
+        lambda r: (-size[r], span[r][0]),
+        lambda r: (span[r][0], -size[r]),
+        lambda r: (-(span[r][1] - span[r][0]), -size[r]),
+        lambda r: (-size[r] * (span[r][1] - span[r][0] + 1), span[r][0]),
     )
     best = None
     for order in orders:
         placed, total = {}, 0
-        for root in sorted(intervals, key=lambda r: (order(r), r)):
-            start, end = intervals[root]
-            busy = sorted(
-                (placed[o], placed[o] + sizes[o]) for o in placed
-                if intervals[o][0] <= end and start <= intervals[o][1]
-            )
-            offset = _first_fit(busy, sizes[root])
-            placed[root] = offset
-            total = max(total, offset + sizes[root])
+
+        def busy(key):
+            start, end = intervals[key]
+            return sorted((placed[o], placed[o] + sizes[o]) for o in placed
+                          if intervals[o][0] <= end and start <= intervals[o][1])
+
+        for unit in sorted(units, key=lambda r: (order(r), r)):
+            members = units[unit]
+            if len(members) == 1:
+                offset = _first_fit(busy(unit), sizes[unit])
+            else:  # the lowest offset where every member fits beside what its steps hold
+                taken = {key: busy(key) for key in members}
+                offset = min(c for c in {0} | {end for ranges in taken.values() for _, end in ranges}
+                             if all(c + sizes[k] <= b or e <= c for k in members for b, e in taken[k]))
+            for key in members:
+                placed[key] = offset
+            total = max(total, offset + size[unit])
         if best is None or total < best[1]:
             best = (placed, total)
     return best if best else ({}, 0)

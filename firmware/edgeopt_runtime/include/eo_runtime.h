@@ -315,6 +315,9 @@ typedef struct {
     const int32_t *shifts;
 } eo_conv_s8_params_t;
 
+/* Output row `row` of a one-image convolution as a convolution of its own: fills slice,
+ * returns the byte offset of the input rows it reads (layers that run in place). */
+int32_t eo_conv_s8_row(const eo_conv_s8_params_t *p, int32_t row, eo_conv_s8_params_t *slice);
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);

@@ -32,6 +32,20 @@ void eo_fully_connected_s8(const eo_fc_s8_params_t *p, const int8_t *x, const in
     }
 }
 
+/* Output row `row` of a one-image convolution as a convolution of its own (layers that run
+ * in place, a row at a time through a line buffer): the slice's parameters, and the byte
+ * offset of the first input row it reads. The kernels take padding from pad_h and in_h. */
+int32_t eo_conv_s8_row(const eo_conv_s8_params_t *p, int32_t row, eo_conv_s8_params_t *slice)
+{
+    const int32_t top = row * p->stride_h - p->pad_h;
+    const int32_t skip = top < 0 ? 0 : (top < p->in_h ? top : p->in_h);
+    *slice = *p;
+    slice->out_h = 1;
+    slice->in_h = p->in_h - skip;
+    slice->pad_h = skip - top;
+    return skip * p->in_w * p->in_c;
+}
+
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y)
 {
