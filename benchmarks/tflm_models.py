@@ -46,7 +46,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", default="qemu-cortex-m4")
     args = parser.parse_args()
-    print(f"{'model':<24} {'int8 weights':<12} {'edgeopt arena':>14} {'TFLM arena':>11} {'ratio':>6} "
+    print(f"{'model':<24} {'int8 weights':<12} {'edgeopt arena':>14} {'liveness bound':>15} {'TFLM arena':>11} {'ratio':>6} "
           f"{'instructions':>13} {'TFLM+CMSIS-NN':>14} {'ratio':>6} {'flash':>9} {'TFLM flash':>11} {'ratio':>6} "
           f"{'weights':>8} {'flash/(1.05 W + 16 KiB)':>24}")
     rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ def main():
                 report = emulated.run(inputs)[1]
             instructions, flash = report["instructions_per_call"]["median"], report["flash_bytes"]
             weights = generated.memory.weights_on(False)  # the model's int8 weights and biases
-            print(f"{name:<24} {layout:<12} {generated.arena_bytes:>14,} {tflm:>11,} "
+            print(f"{name:<24} {layout:<12} {generated.arena_bytes:>14,} {generated.peak_bytes:>15,} {tflm:>11,} "
                   f"{generated.arena_bytes / tflm:>6.2f} {instructions:>13,} {peer_instructions:>14,} "
                   f"{instructions / peer_instructions:>6.2f} {flash:>9,} {peer_flash:>11,} {flash / peer_flash:>6.2f} "
                   f"{weights:>8,} {flash / (1.05 * weights + 16 * 1024):>24.2f}")
