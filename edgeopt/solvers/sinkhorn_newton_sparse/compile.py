@@ -17,7 +17,7 @@ def context_bytes(config, item):
     """sizeof(NAME_ctx_t), laid out as C does (solver.c.j2 checks it at compile time)."""
     n, m, k = config.n, config.m, config.capacity
     fields = [(item, n + m), (item, n + m), (item, n + m), (item, n * m), (item, k), (4, k), (4, n + 1),
-              (item, 6 * (n + m)), (4, 4), (item, 1), (4, 1)]  # (alignment = element size, count)
+              (item, 6 * (n + m)), (4, 4), (item, 2), (4, 1)]  # (alignment = element size, count)
     size = 0
     for align, count in fields:
         size = -(-size // align) * align + align * count

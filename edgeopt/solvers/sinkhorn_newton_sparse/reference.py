@@ -1,5 +1,6 @@
 """The numpy reference of sinkhorn_newton_sparse (float64): the same log-domain Sinkhorn
-steps (eta rising at first) and sparsified Newton steps, with numpy's dense linear algebra for the Newton system,
+steps (eta rising at first) and sparsified, Levenberg-Marquardt-shifted Newton steps, with numpy's dense
+linear algebra for the Newton system,
 plus the entropic objective and the test problems."""
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def solve(cost, r, c, config):
 
     for step_eta in warm_start_etas(cost, config):
         x, y = sinkhorn(x, y, step_eta)
-    newton = 0
+    newton, damping = 0, 0.01
     for newton in range(config.max_newton_steps):
         p = plan(x, y)
         if marginal_error(p, r, c) <= config.tolerance:
@@ -45,11 +46,21 @@ def solve(cost, r, c, config):
         grad = np.concatenate([r - p.sum(1), c - p.sum(0)])
         kept = np.where(p >= np.sort(p, axis=None)[-min(config.capacity, p.size)], p, 0)
         hessian = eta * np.block([[np.diag(p.sum(1)), kept], [kept.T, np.diag(p.sum(0))]])
-        step = np.linalg.lstsq(hessian, grad, rcond=None)[0]
-        alpha, start = 1.0, dual(x, y)
-        while dual(x + alpha * step[:n], y + alpha * step[n:]) < start + 1e-4 * alpha * grad @ step and alpha > 1e-9:
-            alpha /= 2
-        x, y = x + alpha * step[:n], y + alpha * step[n:]
+        start, error = dual(x, y), marginal_error(p, r, c)
+        for _ in range(20):  # Levenberg-Marquardt, as the C solver: the shift over eta |grad|
+            shift = damping * eta * np.linalg.norm(grad)
+            step = np.linalg.solve(hessian + shift * np.eye(n + m), grad)
+            trial_x, trial_y = x + step[:n], y + step[n:]
+            trial_error = marginal_error(plan(trial_x, trial_y), r, c)
+            ratio = (dual(trial_x, trial_y) - start) / (grad @ step - step @ hessian @ step / 2)
+            accepted = (ratio > 1e-4 or trial_error < 0.5 * error) and np.isfinite(trial_error)
+            if ratio > 0.75 or (accepted and trial_error < 0.25 * error):
+                damping = max(damping / 2, 1e-8)
+            elif not accepted or ratio < 0.25:
+                damping *= 4
+            if accepted:
+                x, y = trial_x, trial_y
+                break
     return plan(x, y), newton
 
 
