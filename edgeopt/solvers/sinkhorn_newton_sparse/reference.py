@@ -47,20 +47,23 @@ def solve(cost, r, c, config):
         kept = np.where(p >= np.sort(p, axis=None)[-min(config.capacity, p.size)], p, 0)
         hessian = eta * np.block([[np.diag(p.sum(1)), kept], [kept.T, np.diag(p.sum(0))]])
         start, error = dual(x, y), marginal_error(p, r, c)
-        for _ in range(20):  # Levenberg-Marquardt, as the C solver: the shift over eta |grad|
-            shift = damping * eta * np.linalg.norm(grad)
-            step = np.linalg.solve(hessian + shift * np.eye(n + m), grad)
-            trial_x, trial_y = x + step[:n], y + step[n:]
+        shift = damping * eta * np.linalg.norm(grad)  # Levenberg-Marquardt, as the C solver
+        step = np.linalg.solve(hessian + shift * np.eye(n + m), grad)
+        slope, predicted = grad @ step, grad @ step - step @ hessian @ step / 2
+        alpha, ratio = 1.0, (dual(x + step[:n], y + step[n:]) - start) / predicted
+        for _ in range(20):  # the backtracking line search
+            trial_x, trial_y = x + alpha * step[:n], y + alpha * step[n:]
             trial_error = marginal_error(plan(trial_x, trial_y), r, c)
-            ratio = (dual(trial_x, trial_y) - start) / (grad @ step - step @ hessian @ step / 2)
-            accepted = (ratio > 1e-4 or trial_error < 0.5 * error) and np.isfinite(trial_error)
-            if ratio > 0.75 or (accepted and trial_error < 0.25 * error):
-                damping = max(damping / 2, 1e-8)
-            elif not accepted or ratio < 0.25:
-                damping *= 4
-            if accepted:
-                x, y = trial_x, trial_y
+            if dual(trial_x, trial_y) >= start + 1e-4 * alpha * slope or trial_error < 0.5 * error:
                 break
+            alpha /= 2
+        else:
+            break  # no ascent: the C solver falls back to Sinkhorn steps here
+        if ratio > 0.75 or (alpha == 1 and trial_error < 0.25 * error):
+            damping = max(damping / 2, 1e-8)
+        elif ratio < 0.25:
+            damping *= 4
+        x, y = trial_x, trial_y
     return plan(x, y), newton
 
 
