@@ -80,7 +80,7 @@ def host(folder):
               "POT / float32 iter.", "POT / float32 time"]
     print(" | ".join(header))
     for label, problem, etas in (("random assignment", random_assignment, {32: 200, 64: 400, 128: 800, 256: 1600}),
-                                 ("point clouds", point_clouds, {32: 400, 64: 800, 128: 1600, 256: 3200})):
+                                 ("point clouds", point_clouds, {32: 1600, 64: 1600, 128: 1600, 256: 3200})):
         for n, eta in etas.items():
             cost, r, c = problem(n, seed=0)
             mine = ours(folder, cost, r, c, float(eta))
