@@ -1,6 +1,6 @@
-"""Solvers on the board: MPC solutions equal the host simulator's, a 500-step closed loop with
-the plant on the host and the controller on the board tracks as well as the host-only loop,
-and a corrupting link loses and duplicates nothing."""
+"""Solvers on the board: MPC and optimal-transport solutions equal the host simulator's, a
+500-step closed loop with the plant on the host and the controller on the board tracks as well
+as the host-only loop, and a corrupting link loses and duplicates nothing."""
 import time
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from edgeopt.pipeline import compile_file
 from edgeopt.simulator.host import HostRunner
 from edgeopt.solvers import kind_of
 from edgeopt.solvers.newton_mpc.closed_loop import load_plant, run_closed_loop
+from edgeopt.solvers.sinkhorn_newton_sparse.reference import marginal_error, point_clouds
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "soft_actuator"
 
@@ -29,6 +30,37 @@ def test_mpc_solutions_match_the_host(boards):
     np.testing.assert_array_equal(got["status"], expected["status"])
     np.testing.assert_allclose(got["u"], expected["u"], rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(got["cost"], expected["cost"], rtol=1e-3, atol=1e-5)
+
+
+SNS = """[solver]
+kind = "sinkhorn_newton_sparse"
+name = "ot"
+[problem]
+n = 10
+m = 12
+eta = 400.0
+"""
+
+
+def test_transport_plans_match_the_host(boards, tmp_path):
+    """Sinkhorn-Newton-Sparse on rectangular point clouds: the board's plans meet the
+    tolerance and equal the host build's to float32 rounding (the iteration paths may differ
+    by a step: the two compilers round differently)."""
+    (tmp_path / "ot.toml").write_text(SNS)
+    artifact = compile_file(tmp_path / "ot.toml")
+    problems = [point_clouds(10, 12, seed=seed) for seed in range(4)]
+    inputs = {name: np.stack([p[k] for p in problems]).astype(np.float32) for k, name in enumerate("Crc")}
+    with boards.open(artifact) as board:
+        got = board.run(inputs)
+        cost, _ = board.cost_per_call({k: v[:1] for k, v in inputs.items()})
+    with HostRunner(artifact) as host:
+        expected = host.run(inputs)
+    np.testing.assert_array_equal(got["status"], 0)
+    np.testing.assert_array_equal(expected["status"], 0)
+    for k, (_, r, c) in enumerate(problems):
+        assert marginal_error(got["P"][k], r, c) <= 1e-5
+    np.testing.assert_allclose(got["P"], expected["P"], atol=2e-6)
+    assert cost > 0
 
 
 def test_closed_loop_of_500_steps(boards, record_property):
