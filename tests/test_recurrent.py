@@ -15,7 +15,7 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def recurrent_model(path, op, seq=5, batch=2, size=3, hidden=4, direction="forward", layout=0,
-                    initial=False, outputs=("Y", "Y_h"), lens=None, **attrs):
+                    initial=False, outputs=("Y", "Y_h"), lens=None, runtime_lens=False, **attrs):
     rng = np.random.default_rng(3)
     dirs = 2 if direction == "bidirectional" else 1
     gates = GATES[op] * hidden
@@ -28,8 +28,11 @@ def recurrent_model(path, op, seq=5, batch=2, size=3, hidden=4, direction="forwa
     if lens is not None:
         weights["lens"] = np.array(lens, np.int32)
         inputs.append("lens")
+    elif runtime_lens:  # a model input, as PyTorch exports packed sequences
+        graph_inputs.append(helper.make_tensor_value_info("lens", TensorProto.INT32, [batch]))
+        inputs.append("lens")
     if initial:
-        inputs += ([] if lens is not None else [""]) + ["h0"] + (["c0"] if op == "LSTM" else [])
+        inputs += ([] if lens is not None or runtime_lens else [""]) + ["h0"] + (["c0"] if op == "LSTM" else [])
         graph_inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, state)
                          for n in (["h0", "c0"] if op == "LSTM" else ["h0"])]
     names = list(outputs)
@@ -104,6 +107,27 @@ def test_clip_and_sequence_lens(tmp_path, op):
     outputs = ("Y", "Y_h", "Y_c") if op == "LSTM" else ("Y", "Y_h")
     _check(recurrent_model(tmp_path / "rnn.onnx", op, outputs=outputs, clip=0.4, lens=[3, 5],
                            direction="bidirectional"))
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+def test_sequence_lens_given_at_run_time(tmp_path, op, target):
+    """sequence_lens as an int32 model input: each sample its own lengths (0 and the full
+    sequence among them), against onnxruntime; lengths outside 0..seq are clamped, so the
+    kernel never reads past the sequence."""
+    outputs = ("Y", "Y_h", "Y_c") if op == "LSTM" else ("Y", "Y_h")
+    path = recurrent_model(tmp_path / "rnn.onnx", op, batch=3, outputs=outputs, direction="bidirectional",
+                           runtime_lens=True, initial=True)
+    generated = compile_model(path)
+    assert [t.dtype for t in generated.inputs if t.name == "lens"] == ["int32"]
+    rng = np.random.default_rng(0)
+    lens = np.array([[5, 2, 0], [1, 5, 3], [4, 4, 4], [9, -4, 5]], np.int32)
+    inputs = {t.name: rng.uniform(-1, 1, (4,) + tuple(t.shape)).astype(np.float32)
+              for t in generated.inputs if t.name != "lens"}
+    got = run_on(target, path, generated, dict(inputs, lens=lens))
+    reference = run_reference(path, dict(inputs, lens=np.clip(lens, 0, 5)))
+    for name, value in got.items():
+        np.testing.assert_allclose(value, reference[name], rtol=1e-5, atol=2e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("direction", ["forward", "bidirectional"])

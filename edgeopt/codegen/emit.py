@@ -289,24 +289,33 @@ def op_label(node):
 
 def _check_dtypes(graph, registry):
     """Every run-time tensor must have a type its op's kernel takes (constants such as
-    shapes may not); model inputs and outputs are float32 or int8."""
-    problems = []
+    shapes may not); model inputs and outputs are float32 or int8, or int32 where every
+    reader takes counts there (sequence_lens)."""
+    problems, counts = [], set()
     for node in graph.nodes:
-        allowed = registry[node.op_type].dtypes
-        if allowed is None:
+        op = registry[node.op_type]
+        if op.dtypes is None:
             continue
-        for tensor_name in dict.fromkeys(n for n in node.inputs + node.outputs if n):
-            tensor = graph.tensor(tensor_name)
-            if not tensor.is_constant and tensor.dtype not in allowed:
+        for index, tensor_name in enumerate(node.inputs + node.outputs):
+            tensor = graph.tensor(tensor_name) if tensor_name else None
+            if tensor is None or tensor.is_constant:
+                continue
+            allowed = ("int32",) if index in op.int32_inputs and index < len(node.inputs) else op.dtypes
+            if tensor.dtype not in allowed:
                 problems.append((node.op_type, node.name,
                                  f"tensor {tensor_name!r} is {tensor.dtype}; the kernel takes "
                                  f"{' or '.join(allowed)}"))
                 break
+            if allowed == ("int32",):
+                counts.add(tensor_name)
     for tensor_name in graph.inputs + graph.outputs:
         tensor = graph.tensor(tensor_name)
-        if tensor.dtype not in ("float32", "int8") and not problems:
+        plain = tensor.dtype in ("float32", "int8") or (tensor.dtype == "int32" and tensor_name in counts
+                                                        and tensor_name in graph.inputs)
+        if not plain and not problems:
             problems.append(("(graph)", tensor_name,
-                             f"model input/output is {tensor.dtype}; edgeopt supports float32 and int8 I/O"))
+                             f"model input/output is {tensor.dtype}; edgeopt supports float32 and int8 I/O "
+                             "(and int32 sequence lengths)"))
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
 

@@ -30,10 +30,15 @@ def _geometry(ctx):
     if direction not in ("forward", "reverse", "bidirectional"):
         ctx.unsupported(f"direction {direction!r}")
     directions = 2 if direction == "bidirectional" else 1
-    lens = ctx.require_const(4, "sequence_lens")
+    lens = ctx.const(4)
     if lens is not None and (np.shape(lens) != (batch,) or np.any(np.asarray(lens) < 0)
                              or np.any(np.asarray(lens) > seq)):
         ctx.unsupported(f"sequence_lens {np.asarray(lens).tolist()} must give 0..{seq} steps for each of {batch} rows")
+    if lens is None and ctx.has_input(4) and (ctx.graph.tensor(ctx.node.input(4)).dtype != "int32"
+                                              or tuple(ctx.shape(4)) != (batch,)):
+        tensor = ctx.graph.tensor(ctx.node.input(4))
+        ctx.unsupported(f"sequence_lens at run time must be int32 of shape ({batch},); found {tensor.dtype} "
+                        f"{tuple(tensor.shape)}")
     w = ctx.require_const(1, "W")
     ctx.require_const(2, "R")
     hidden = ctx.integer("hidden_size", int(np.shape(w)[1]) // _GATES[op])
@@ -104,7 +109,9 @@ def _lower(ctx, lc):
         y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
         activations=_activations(ctx, directions), cell_clip=ctx.number("cell_clip", 0.0),
         clip=ctx.number("clip", 0.0),
-        sequence_lens=lc.weight(np.asarray(ctx.const(4), np.int32), "sequence_lens") if ctx.has_input(4) else "NULL",
+        sequence_lens=(pointer(ctx.node.input(4)) if ctx.const(4) is None
+                       else lc.weight(np.asarray(ctx.const(4), np.int32), "sequence_lens")) if ctx.has_input(4) else "NULL",
+        runtime_lens=ctx.has_input(4) and ctx.const(4) is None,
         peepholes=lc.weight(np.asarray(ctx.const(7), np.float32), "peepholes") if ctx.has_input(7) else "NULL",
         input_forget=int(bool(ctx.integer("input_forget", 0))) if ctx.node.op_type == "LSTM" else 0,
         x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
@@ -149,4 +156,4 @@ def _tangent_scratch(ctx, rows):
 
 
 OPS = tuple(OpDef(op, _infer, None, _lower, scratch=_scratch, tangent=_tangent,
-                  tangent_scratch=_tangent_scratch) for op in _GATES)
+                  tangent_scratch=_tangent_scratch, int32_inputs=(4,)) for op in _GATES)

@@ -51,6 +51,8 @@ class OpDef:
     scratch: Optional[Callable] = None
     # element types of its run-time tensors; None: any (views such as Reshape)
     dtypes: Optional[tuple] = ("float32",)
+    # input positions that take int32 counts at run time instead (RNN/GRU/LSTM sequence_lens)
+    int32_inputs: tuple = ()
     # elementwise activations: the runtime function, and (OpContext) -> its float parameters;
     # an activation fuses into a producer whose kernel takes one (fuses_activation)
     kernel: Optional[str] = None

@@ -155,6 +155,14 @@ static void eo_rnn_step(const eo_recurrent_params_t *p, int32_t dir, const float
     }
 }
 
+/* The steps of batch row `batch`: sequence_lens may be a model input, so out-of-range values
+ * are clamped to [0, seq] rather than trusted */
+static int32_t eo_sequence_steps(const eo_recurrent_params_t *p, int32_t batch)
+{
+    const int32_t steps = p->sequence_lens != NULL ? p->sequence_lens[batch] : p->seq;
+    return steps < 0 ? 0 : (steps > p->seq ? p->seq : steps);
+}
+
 int32_t eo_recurrent_scratch_floats(const eo_recurrent_params_t *p)
 {
     return 2 * eo_rnn_gates(p->cell) * p->hidden + 2 * p->hidden;
@@ -180,7 +188,7 @@ void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const floa
                 h[j] = h0 != NULL ? h0[state + j] : 0.0f;
                 c[j] = c0 != NULL ? c0[state + j] : 0.0f;
             }
-            const int32_t steps = p->sequence_lens != NULL ? p->sequence_lens[batch] : p->seq;
+            const int32_t steps = eo_sequence_steps(p, batch);
             for (step = 0; step < p->seq; ++step) {
                 /* a shorter sequence: its last steps' outputs are zero, its state the last real step's */
                 const int32_t t = step >= steps ? step : (reverse ? steps - 1 - step : step);
@@ -195,12 +203,12 @@ void eo_recurrent_f32(const eo_recurrent_params_t *p, const float *x, const floa
                     }
                 }
             }
-            for (j = 0; j < n; ++j) {
+            for (j = 0; j < n; ++j) { /* an empty sequence ends in zero states, as onnxruntime has it */
                 if (y_h != NULL) {
-                    y_h[state + j] = h[j];
+                    y_h[state + j] = steps > 0 ? h[j] : 0.0f;
                 }
                 if (y_c != NULL) {
-                    y_c[state + j] = c[j];
+                    y_c[state + j] = steps > 0 ? c[j] : 0.0f;
                 }
             }
         }
@@ -424,7 +432,7 @@ void eo_recurrent_tangent_f32(const eo_recurrent_params_t *p, const eo_recurrent
         const float *wb = b != NULL ? b + dir * 2 * g : NULL, *rb = b != NULL ? wb + g : NULL;
         for (batch = 0; batch < p->batch; ++batch) {
             const int32_t state = dir * p->state_dir + batch * p->state_batch;
-            const int32_t steps = p->sequence_lens != NULL ? p->sequence_lens[batch] : p->seq;
+            const int32_t steps = eo_sequence_steps(p, batch);
             for (j = 0; j < n; ++j) {
                 v.h[j] = h0 != NULL ? h0[state + j] : 0.0f;
                 v.c[j] = c0 != NULL ? c0[state + j] : 0.0f;
@@ -464,10 +472,10 @@ void eo_recurrent_tangent_f32(const eo_recurrent_params_t *p, const eo_recurrent
             }
             for (k = 0; k < rows * n; ++k) {
                 if (t->y_h != NULL) {
-                    t->y_h[(k / n) * t->state_size + state + k % n] = dh[k];
+                    t->y_h[(k / n) * t->state_size + state + k % n] = steps > 0 ? dh[k] : 0.0f;
                 }
                 if (t->y_c != NULL) {
-                    t->y_c[(k / n) * t->state_size + state + k % n] = dc[k];
+                    t->y_c[(k / n) * t->state_size + state + k % n] = steps > 0 ? dc[k] : 0.0f;
                 }
             }
         }
