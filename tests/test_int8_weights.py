@@ -21,7 +21,7 @@ def _layers(mode, spare):
     registry = default_registry()
     graph = optimize(load_model(PERSON_DETECT, {}), registry)
     added = choose_int8_weights(graph, registry, mode, spare)
-    layers = [(node.attrs["int8_weights"], *registry[node.op_type].weight_expansion(OpContext(node, graph)))
+    layers = [(node.attrs["int8_weights"], *registry[node.op_type].weight_expansion(OpContext(node, graph))[:2])
               for node in graph.nodes if "int8_weights" in node.attrs]
     return added, layers
 

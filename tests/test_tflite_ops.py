@@ -193,6 +193,41 @@ def test_dsp_kernels_bit_exact_on_cortex_m4(tmp_path, rows, per_channel, y_scale
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("rows", [1, 2])
+def test_compact_weights_long_rows_and_extremes_bit_exact_on_cortex_m4(tmp_path, rows):
+    """The compact layout interleaves output pairs (each halfword 256 x the odd output's weight
+    + the even one's): 1,000 inputs of 127 against odd rows of 127 put the odd outputs' sums
+    past 2^23 (the kernels flush them every 256 inputs), and some inputs of -128 against -128
+    weights the extremes. An odd weight of -128 beside a negative even one cannot be
+    interleaved: that layer keeps int16 weights, still exact."""
+    ins, outs = 1000, 6
+    w = RNG.integers(-127, 128, (outs, ins)).astype(np.int8)
+    w[1], w[3, :500], w[5, ::7] = 127, -128, -128
+    w[2, :500], w[4, ::7] = np.abs(w[2, :500]), np.abs(w[4, ::7])  # beside the -128s: nothing negative
+    tensors = [T("x", "int8", (rows, ins), scales=(0.05,), zero_points=(-3,)),
+               T("w", "int8", w.shape, w, scales=(0.01,) * outs, zero_points=(0,) * outs),
+               T("b", "int32", (outs,), np.zeros(outs, np.int32), scales=(0.0005,) * outs, zero_points=(0,) * outs),
+               T("y", "int8", (rows, outs), scales=(40.0,), zero_points=(0,))]
+    ops = [Op(OPS.FULLY_CONNECTED, ["x", "w", "b"], ["y"], options("FullyConnectedOptions"))]
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(build(tensors, ops, ["x"], ["y"]))
+    feed = {"x": RNG.integers(-128, 128, (3, rows, ins)).astype(np.int8)}
+    feed["x"][0] = 127
+    feed["x"][1, :, ::2] = -128
+    for layout in ("compact", "expanded"):
+        generated = compile_model(path, int8_weights=layout)
+        got = run_on("qemu-cortex-m4", path, generated, feed)
+        np.testing.assert_array_equal(got["y"], run_reference(path, feed)["y"])
+    assert np.any(np.abs(got["y"][0]) < 120)  # not all saturated: the sums matter
+    assert "_dsp_compact(" in compile_model(path, int8_weights="compact").files["fc.c"]
+    w[5, 0], w[4, 0] = -128, -1
+    path.write_bytes(build(tensors, ops, ["x"], ["y"]))
+    generated = compile_model(path, int8_weights="compact")
+    assert "_dsp_compact(" not in generated.files["fc.c"]
+    np.testing.assert_array_equal(run_on("qemu-cortex-m4", path, generated, feed)["y"], run_reference(path, feed)["y"])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 def test_huge_bias_keeps_the_exact_portable_kernel_on_cortex_m4(tmp_path):
     """Accumulators that could reach 2^30 rule out the DSP kernels' SMMULR requantization."""
     tensors = _layer("fc", (2, 16), (8, 16), (2, 8), True, None)

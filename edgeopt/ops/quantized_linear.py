@@ -12,25 +12,54 @@ from edgeopt.ops.registry import Call, InPlace, OpDef
 def pack_fc_dsp(weights, compact=False):
     """[outs][ins] -> eo_fully_connected_s8_dsp's layout: per block of 4 outputs (zero rows
     pad the last) and per 8 inputs, each row's {w0, w2, w1, w3, w4, w6, w5, w7} as int16;
-    compact: int8 in the natural order (the kernel's SXTB16 makes the pairs)."""
+    compact: int8, the block's two output pairs interleaved (eo_runtime.h)."""
     return _pack_blocks(weights, rows=4, inputs=8, compact=compact)
 
 
 def pack_pairs_dsp(weights, compact=False):
     """[outs][ins] -> eo_matmul_s8_dsp's layout: per pair of outputs (a zero row pads an odd
-    count) and per 4 inputs, each row's {w0, w2, w1, w3} as int16; compact: int8 in order."""
+    count) and per 4 inputs, each row's {w0, w2, w1, w3} as int16; compact: int8, the pair
+    interleaved."""
     return _pack_blocks(weights, rows=2, inputs=4, compact=compact)
 
 
+_PAIR_ORDER = np.array([0, 2, 1, 3, 4, 6, 5, 7])  # the kernels' int16 input pairs {x0, x2}, {x1, x3}, ...
+
+
 def _pack_blocks(weights, rows, inputs, compact):
-    dtype = np.int8 if compact else np.int16
-    weights = np.asarray(weights, dtype)
+    weights = np.asarray(weights, np.int16)
     outs, ins = weights.shape
-    padded = np.zeros((-(-outs // rows) * rows, ins), dtype)
+    padded = np.zeros((-(-outs // rows) * rows, ins), np.int16)
     padded[:outs] = weights
-    order = np.arange(inputs) if compact else np.array([0, 2, 1, 3, 4, 6, 5, 7])[:inputs]
-    blocks = padded.reshape(-1, rows, ins // inputs, inputs)[..., order]  # block, row, group, inputs
-    return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+    groups, order = ins // inputs, _PAIR_ORDER[:inputs]
+    if not compact:
+        blocks = padded.reshape(-1, rows, groups, inputs)[..., order]  # block, row, group, inputs
+        return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+    even, odd = interleaved_pairs(padded)
+    words = np.stack([even.reshape(-1, groups, inputs)[..., order], odd.reshape(-1, groups, inputs)[..., order]],
+                     axis=-1)  # pair, group, input, (even byte, odd byte)
+    blocks = words.reshape(-1, rows // 2, groups, 2 * inputs).transpose(0, 2, 1, 3)  # block, group, pair, bytes
+    return np.ascontiguousarray(blocks).astype(np.int8).reshape(-1)
+
+
+def interleaved_pairs(weights):
+    """The compact layout's bytes of each output pair: the even rows, and the odd rows less
+    one where the even weight is negative (so each halfword reads as 256 odd + even); raises
+    ValueError where that would be -129 (interleavable() says beforehand)."""
+    weights = np.asarray(weights, np.int16)
+    if len(weights) % 2:
+        weights = np.vstack([weights, np.zeros((1, weights.shape[1]), np.int16)])
+    even, odd = weights[0::2], weights[1::2] - (weights[0::2] < 0)
+    if odd.min(initial=0) < -128:
+        raise ValueError("an odd output's weight -128 beside a negative even one")
+    return even, odd
+
+
+def interleavable(weights):
+    """Whether the compact layout can hold these [outs][ins] weights."""
+    weights = np.asarray(weights, np.int16)
+    odd = weights[1::2]
+    return not np.any((odd == -128) & (weights[0::2][:len(odd)] < 0))
 
 
 def dsp_requantization(weights, bias, multipliers, shifts, output_offset, compact=False):
@@ -137,13 +166,18 @@ def _dsp_plan(ctx, compact=None):
     if len(multipliers) == 1:
         multipliers, shifts = multipliers * channels, shifts * channels
     output_offset = quant_of(ctx, -1, "output").zero_points[0]
-    if ctx.node.op_type == "QDepthwiseConv2D":
-        weights = ctx.const(1).reshape(-1, channels).T
-    else:
-        weights = ctx.const(1).reshape(channels, -1)
+    weights = _weight_rows(ctx)
     folded = _folded_bias(ctx, weights)
     requantization = dsp_requantization(weights, folded, multipliers, shifts, output_offset, compact=compact)
     return None if requantization is None else (kernel, *requantization)
+
+
+def _weight_rows(ctx):
+    """The int8 weights as [outputs][inputs]."""
+    channels = _output_channels(ctx)
+    if ctx.node.op_type == "QDepthwiseConv2D":
+        return ctx.const(1).reshape(-1, channels).T
+    return ctx.const(1).reshape(channels, -1)
 
 
 def _lower_dsp(ctx, lc, plan):
@@ -342,13 +376,16 @@ def _in_place(ctx):
 
 
 def _weight_expansion(ctx):
-    """The int16-expanded DSP weights' extra flash (a byte per packed weight) and the MACs
-    they serve (every weight once per output pixel or row)."""
+    """The int16-expanded DSP weights' extra flash (a byte per packed weight), the MACs they
+    serve (every weight once per output pixel or row), and whether the compact layout can
+    hold them (the interleaved kernels' one exception, see interleaved_pairs)."""
     plan = _dsp_plan(ctx, compact=False)
     if plan is None:
         return None
-    weights = plan[1]
-    return _packed_weights(ctx, plan, False).size, weights.size * int(np.prod(ctx.out_shape())) // len(weights)
+    kernel, weights, _ = plan
+    compact_exact = kernel == "eo_depthwise_conv2d_s8_dsp" or interleavable(_weight_rows(ctx))
+    return (_packed_weights(ctx, plan, False).size, weights.size * int(np.prod(ctx.out_shape())) // len(weights),
+            compact_exact)
 
 
 def _fc_scratch(ctx):

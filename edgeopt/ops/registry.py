@@ -67,7 +67,8 @@ class OpDef:
     # buffer: (OpContext) -> InPlace, or None where the rows' data flow does not allow it
     in_place: Optional[Callable] = None
     # int8 layers on DSP cores: (OpContext) -> (flash bytes the int16-expanded weights add,
-    # MACs they speed up), or None where the layer has no DSP kernel (passes.int8_weights)
+    # MACs they speed up, whether the compact layout holds the weights), or None where the
+    # layer has no DSP kernel (passes.int8_weights)
     weight_expansion: Optional[Callable] = None
 
 

@@ -13,7 +13,8 @@ DEFAULT_SPARE_BYTES = 16 * 1024
 
 def choose_int8_weights(graph, registry, mode="auto", spare_bytes=DEFAULT_SPARE_BYTES):
     """Sets the int8_weights attribute ("compact" or "expanded") of every node whose op can
-    expand its weights (OpDef.weight_expansion); returns the bytes the expanded copies add."""
+    expand its weights (OpDef.weight_expansion: extra bytes, MACs served, whether compact
+    weights are exact); returns the bytes the expanded copies add."""
     if mode not in MODES:
         raise EdgeoptError(f"--int8-weights {mode!r}: choose one of {', '.join(MODES)}")
     layers = []
@@ -30,8 +31,8 @@ def choose_int8_weights(graph, registry, mode="auto", spare_bytes=DEFAULT_SPARE_
             layers.append((node, *cost))
     added = 0
     budget = float("inf") if mode == "expanded" else spare_bytes if mode == "auto" else 0
-    for node, extra_bytes, macs in sorted(layers, key=lambda layer: -layer[2] / max(layer[1], 1)):
-        if added + extra_bytes <= budget:
+    for node, extra_bytes, macs, compact_exact in sorted(layers, key=lambda layer: -layer[2] / max(layer[1], 1)):
+        if added + extra_bytes <= budget or not compact_exact:  # else only the portable kernel is exact
             node.attrs["int8_weights"] = "expanded"
             added += extra_bytes
     return added

@@ -335,11 +335,15 @@ void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16
 #define EO_DEPTHWISE_DSP_MAX_TAPS 64
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                                 const eo_channel_s8_t *channels, int8_t *y, int8_t *padding);
-/* The same four DSP kernels with compact weights: int8 as stored, in the layouts above with
- * each group {w[k], w[k+2], w[k+1], w[k+3]} written [w[k], w[k+1], w[k+2], w[k+3]] (for the
- * depthwise kernel: the filter [k_h][k_w][out_c] with out_c padded to a multiple of 4); the
- * weights unscaled, the bias too, and c->shift carrying 1 + TFLite's left shift in its
- * second byte. */
+/* The same four DSP kernels with compact weights: int8, unscaled, the bias too, and c->shift
+ * carrying 1 + TFLite's left shift in its second byte. The fully-connected and matrix-product
+ * layouts interleave each pair of outputs (e, o): where the expanded layout has output e's
+ * int16 pair {w[e][k], w[e][j]}, the compact one has the word of bytes [w[e][k], w[o][k] - (w[e][k] < 0),
+ * w[e][j], w[o][j] - (w[e][j] < 0)] (each halfword then reads as 256 w[o] + w[e]); per block
+ * of 4 outputs the pair (0, 1)'s words, then (2, 3)'s, per group of 8 inputs (fully connected),
+ * per group of 4 one pair's two words (matrix product). No w[o] may be -128 where w[e] < 0
+ * (the compiler keeps such layers expanded). Depthwise: the filter [k_h][k_w][out_c] as
+ * stored, out_c padded to a multiple of 4. */
 void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                                        const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
 void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,

@@ -157,24 +157,28 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
     "sxtb16 %[xa], %[xb]\n\tsxtb16 %[xb], %[xb], ror #8\n\t"                              \
     "sxtb16 %[xc], %[xd]\n\tsxtb16 %[xd], %[xd], ror #8\n\t"
 
-/* w0, w1 := one output's next 4 weights as the pairs {w0, w2}, {w1, w3}: expanded weights are
- * stored so (one LDRD), compact ones as the int8 word [w0, w1, w2, w3] (LDR + two SXTB16) */
+/* w0, w1 := one output's next 4 expanded weights as the pairs {w0, w2}, {w1, w3} (one LDRD) */
 #define EO_WEIGHTS4_ASM "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
-#define EO_WEIGHTS4_COMPACT_ASM "ldr %[w1], [%[wp]], #4\n\tsxtb16 %[w0], %[w1]\n\tsxtb16 %[w1], %[w1], ror #8\n\t"
 
 /* Fully-connected pass: acc += one output's next 8 weights times xa..xd */
 #define EO_FC_OUTPUT_ASM(acc)                                                               \
     EO_WEIGHTS4_ASM "smlad " acc ", %[xa], %[w0], " acc "\n\tsmlad " acc ", %[xb], %[w1], " acc "\n\t" \
     EO_WEIGHTS4_ASM "smlad " acc ", %[xc], %[w0], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
-/* Compact: one LDRD brings the output's 8 int8 weights, unpacked in turn into w2 */
-#define EO_FC_OUTPUT_COMPACT_ASM(acc)                                                       \
-    "ldrd %[w0], %[w1], [%[wp]], #8\n\tsxtb16 %[w2], %[w0]\n\tsxtb16 %[w0], %[w0], ror #8\n\t" \
-    "smlad " acc ", %[xa], %[w2], " acc "\n\tsmlad " acc ", %[xb], %[w0], " acc "\n\t"       \
-    "sxtb16 %[w2], %[w1]\n\tsxtb16 %[w1], %[w1], ror #8\n\t"                               \
-    "smlad " acc ", %[xc], %[w2], " acc "\n\tsmlad " acc ", %[xd], %[w1], " acc "\n\t"
-#define EO_FC_OUTPUTS_COMPACT_ASM                                                           \
-    EO_FC_OUTPUT_COMPACT_ASM("%[a0]") EO_FC_OUTPUT_COMPACT_ASM("%[a1]")                     \
-    EO_FC_OUTPUT_COMPACT_ASM("%[a2]") EO_FC_OUTPUT_COMPACT_ASM("%[a3]")
+/* Compact weights interleave a pair of outputs (eo_runtime.h): in each word the even
+ * output's two weights are bytes 0 and 2, so SXTB16 gives them as an int16 pair, and each
+ * halfword read whole is 256 x the odd output's weight + the even one's. Per word, even +=
+ * SMLAD(SXTB16(word), x) and mixed += SMLAD(word, x); mixed - even is 256 x the odd output's
+ * sum (eo_odd_flush): one SXTB16 per four weights instead of two. */
+#define EO_COMPACT_WORD_ASM(even, mixed, x, w)                                              \
+    "sxtb16 %[w2], " w "\n\tsmlad " even ", " x ", %[w2], " even "\n\tsmlad " mixed ", " x ", " w ", " mixed "\n\t"
+/* Fully-connected pass of one output pair: even/mixed += its next 8 interleaved weights
+ * (16 bytes) times xa..xd */
+#define EO_FC_PAIR_COMPACT_ASM(even, mixed)                                                 \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t" EO_COMPACT_WORD_ASM(even, mixed, "%[xa]", "%[w0]")   \
+    EO_COMPACT_WORD_ASM(even, mixed, "%[xb]", "%[w1]")                                       \
+    "ldrd %[w0], %[w1], [%[wp]], #8\n\t" EO_COMPACT_WORD_ASM(even, mixed, "%[xc]", "%[w0]")   \
+    EO_COMPACT_WORD_ASM(even, mixed, "%[xd]", "%[w1]")
+#define EO_FC_OUTPUTS_COMPACT_ASM EO_FC_PAIR_COMPACT_ASM("%[a0]", "%[a1]") EO_FC_PAIR_COMPACT_ASM("%[a2]", "%[a3]")
 #define EO_FC_OUTPUTS_ASM                                                                   \
     EO_FC_OUTPUT_ASM("%[a0]") EO_FC_OUTPUT_ASM("%[a1]") EO_FC_OUTPUT_ASM("%[a2]") EO_FC_OUTPUT_ASM("%[a3]")
 
@@ -187,6 +191,26 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
 #define EO_PAIR_FOUR_ASM(weights4)                                                          \
     EO_INT16_INPUTS_ASM EO_PAIR_OUTPUT_ASM("%[a0]", "%[a2]", weights4) EO_PAIR_OUTPUT_ASM("%[a1]", "%[a3]", weights4)
 #define EO_PAIR_EIGHT_ASM(weights4) EO_PAIR_FOUR_ASM(weights4) EO_PAIR_FOUR_ASM(weights4)
+/* Compact: four inputs of both rows against the output pair's two interleaved words; a0, a2
+ * the even output's rows, a1, a3 the mixed sums */
+#define EO_PAIR_COMPACT_FOUR_ASM                                                            \
+    EO_INT16_INPUTS_ASM "ldrd %[w0], %[w1], [%[wp]], #8\n\t"                                \
+    EO_COMPACT_WORD_ASM("%[a0]", "%[a1]", "%[xa]", "%[w0]") "smlad %[a2], %[xc], %[w2], %[a2]\n\t" \
+    "smlad %[a3], %[xc], %[w0], %[a3]\n\t"                                                  \
+    EO_COMPACT_WORD_ASM("%[a0]", "%[a1]", "%[xb]", "%[w1]") "smlad %[a2], %[xd], %[w2], %[a2]\n\t" \
+    "smlad %[a3], %[xd], %[w1], %[a3]\n\t"
+#define EO_PAIR_COMPACT_EIGHT_ASM EO_PAIR_COMPACT_FOUR_ASM EO_PAIR_COMPACT_FOUR_ASM
+
+/* Inputs per stretch between flushes of a compact pair's mixed sum: 256 x 128 x 128 < 2^23,
+ * so 256 x the odd output's partial sum stays exact in 32 bits. */
+#define EO_COMPACT_STRETCH 256
+
+/* odd += the odd output's sum since the last flush, (mixed - even) / 256; then mixed = even */
+static inline void eo_odd_flush(int32_t even, int32_t *mixed, int32_t *odd)
+{
+    *odd += (int32_t)((uint32_t)*mixed - (uint32_t)even) >> 8;
+    *mixed = even;
+}
 
 /* The kernels below are each written once for both weight layouts: `compact` is a constant
  * in every call, so each exported kernel keeps only its own passes. */
@@ -230,26 +254,46 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             }
         }
         for (o = 0; o < outs; o += 4, c += 4, yo += 4) {
-            int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = c[2].bias, a3 = c[3].bias;
+            /* compact: a0, a2 the even outputs, a1, a3 the mixed sums; odd1, odd3 the odd ones */
+            int32_t a0 = c[0].bias, a1 = compact ? a0 : c[1].bias, a2 = c[2].bias, a3 = compact ? a2 : c[3].bias;
+            int32_t odd1 = c[1].bias, odd3 = c[3].bias;
             uint32_t lanes;
             if (expanded) {
                 const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
-                do {
+                while (xp < end) {
+                    const uint32_t *stop = compact && end - xp > EO_COMPACT_STRETCH / 2 ? xp + EO_COMPACT_STRETCH / 2 : end;
+                    do {
+                        if (compact) {
+                            EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
+                        } else {
+                            EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                        }
+                    } while (xp < stop);
                     if (compact) {
-                        EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
-                    } else {
-                        EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                        eo_odd_flush(a0, &a1, &odd1);
+                        eo_odd_flush(a2, &a3, &odd3);
                     }
-                } while (xp < end);
+                }
             } else {
                 const int8_t *xp = xr;
-                do {
+                while (xp < x_end) {
+                    const int8_t *stop = compact && x_end - xp > EO_COMPACT_STRETCH ? xp + EO_COMPACT_STRETCH : x_end;
+                    do {
+                        if (compact) {
+                            EO_DSP_PASS3(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
+                        } else {
+                            EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                        }
+                    } while (xp < stop);
                     if (compact) {
-                        EO_DSP_PASS3(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
-                    } else {
-                        EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
+                        eo_odd_flush(a0, &a1, &odd1);
+                        eo_odd_flush(a2, &a3, &odd3);
                     }
-                } while (xp < x_end);
+                }
+            }
+            if (compact) {
+                a1 = odd1;
+                a3 = odd3;
             }
             eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c + 2, c + 3);
             lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
@@ -291,14 +335,24 @@ EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t
         const uint32_t *xp = rows;
         int32_t a0 = c[0].bias, a1 = c[1].bias, a2 = a0, a3 = a1;
         uint32_t lanes;
-        if (compact) {
+        if (compact) { /* a0, a2: the even output's rows; a1, a3: the mixed sums */
+            int32_t odd0 = c[1].bias, odd1 = c[1].bias;
+            a1 = a0, a3 = a2;
             if (odd_eights) {
-                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
+                EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
             }
-            while (xp < end) { /* sixteen inputs per turn */
-                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
-                EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_COMPACT_ASM));
+            while (xp < end) { /* a stretch of inputs (four words per four), sixteen per turn */
+                const uint32_t *stop = end - xp > EO_COMPACT_STRETCH ? xp + EO_COMPACT_STRETCH : end;
+                do {
+                    EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
+                    EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
+                } while (xp < stop);
+                eo_odd_flush(a0, &a1, &odd0);
+                eo_odd_flush(a2, &a3, &odd1);
             }
+            eo_odd_flush(a0, &a1, &odd0); /* the odd first eight, if no stretch followed */
+            eo_odd_flush(a2, &a3, &odd1);
+            a1 = odd0, a3 = odd1;
         } else {
             if (odd_eights) {
                 EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_ASM));
