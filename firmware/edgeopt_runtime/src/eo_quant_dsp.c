@@ -243,6 +243,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
     int32_t r, o, k;
     for (r = 0; r < p->rows; ++r) {
         const int8_t *xr = x + r * p->ins, *x_end = xr + p->ins;
+        const uint32_t *const end = expanded != NULL ? expanded + p->ins / 2 : NULL; /* once: stores may alias *p */
         const uint32_t *wp = (const uint32_t *)(const void *)w; /* the blocks follow each other */
         const eo_channel_s8_t *c = channels;
         int8_t *yo = y + r * outs;
@@ -259,7 +260,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             int32_t odd1 = c[1].bias, odd3 = c[3].bias;
             uint32_t lanes;
             if (expanded) {
-                const uint32_t *xp = expanded, *end = expanded + p->ins / 2;
+                const uint32_t *xp = expanded;
                 while (xp < end) {
                     const uint32_t *stop = compact && end - xp > EO_COMPACT_STRETCH / 2 ? xp + EO_COMPACT_STRETCH / 2 : end;
                     do {
