@@ -202,11 +202,11 @@ def _packed_weights(ctx, plan, compact):
     kernel, weights, _ = plan
     if kernel == "eo_fully_connected_s8_dsp":
         return pack_fc_dsp(weights, compact)
-    if kernel == "eo_depthwise_conv2d_s8_dsp":  # per tap, channels (padded to 4) as {0, 2, 1, 3}
+    if kernel == "eo_depthwise_conv2d_s8_dsp":  # per group of 4 channels (zero-padded), tap by tap, {0, 2, 1, 3}
         order = [0, 1, 2, 3] if compact else [0, 2, 1, 3]
         taps = np.zeros((weights.shape[1], -(-len(weights) // 4) * 4), weights.dtype)
         taps[:, :len(weights)] = weights.T
-        return taps.reshape(len(taps), -1, 4)[..., order].reshape(-1)
+        return np.ascontiguousarray(taps.reshape(len(taps), -1, 4)[..., order].transpose(1, 0, 2)).reshape(-1)
     if kernel == "eo_conv2d_s8_dsp":  # over the patch padded with zero weights
         k_h, row, patch = conv_patch(ctx)
         rows = np.zeros((len(weights), k_h, row), weights.dtype)

@@ -328,9 +328,9 @@ void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w
  * offset folded into the bias; pair: eo_conv2d_s8_dsp_scratch_size bytes. */
 void eo_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
                       const eo_channel_s8_t *channels, int8_t *y, uint32_t *pair);
-/* DSP cores, any depth multiplier, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per tap
- * (its output channels padded to a multiple of 4 with zero weights) and per 4 channels
- * {w0, w2, w1, w3} (8-byte aligned); channels with the input offset folded into the bias;
+/* DSP cores, any depth multiplier, at most EO_DEPTHWISE_DSP_MAX_TAPS taps: w as int16 per
+ * group of 4 output channels (the last padded with zero weights), tap after tap, each tap's
+ * four as {w0, w2, w1, w3} (8-byte aligned); channels with the input offset folded into the bias;
  * padding: eo_depthwise_conv2d_s8_dsp_scratch_size bytes of scratch. */
 #define EO_DEPTHWISE_DSP_MAX_TAPS 64
 void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, const int16_t *w,
@@ -342,8 +342,8 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
  * w[e][j], w[o][j] - (w[e][j] < 0)] (each halfword then reads as 256 w[o] + w[e]); per block
  * of 4 outputs the pair (0, 1)'s words, then (2, 3)'s, per group of 8 inputs (fully connected),
  * per group of 4 one pair's two words (matrix product). No w[o] may be -128 where w[e] < 0
- * (the compiler keeps such layers expanded). Depthwise: the filter [k_h][k_w][out_c] as
- * stored, out_c padded to a multiple of 4. */
+ * (the compiler keeps such layers expanded). Depthwise: int8 in the expanded layout's order,
+ * each tap's four channels as stored. */
 void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                                        const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
 void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
