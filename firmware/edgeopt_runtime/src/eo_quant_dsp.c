@@ -113,9 +113,6 @@ static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
     return odd;
 }
 
-/* Two words from an 8-byte aligned address */
-#define EO_LDRD_AT(lo, hi, ptr) __asm__("ldrd %0, %1, [%2]" : "=&r"(lo), "=&r"(hi) : "r"(ptr) : "memory")
-
 /* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
 static inline void eo_expand4(uint32_t *dst, uint32_t v)
 {
@@ -477,6 +474,14 @@ EO_BOTH_LAYOUTS void eo_depthwise4(const int8_t *const *at, const uint32_t *wp, 
                 : [xp] "r"(x), [col] "r"(col_step), [col2] "r"(2 * col_step)                 \
                 : "memory");                                                                 \
     } while (0)
+#define EO_DW_ROW3_OF(compact)                                                               \
+    do {                                                                                     \
+        if (compact) {                                                                       \
+            EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_COMPACT_ASM));                           \
+        } else {                                                                             \
+            EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_ASM));                                   \
+        }                                                                                    \
+    } while (0)
 
 /* The same for a pixel whose taps all lie inside the input, depth multiplier 1, four real
  * channels: each tap's word straight from x (its first tap's channels), rows of k_w taps
@@ -486,22 +491,16 @@ EO_BOTH_LAYOUTS void eo_depthwise4_inside(const int8_t *x, int32_t col_step, int
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], ky, kx;
     if (k_h == 3 && k_w == 3) { /* the common 3x3: no loop at all */
-        for (ky = 0; ky < 3; ++ky, x += row_step) {
-            if (compact) {
-                EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_COMPACT_ASM));
-            } else {
-                EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_ASM));
-            }
-        }
+        EO_DW_ROW3_OF(compact);
+        x += row_step;
+        EO_DW_ROW3_OF(compact);
+        x += row_step;
+        EO_DW_ROW3_OF(compact);
         k_h = 0;
     }
     for (ky = 0; ky < k_h; ++ky, x += row_step) {
         if (k_w == 3) {
-            if (compact) {
-                EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_COMPACT_ASM));
-            } else {
-                EO_DW_ROW3(EO_DW_ROW3_ASM(EO_DW_WEIGHTS_ASM));
-            }
+            EO_DW_ROW3_OF(compact);
         } else {
             for (kx = 0; kx < k_w; ++kx) {
                 uint32_t v;
@@ -513,11 +512,12 @@ EO_BOTH_LAYOUTS void eo_depthwise4_inside(const int8_t *x, int32_t col_step, int
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* One group of four output channels (`inputs` of them real) of a depthwise output pixel:
- * from `inside` (its first tap's channel c) when given, else through at[] */
 typedef struct { /* a depthwise layer's constants, read once (the int8 stores may alias *p) */
     int32_t k_h, k_w, taps, col_step, row_step, multiplier;
 } eo_depthwise_shape_t;
+
+/* One group of four output channels (`inputs` of them real) of a depthwise output pixel:
+ * from `inside` (its first tap's channel c) when given, else through at[] */
 
 EO_BOTH_LAYOUTS void eo_depthwise_group(const eo_depthwise_shape_t *p, const int8_t *inside, const int8_t *const *at,
                                         const void *w, int32_t c, int32_t inputs, int gather, int compact,
