@@ -258,6 +258,11 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             uint32_t lanes;
             if (expanded) {
                 const uint32_t *xp = expanded;
+                if (compact && p->ins <= EO_COMPACT_STRETCH) { /* one stretch: flushed below */
+                    do {
+                        EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
+                    } while (xp < end);
+                }
                 while (xp < end) {
                     const uint32_t *stop = compact && end - xp > EO_COMPACT_STRETCH / 2 ? xp + EO_COMPACT_STRETCH / 2 : end;
                     do {
@@ -290,6 +295,8 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 }
             }
             if (compact) {
+                eo_odd_flush(a0, &a1, &odd1);
+                eo_odd_flush(a2, &a3, &odd3);
                 a1 = odd1;
                 a3 = odd3;
             }
