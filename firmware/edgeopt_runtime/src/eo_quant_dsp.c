@@ -346,6 +346,12 @@ EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t
             if (odd_eights) {
                 EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
             }
+            if (ins <= EO_COMPACT_STRETCH) { /* one stretch: flushed below */
+                while (xp < end) {
+                    EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
+                    EO_DSP_PASS3(EO_PAIR_COMPACT_EIGHT_ASM);
+                }
+            }
             while (xp < end) { /* a stretch of inputs (four words per four), sixteen per turn */
                 const uint32_t *stop = end - xp > EO_COMPACT_STRETCH ? xp + EO_COMPACT_STRETCH : end;
                 do {
@@ -355,7 +361,7 @@ EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t
                 eo_odd_flush(a0, &a1, &odd0);
                 eo_odd_flush(a2, &a3, &odd1);
             }
-            eo_odd_flush(a0, &a1, &odd0); /* the odd first eight, if no stretch followed */
+            eo_odd_flush(a0, &a1, &odd0); /* the last stretch, or the odd first eight alone */
             eo_odd_flush(a2, &a3, &odd1);
             a1 = odd0, a3 = odd1;
         } else {
