@@ -35,31 +35,29 @@ def _pack_blocks(weights, rows, inputs, compact):
     if not compact:
         blocks = padded.reshape(-1, rows, groups, inputs)[..., order]  # block, row, group, inputs
         return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
-    even, odd = interleaved_pairs(padded)
+    if not interleavable(padded):
+        raise ValueError("an odd output's weight -128 beside a negative even one")
+    even, odd = _interleaved_pairs(padded)
     words = np.stack([even.reshape(-1, groups, inputs)[..., order], odd.reshape(-1, groups, inputs)[..., order]],
                      axis=-1)  # pair, group, input, (even byte, odd byte)
     blocks = words.reshape(-1, rows // 2, groups, 2 * inputs).transpose(0, 2, 1, 3)  # block, group, pair, bytes
     return np.ascontiguousarray(blocks).astype(np.int8).reshape(-1)
 
 
-def interleaved_pairs(weights):
-    """The compact layout's bytes of each output pair: the even rows, and the odd rows less
-    one where the even weight is negative (so each halfword reads as 256 odd + even); raises
-    ValueError where that would be -129 (interleavable() says beforehand)."""
+def _interleaved_pairs(weights):
+    """The compact layout's bytes of each output pair of [outs][ins] weights: the even rows,
+    and the odd rows less one where the even weight is negative (so each halfword reads as
+    256 odd + even; an odd row past the last even one pairs with zeros)."""
     weights = np.asarray(weights, np.int16)
     if len(weights) % 2:
         weights = np.vstack([weights, np.zeros((1, weights.shape[1]), np.int16)])
-    even, odd = weights[0::2], weights[1::2] - (weights[0::2] < 0)
-    if odd.min(initial=0) < -128:
-        raise ValueError("an odd output's weight -128 beside a negative even one")
-    return even, odd
+    return weights[0::2], weights[1::2] - (weights[0::2] < 0)
 
 
 def interleavable(weights):
-    """Whether the compact layout can hold these [outs][ins] weights."""
-    weights = np.asarray(weights, np.int16)
-    odd = weights[1::2]
-    return not np.any((odd == -128) & (weights[0::2][:len(odd)] < 0))
+    """Whether the compact layout can hold these [outs][ins] weights: no odd byte would be
+    -129 (an odd weight -128 beside a negative even one)."""
+    return _interleaved_pairs(weights)[1].min(initial=0) >= -128
 
 
 def dsp_requantization(weights, bias, multipliers, shifts, output_offset, compact=False):
@@ -378,7 +376,7 @@ def _in_place(ctx):
 def _weight_expansion(ctx):
     """The int16-expanded DSP weights' extra flash (a byte per packed weight), the MACs they
     serve (every weight once per output pixel or row), and whether the compact layout can
-    hold them (the interleaved kernels' one exception, see interleaved_pairs)."""
+    hold them (the interleaved kernels' one exception, see interleavable)."""
     plan = _dsp_plan(ctx, compact=False)
     if plan is None:
         return None

@@ -89,6 +89,7 @@ def _lower(ctx, lc):
         y_strides = (directions * hidden, hidden, seq * directions * hidden)
         state = (hidden, directions * hidden)
     outputs = list(ctx.node.outputs) + [""] * 3
+    lens = ctx.const(4)  # None when absent or an input
 
     def pointer(name):
         return lc.buffer(name) if name else "NULL"
@@ -109,9 +110,9 @@ def _lower(ctx, lc):
         y_step=y_strides[0], y_dir=y_strides[1], y_batch=y_strides[2], state_dir=state[0], state_batch=state[1],
         activations=_activations(ctx, directions), cell_clip=ctx.number("cell_clip", 0.0),
         clip=ctx.number("clip", 0.0),
-        sequence_lens=(pointer(ctx.node.input(4)) if ctx.const(4) is None
-                       else lc.weight(np.asarray(ctx.const(4), np.int32), "sequence_lens")) if ctx.has_input(4) else "NULL",
-        runtime_lens=ctx.has_input(4) and ctx.const(4) is None,
+        sequence_lens=(lc.weight(np.asarray(lens, np.int32), "sequence_lens") if lens is not None
+                       else pointer(ctx.node.input(4))),
+        runtime_lens=lens is None and ctx.has_input(4),
         peepholes=lc.weight(np.asarray(ctx.const(7), np.float32), "peepholes") if ctx.has_input(7) else "NULL",
         input_forget=int(bool(ctx.integer("input_forget", 0))) if ctx.node.op_type == "LSTM" else 0,
         x=pointer(ctx.node.input(0)), w=packed(w, "input_weights"), r=packed(r, "recurrent_weights"), r_h=r_h,
