@@ -226,6 +226,32 @@ static inline void eo_scale4(int compact, int32_t *a0, int32_t *a1, int32_t *a2,
     }
 }
 
+/* One block's passes over its inputs, xp (of type T) to `last`, with `inputs` (the asm that
+ * loads them): compact weights in stretches of `stretch` T (the odd sums flushed after each
+ * and once more by the caller; a row of one stretch needs no stretch bookkeeping). */
+#define EO_FC_BLOCK_PASSES(T, last, stretch, inputs)                                     \
+    do {                                                                                 \
+        if (compact && (last) - xp <= (stretch)) {                                       \
+            do {                                                                         \
+                EO_DSP_PASS3(inputs EO_FC_OUTPUTS_COMPACT_ASM);                          \
+            } while (xp < (last));                                                       \
+        }                                                                                \
+        while (xp < (last)) {                                                            \
+            T const stop_ = compact && (last) - xp > (stretch) ? xp + (stretch) : (last); \
+            do {                                                                         \
+                if (compact) {                                                           \
+                    EO_DSP_PASS3(inputs EO_FC_OUTPUTS_COMPACT_ASM);                      \
+                } else {                                                                 \
+                    EO_DSP_PASS(inputs EO_FC_OUTPUTS_ASM);                               \
+                }                                                                        \
+            } while (xp < stop_);                                                        \
+            if (compact) {                                                               \
+                eo_odd_flush(a0, &a1, &odd1);                                            \
+                eo_odd_flush(a2, &a3, &odd3);                                            \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
 /* Cortex-M4/M7/M33, one row at a time (fully-connected layers): four outputs x eight inputs
  * per pass with SMLAD on int16 pairs. The inputs become int16 pairs with SXTB16: once per
  * row into `expanded` when given (several blocks of outputs share them), else on the fly
@@ -258,41 +284,10 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
             uint32_t lanes;
             if (expanded) {
                 const uint32_t *xp = expanded;
-                if (compact && p->ins <= EO_COMPACT_STRETCH) { /* one stretch: flushed below */
-                    do {
-                        EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
-                    } while (xp < end);
-                }
-                while (xp < end) {
-                    const uint32_t *stop = compact && end - xp > EO_COMPACT_STRETCH / 2 ? xp + EO_COMPACT_STRETCH / 2 : end;
-                    do {
-                        if (compact) {
-                            EO_DSP_PASS3(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
-                        } else {
-                            EO_DSP_PASS(EO_INT16_INPUTS_ASM EO_FC_OUTPUTS_ASM);
-                        }
-                    } while (xp < stop);
-                    if (compact) {
-                        eo_odd_flush(a0, &a1, &odd1);
-                        eo_odd_flush(a2, &a3, &odd3);
-                    }
-                }
+                EO_FC_BLOCK_PASSES(const uint32_t *, end, EO_COMPACT_STRETCH / 2, EO_INT16_INPUTS_ASM);
             } else {
                 const int8_t *xp = xr;
-                while (xp < x_end) {
-                    const int8_t *stop = compact && x_end - xp > EO_COMPACT_STRETCH ? xp + EO_COMPACT_STRETCH : x_end;
-                    do {
-                        if (compact) {
-                            EO_DSP_PASS3(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_COMPACT_ASM);
-                        } else {
-                            EO_DSP_PASS(EO_INT8_INPUTS_ASM EO_FC_OUTPUTS_ASM);
-                        }
-                    } while (xp < stop);
-                    if (compact) {
-                        eo_odd_flush(a0, &a1, &odd1);
-                        eo_odd_flush(a2, &a3, &odd3);
-                    }
-                }
+                EO_FC_BLOCK_PASSES(const int8_t *, x_end, EO_COMPACT_STRETCH, EO_INT8_INPUTS_ASM);
             }
             if (compact) {
                 eo_odd_flush(a0, &a1, &odd1);
@@ -509,16 +504,16 @@ EO_BOTH_LAYOUTS void eo_depthwise4_inside(const int8_t *x, int32_t col_step, int
         EO_DW_ROW3_OF(compact);
         x += row_step;
         EO_DW_ROW3_OF(compact);
-        k_h = 0;
-    }
-    for (ky = 0; ky < k_h; ++ky, x += row_step) {
-        if (k_w == 3) {
-            EO_DW_ROW3_OF(compact);
-        } else {
-            for (kx = 0; kx < k_w; ++kx) {
-                uint32_t v;
-                memcpy(&v, x + kx * col_step, 4);
-                EO_DEPTHWISE_TAP(v, wp, compact);
+    } else {
+        for (ky = 0; ky < k_h; ++ky, x += row_step) {
+            if (k_w == 3) {
+                EO_DW_ROW3_OF(compact);
+            } else {
+                for (kx = 0; kx < k_w; ++kx) {
+                    uint32_t v;
+                    memcpy(&v, x + kx * col_step, 4);
+                    EO_DEPTHWISE_TAP(v, wp, compact);
+                }
             }
         }
     }
