@@ -674,7 +674,7 @@ def test_sigmoid_table_is_tflites():
     """The table TFLite's int16 sigmoid and tanh interpolate, rebuilt from its construction:
     spot values of TFLite's sigmoid_table_uint16, where rounding sigmoid(i / 24) alone would be
     off by one (indices 4, 8, 28)."""
-    from edgeopt.ops.quantized import sigmoid_table_q16
+    from edgeopt.ops.quantized_recurrent import sigmoid_table_q16
 
     table = sigmoid_table_q16()
     spots = {0: 32768, 1: 33451, 4: 35493, 8: 38180, 28: 49975, 100: 64536, 128: 65221, 200: 65520,

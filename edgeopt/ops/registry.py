@@ -169,13 +169,13 @@ def build_registry(*op_lists) -> "MappingProxyType":
 def default_registry():
     from edgeopt.ops import (
         conv, elementwise, fold_only, hybrid, layout, linear, normalization, pool, quantized,
-        quantized_linear, recurrent, reduce,
+        quantized_linear, quantized_recurrent, recurrent, reduce,
     )
 
     return build_registry(
         elementwise.OPS, linear.OPS, conv.OPS, pool.OPS, reduce.OPS,
         normalization.OPS, layout.OPS, fold_only.OPS, quantized.OPS, quantized_linear.OPS,
-        recurrent.OPS, hybrid.OPS,
+        quantized_recurrent.OPS, recurrent.OPS, hybrid.OPS,
     )
 
 
