@@ -1,6 +1,7 @@
 """The command line: outputs, comparisons, and clear errors for bad input."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -8,6 +9,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import models
+
+DATA = Path(__file__).resolve().parent / "data" / "models"
 
 
 @pytest.fixture
@@ -50,6 +53,22 @@ def test_per_layer_names_first_divergent_node(run_cli, tmp_path):
     code, out, _ = run_cli("simulate", path, "--inputs", inputs, "--per-layer", "--rtol", "0", "--atol", "0")
     assert code == 1
     assert "first divergence: step" in out and "node(s) conv_" in out
+
+
+def test_per_layer_on_an_int8_tflite_model(run_cli, tmp_path):
+    """int8 layers are traced too (their C types, not floats); the TFLite reference exposes only
+    the outputs, and the report says so instead of claiming every layer matches."""
+    path = DATA / "tflm" / "micro_speech_quantized.tflite"
+    inputs = _npz(tmp_path / "in.npz", Reshape_1=np.random.default_rng(0).integers(-128, 128, (2, 1, 1960)).astype(np.int8))
+    code, out, err = run_cli("simulate", path, "--inputs", inputs, "--per-layer")
+    assert code == 0, err
+    assert "layers have no intermediate from the TFLite reference (TFLM)" in out and "every layer" not in out
+
+
+def test_compare_on_a_keras_file_says_there_is_no_reference(run_cli, tmp_path):
+    inputs = _npz(tmp_path / "in.npz", gru_input=np.zeros((2, 1, 1, 10), np.float32))
+    code, _, err = run_cli("simulate", DATA / "nn4mc" / "GRU.hdf5", "--inputs", inputs, "--compare")
+    assert code != 0 and "no reference runtime for Keras files" in err and "Traceback" not in err
 
 
 def test_console_entry_point_runs(tmp_path, mlp_path):

@@ -16,10 +16,15 @@ from edgeopt.errors import UnsupportedError, unsupported_summary
 from edgeopt.ops.registry import MALFORMED, NodeUnsupported, OpContext, malformed
 from edgeopt.passes import plan_memory
 
-RUNTIME_VERSION = 2  # EO_RUNTIME_VERSION of the runtime these templates call
+RUNTIME_VERSION = 3  # EO_RUNTIME_VERSION of the runtime these templates call
 
 # The model's own symbols beside those of its weights (see model.c.j2 / model.h.j2).
 OWN_SYMBOLS = ("invoke", "run", "reset", "arena", "jacobian", "jacobian_u")
+
+
+# trace_hook.h's names of the step outputs' types the host simulator captures per layer
+TRACE_KINDS = {"float32": "EO_TRACE_F32", "int8": "EO_TRACE_S8", "uint8": "EO_TRACE_U8", "int16": "EO_TRACE_S16",
+               "int32": "EO_TRACE_S32"}
 
 
 @dataclass
@@ -170,8 +175,9 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
             comment += f"; also computes {c_comment(', '.join(node.sources[1:]))}"
         steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
         layers.append((op_label(node), node.name, graph.tensor(out).shape))
-        blocks.append(dict(comment=comment, code=code,
-                           trace=f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)});"))
+        kind = TRACE_KINDS.get(graph.tensor(out).dtype)
+        blocks.append(dict(comment=comment, code=code, trace=kind and
+                           f"EO_TRACE({index}, {lc.buffer(out)}, {lc.size(out)}, {kind});"))
     if problems:
         raise UnsupportedError(unsupported_summary(problems))
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeopt.errors import ToolchainError
+from edgeopt.errors import EdgeoptError, ToolchainError
 
 
 def onnx_session(model_bytes):
@@ -23,7 +23,12 @@ def run_reference(model_path, inputs: dict, extra_outputs=()):
     """Run every sample (leading axis of each input) through the reference runtime one by
     one: onnxruntime for .onnx, TFLite's reference kernels for .tflite.
 
-    Returns {name: (N, *shape)} for the model outputs and any requested intermediates."""
+    Returns {name: (N, *shape)} for the model outputs and any requested intermediates (ONNX
+    only: the TFLite runtimes expose none)."""
+    if str(model_path).lower().endswith((".h5", ".hdf5")):
+        raise EdgeoptError("there is no reference runtime for Keras files here (edgeopt reads them without "
+                           "TensorFlow): compare against outputs saved from Keras (model.predict) instead, or "
+                           "export the model to ONNX or TFLite and compare that")
     if str(model_path).lower().endswith(".tflite"):
         return run_tflite_reference(model_path, inputs)
     import onnx

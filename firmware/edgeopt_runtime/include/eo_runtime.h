@@ -8,7 +8,7 @@
 
 /* Generated files check it (#error on a mismatch): bump it whenever a kernel's signature or
  * a layout the compiler writes changes. */
-#define EO_RUNTIME_VERSION 2
+#define EO_RUNTIME_VERSION 3
 #define EO_MAX_RANK 6
 
 /* The header is included from C++ too (Arduino sketches): restrict is C99 only. */
@@ -23,7 +23,7 @@ typedef enum { EO_OK = 0, EO_ERROR = 1 } eo_status_t;
 
 /* Per-layer tracing for the simulator's --per-layer mode; compiled out by default. */
 #ifndef EO_TRACE
-#define EO_TRACE(step, data, count) ((void)0)
+#define EO_TRACE(step, data, count, kind) ((void)0)
 #endif
 
 /* ---- activations: x and y may be the same buffer ---- */
