@@ -4,9 +4,10 @@ and a 2-layer LSTM 32 -> 32, built with onnx.helper (as tests/test_recurrent.py 
 The cost of one time step is the difference of a 21-step and a 1-step sequence over 20, so
 the harness around the call cancels. Then TFLM's trained_lstm_int8 (28 steps of 28 -> 20, then
 a dense layer and softmax): instructions per inference and the arena against TFLM's own
-(its RecordingMicroAllocator).
+(its RecordingMicroAllocator), and its LSTM layer alone against CMSIS-NN's int8 LSTM (which
+TFLM + CMSIS-NN runs; benchmarks/cmsis_nn_lstm.py), built from a checkout when given.
 
-    python benchmarks/recurrent_cortex_m.py [--target qemu-cortex-m4]
+    python benchmarks/recurrent_cortex_m.py [--target qemu-cortex-m4] [--cmsis-nn DIR]
 """
 import argparse
 import sys
@@ -60,6 +61,7 @@ CASES = [("GRU 68 -> 10 (nn4mc)", "GRU", 68, 10, 1), ("LSTM 32 -> 32", "LSTM", 3
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="qemu-cortex-m4")
+    parser.add_argument("--cmsis-nn", help="a CMSIS-NN checkout to build the int8 LSTM peer from")
     args = parser.parse_args(argv)
     print(f"{'cell':<26} {'instructions/step':>18} {'MACs/step':>10} {'instructions/MAC':>17}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,12 +71,13 @@ def main(argv=None):
             per_step = (counts[1] - counts[0]) / 20
             macs = sum(GATES[cell] * hidden * ((size if layer == 0 else hidden) + hidden) for layer in range(layers))
             print(f"{label:<26} {per_step:>18,.0f} {macs:>10,} {per_step / macs:>17.2f}")
-    int8_lstm(args.target)
+    int8_lstm(args.target, args.cmsis_nn)
     return 0
 
 
-def int8_lstm(target):
+def int8_lstm(target, cmsis_nn=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cmsis_nn_lstm import RECORDED_CMSIS_NN, lstm_instructions
     from tflm_models import MODELS, tflm_arena_bytes
 
     path = MODELS / "trained_lstm_int8.tflite"
@@ -88,6 +91,10 @@ def int8_lstm(target):
     print("\ntrained_lstm_int8 (TFLM's; 28 steps of an int8 LSTM 28 -> 20, dense 560 -> 10, softmax):")
     print(f"  {count:,} instructions per inference ({count / 28:,.0f} per step, {count / macs:.2f} per LSTM MAC); "
           f"arena {generated.arena_bytes:,} B against TFLM's {tflm:,} B ({generated.arena_bytes / tflm:.2f}x)")
+    ours, peer = lstm_instructions(path, target, inputs, cmsis_nn)
+    source = "built from " + cmsis_nn if cmsis_nn else "recorded"
+    peer = peer or RECORDED_CMSIS_NN
+    print(f"  the LSTM layer alone: {ours:,} instructions against CMSIS-NN's {peer:,} ({source}): {ours / peer:.2f}x")
 
 
 if __name__ == "__main__":

@@ -636,11 +636,12 @@ def test_squared_difference_int8(tmp_path, scales, target):
          target=target)
 
 
-def _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip, batch=2, seq=6, features=5, hidden=7):
+def _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip, batch=2, seq=6, features=5, hidden=7,
+                   x_scale=0.02, bias_bound=30000):
     """One int8 UNIDIRECTIONAL_SEQUENCE_LSTM as TFLite's quantizer writes it: per-tensor int8
     weights, int32 biases at input x weight scale, an int8 hidden state and an int16 cell state
     (variables), the output in the hidden state's quantization."""
-    x_q, h_q = (0.02, -11), (0.01, hidden_zero)
+    x_q, h_q = (x_scale, -11), (0.01, hidden_zero)
     tensors = [T("x", "int8", (seq, batch, features) if time_major else (batch, seq, features),
                  scales=(x_q[0],), zero_points=(x_q[1],))]
     names = []
@@ -656,7 +657,7 @@ def _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip, batch=2, seq=
         names.append(f"r_{gate}")
     for gate, w in zip("ifco", tensors[1:5]):
         scale = x_q[0] * w.scales[0]
-        tensors.append(T(f"b_{gate}", "int32", (hidden,), RNG.integers(-30000, 30000, hidden).astype(np.int32),
+        tensors.append(T(f"b_{gate}", "int32", (hidden,), RNG.integers(-bias_bound, bias_bound, hidden).astype(np.int32),
                          scales=(scale,), zero_points=(0,)))
         names.append(f"b_{gate}")
     tensors += [T("h", "int8", (batch, hidden), scales=(h_q[0],), zero_points=(h_q[1],), variable=True),
@@ -692,6 +693,17 @@ def test_sequence_lstm_int8(tmp_path, time_major, hidden_zero, cell_power, cell_
     tensors, ops = _lstm_s8_model(time_major, hidden_zero, cell_power, cell_clip)
     got = _run(tmp_path, tensors, ops, ["x"], ["y"], samples=8, target=target)
     assert len(np.unique(got["y"])) > 20  # the gates are not all saturated
+    assert "eo_lstm_s8_dsp(" in compile_model(tmp_path / "op.tflite").files["op.c"]  # DSP cores run it
+
+
+@pytest.mark.parametrize("target", ["host", "qemu-cortex-m4"])
+def test_sequence_lstm_int8_beyond_one_smmulr(tmp_path, target):
+    """An input scale so large that the gate products need TFLite's left shift (11), and biases
+    so large that their accumulators could overflow the DSP kernel's one more doubling: the
+    portable kernel runs there too, still bit-exact."""
+    tensors, ops = _lstm_s8_model(False, 0, -12, 0.0, x_scale=40.0, bias_bound=600000)
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=4, target=target)
+    assert "eo_lstm_s8_dsp(" not in compile_model(tmp_path / "op.tflite").files["op.c"]
 
 
 def test_dynamic_range_fully_connected(tmp_path):

@@ -60,36 +60,53 @@ def interleavable(weights):
     return _interleaved_pairs(weights)[1].min(initial=0) >= -128
 
 
+def smmulr_requantization(worst_acc, multiplier, shift, output_offset=0, doubled=True):
+    """TFLite's requantization of every |acc| <= worst_acc, plus the output offset, in one
+    SMMULR (eo_requantize_channel, eo_requant_dsp_t): {multiplier, 1 + left shift, rounding,
+    right}, or None where that is not exact. acc << (1 + left shift) makes SMMULR TFLite's
+    rounding doubling high product h (while |acc| << (1 + left shift) < 2^31); then for TFLite's
+    right shift e, ties away from zero:
+    - doubled (any e): (2h + 2^e + offset 2^(e + 1) + sign(h)) >> (e + 1), right = e + 1;
+    - not doubled (e >= 1, where h reaches 2^30): (h + 2^(e - 1) + offset 2^e + sign(h)) >> e."""
+    left, right = max(int(shift), 0), max(-int(shift), 0)
+    scaled = int(worst_acc) * 2 ** (1 + left)
+    worst_high = -(-scaled * int(multiplier) // 2 ** 32)
+    if doubled:
+        rounding, worst_sum, right = 2 ** right + int(output_offset) * 2 ** (right + 1), 2 * worst_high, right + 1
+    elif right >= 1:
+        rounding, worst_sum = 2 ** (right - 1) + int(output_offset) * 2 ** right, worst_high
+    else:
+        return None
+    if scaled >= 2 ** 31 or worst_sum + abs(rounding) + 1 >= 2 ** 31 or 2 * abs(rounding) >= 2 ** 31:
+        return None
+    return int(multiplier), 1 + left, rounding, right
+
+
 def dsp_requantization(weights, bias, multipliers, shifts, output_offset, compact=False):
     """What the DSP kernels need to requantize each output channel exactly as TFLite with one
-    SMMULR (eo_requantize_channel), or None where that is not exact:
+    SMMULR (smmulr_requantization, doubled), or None where that is not exact:
     - weights [outputs][inputs] and bias scaled by 2^(1 + left shift), so SMMULR of the
-      accumulator is TFLite's rounding doubling high product h (valid while |acc| < 2^31);
-    - per channel {bias, multiplier, e + 1} for the right shift e: with the constant
-      2^e + output offset * 2^(e + 1) (the kernel's (2 * offset + 1) << (e + 1) >> 1),
-      (2h + constant + sign(h)) >> (e + 1) rounds h / 2^e half away from zero, adds the
-      output offset, and also holds for e = 0.
+      accumulator is TFLite's rounding doubling high product (valid while |acc| < 2^31);
+    - per channel {bias, multiplier, e + 1} for the right shift e.
     compact: the weights stay int8 and the bias unscaled; the kernel scales the accumulator
     instead by 1 + left shift, carried in the second byte of the shift (eo_scaled)."""
     weights = np.asarray(weights, np.int64).reshape(len(bias), -1)
     channels, scaled = [], np.empty(weights.shape, np.int8 if compact else np.int16)
     for row, (b, multiplier, shift) in enumerate(zip(bias, multipliers, shifts)):
-        left, right = max(int(shift), 0), max(-int(shift), 0)
-        scale = 2 ** (1 + left)
+        scale = 2 ** (1 + max(int(shift), 0))
         if not compact and np.abs(weights[row]).max(initial=0) * scale > 2 ** 15 - 1:
             return None
-        worst_acc = (abs(int(b)) + 128 * int(np.abs(weights[row]).sum())) * scale  # |int8 input| <= 128
-        rounding = 2 ** right + int(output_offset) * 2 ** (right + 1)
-        worst_high = -(-worst_acc * int(multiplier) // 2 ** 32)
-        overflows = 2 * worst_high + abs(rounding) + 1 >= 2 ** 31 or 2 * abs(rounding) >= 2 ** 31
-        if worst_acc >= 2 ** 31 or overflows:
+        worst_acc = abs(int(b)) + 128 * int(np.abs(weights[row]).sum())  # |int8 input| <= 128
+        requantization = smmulr_requantization(worst_acc, multiplier, shift, output_offset)
+        if requantization is None:
             return None
+        _, left, _, right = requantization
         if compact:
             scaled[row] = weights[row]
-            channels.append((int(b), int(multiplier), right + 1 + ((1 + left) << 8)))
+            channels.append((int(b), int(multiplier), right + (left << 8)))
         else:
             scaled[row] = weights[row] * scale
-            channels.append((int(b) * scale, int(multiplier), right + 1))
+            channels.append((int(b) * scale, int(multiplier), right))
     return scaled, np.array(channels, np.int32).reshape(-1, 3)
 
 

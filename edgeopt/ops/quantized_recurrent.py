@@ -4,28 +4,12 @@ import numpy as np
 
 from edgeopt.artifact import ALWAYS, DSP, PORTABLE
 from edgeopt.ops.quantized import quant_of, quantize_multiplier
+from edgeopt.ops.quantized_linear import smmulr_requantization
 from edgeopt.ops.registry import Call, OpDef
 
 # |f * c|, |i * g| and |o * tanh(c)|: the gates in Q0.15 are 0..32767, tanh at most 32767 in
 # magnitude, the cell state int16
 GATE_PRODUCT_BOUND = 32767 * 32768
-
-
-def smmulr_requantization(worst_acc, multiplier, shift, output_offset=0):
-    """TFLite's requantization of every |acc| <= worst_acc (plus the output offset) in one
-    SMMULR, as eo_requant_dsp_t {multiplier, 1 + left shift, rounding, e} for the right shift
-    e, or None where that is not exact: acc scaled by 2^(1 + left shift) makes SMMULR TFLite's
-    rounding doubling high product h (while the scaled |acc| < 2^31); with rounding =
-    2^(e - 1) + output offset * 2^e, (h + rounding + sign(h)) >> e rounds h / 2^e half away
-    from zero and adds the offset (for e >= 1)."""
-    left, right = max(int(shift), 0), -int(shift)
-    scaled = int(worst_acc) * 2 ** (1 + left)
-    if not 1 <= right <= 31 or scaled >= 2 ** 31:
-        return None
-    rounding = 2 ** (right - 1) + int(output_offset) * 2 ** right
-    worst_high = -(-scaled * int(multiplier) // 2 ** 32)
-    return None if worst_high + abs(rounding) + 1 >= 2 ** 31 else (int(multiplier), 1 + left, rounding, right)
-
 
 def sigmoid_table_q16():
     """TFLite's sigmoid_table_uint16: sigmoid(i / 24) in Q0.16, each node raised by half the
@@ -86,7 +70,7 @@ def _lower_lstm_s8(ctx, lc):
     worst = [int(np.abs(b).max()) + 128 * int(np.abs(w.astype(np.int64)).sum(axis=1).max())
              for b, w in zip(folded, weights)]
     requant = [smmulr_requantization(acc, m, s) for acc, (m, s) in zip(worst, to_input + to_state)]
-    requant += [smmulr_requantization(GATE_PRODUCT_BOUND, m, s, offset)
+    requant += [smmulr_requantization(GATE_PRODUCT_BOUND, m, s, offset, doubled=False)
                 for (m, s), offset in ((forget, 0), (update, 0), (output, h_zero))]
     dsp = None if None in requant else dict(
         w=lc.weight(_gates_interleaved(weights[:4]), "input_weights_dsp", when=DSP, align=8),

@@ -437,15 +437,16 @@ void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, 
                 const int32_t *bias, int8_t *y, void *scratch);
 /* One requantization in one SMMULR (the compiler's smmulr_requantization): acc << left, then
  * SMMULR by the multiplier is TFLite's rounding doubling high product h, and
- * (h + rounding + sign(h)) >> right its rounding right shift plus an output offset. */
+ * (2h + rounding + sign(h)) >> right (doubled) or (h + rounding + sign(h)) >> right its
+ * rounding right shift plus an output offset. */
 typedef struct {
     int32_t multiplier, left, rounding, right;
 } eo_requant_dsp_t;
 /* The same on cores with the DSP extension, where every requantization is exact in one SMMULR:
  * w and r per unit and per 4 inputs (zero-padded), the four gates' 4 weights in turn (8-byte
  * aligned); bias [hidden][8] (the unit's 4 input then 4 recurrent biases); requant: the 4
- * input products', the 4 recurrent ones', then f * c, i * g and o * tanh(c) (with the hidden
- * zero point). */
+ * input products', the 4 recurrent ones' (doubled), then f * c, i * g and o * tanh(c) (with
+ * the hidden zero point; not doubled). */
 void eo_lstm_s8_dsp(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, const int8_t *r,
                     const int32_t *bias, const eo_requant_dsp_t *requant, int8_t *y, void *scratch);
 typedef struct {
