@@ -1,8 +1,17 @@
 """The runtime's own tanh/sigmoid (no libm) against double-precision references."""
+import shutil
 import subprocess
 
+import numpy as np
+import pytest
+
+import models
+from edgeopt.pipeline import compile_model
 from edgeopt.resources import runtime_dir
 from edgeopt.simulator.toolchain import STRICT_FLAGS
+from targets import run_on
+
+needs_qemu = pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
 
 CHECK = r"""
 #include <math.h>
@@ -48,3 +57,29 @@ def test_tanh_and_sigmoid_accuracy(tmp_path):
     assert worst_rel < 1e-6  # relative near zero, where tanh(x) ~ x
     assert worst_sigmoid < 2e-7
     assert largest == 1.0  # never beyond +-1, which it reaches
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+def test_vector_tanh_and_sigmoid_on_every_kind_of_quad(tmp_path, target):
+    """eo_tanh_f32 / eo_sigmoid_f32 take four elements under one range test (on FPv4 by
+    VLDM/VSTM): quads all in range, quads with one value beyond it, NaN, infinities and a
+    tail of 3, each within the scalar accuracy of double precision, saturating exactly."""
+    b = models.GraphBuilder(0)
+    model = b.model([("x", [1, 1003])], [b.node("Tanh", ["x"]), b.node("Sigmoid", ["x"])])
+    path = models.save(model, tmp_path / "activations.onnx")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(1003) * 3
+    x[rng.choice(1003, 120, replace=False)] = rng.choice([-1, 1], 120) * rng.uniform(7.9, 60, 120)
+    x[[5, 401, 1001]] = [np.nan, np.inf, -np.inf]
+    x[600:604] = [7.875, -7.875, 15.75, -15.75]  # the range bounds, exactly
+    x = x.astype(np.float32)
+    generated = compile_model(path)
+    outputs = run_on(target, path, generated, {"x": x.reshape(1, 1, -1)})
+    tanh, sigmoid = (outputs[o.name].reshape(-1).astype(np.float64) for o in generated.outputs)
+    finite = np.isfinite(x)
+    assert np.isnan(tanh[np.isnan(x)]).all() and np.isnan(sigmoid[np.isnan(x)]).all()
+    assert tanh[401] == 1.0 and tanh[1001] == -1.0 and sigmoid[401] == 1.0 and sigmoid[1001] == 0.0
+    exact = x[finite].astype(np.float64)
+    assert np.abs(tanh[finite] - np.tanh(exact)).max() < 3.3e-7
+    assert np.abs(sigmoid[finite] - 1 / (1 + np.exp(-exact))).max() < 2e-7
+    assert np.nanmax(np.abs(tanh)) == 1.0

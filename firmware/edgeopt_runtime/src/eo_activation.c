@@ -28,21 +28,31 @@ static inline float eo_tanh_fit(float v, float s, float k)
     return v * (p / q); /* this order rounds least */
 }
 
+static inline float eo_tanh_in_range(float v)
+{
+    return eo_tanh_fit(v, 1.0f, 1.0f);
+}
+
+/* 1/2 + tanh(v/2)/2, with the halvings folded into the fit */
+static inline float eo_sigmoid_in_range(float v)
+{
+    return 0.5f + eo_tanh_fit(v, 0.25f, 0.25f);
+}
+
 static inline float eo_tanh_inline(float v)
 {
     if (v * v > 62.015625f) { /* |v| > 7.875 (exact in float) */
         return v > 0.0f ? 1.0f : -1.0f;
     }
-    return eo_tanh_fit(v, 1.0f, 1.0f);
+    return eo_tanh_in_range(v);
 }
 
-/* 1/2 + tanh(v/2)/2, with the halvings folded into the fit: 26 instructions on FPv4 */
 static inline float eo_sigmoid_inline(float v)
 {
     if (v * v > 248.0625f) { /* |v/2| > 7.875 */
         return v > 0.0f ? 1.0f : 0.0f;
     }
-    return 0.5f + eo_tanh_fit(v, 0.25f, 0.25f);
+    return eo_sigmoid_in_range(v);
 }
 
 float eo_tanhf(float v)
@@ -53,6 +63,69 @@ float eo_tanhf(float v)
 float eo_sigmoidf(float v)
 {
     return eo_sigmoid_inline(v);
+}
+
+#if defined(__ARM_FP) && defined(__GNUC__) && !defined(__clang__)
+/* a..d := four floats from p by one VLDM, p += 4 (GCC loads them one by one): explicit
+ * registers are how GCC lets asm name a register list */
+#define EO_LOAD4(p, a, b, c, d)                                                                       \
+    do {                                                                                            \
+        register float a_ __asm__("s24"), b_ __asm__("s25"), c_ __asm__("s26"), d_ __asm__("s27");  \
+        __asm__("vldmia %4!, {s24-s27}" : "=t"(a_), "=t"(b_), "=t"(c_), "=t"(d_), "+r"(p) : : "memory"); \
+        (a) = a_;                                                                                   \
+        (b) = b_;                                                                                   \
+        (c) = c_;                                                                                   \
+        (d) = d_;                                                                                   \
+    } while (0)
+/* four floats to p by one VSTM, p += 4 (other registers than EO_LOAD4's: the inputs stay put) */
+#define EO_STORE4(p, a, b, c, d)                                                                      \
+    do {                                                                                            \
+        register float a_ __asm__("s28") = (a), b_ __asm__("s29") = (b), c_ __asm__("s30") = (c);   \
+        register float d_ __asm__("s31") = (d);                                                     \
+        __asm__("vstmia %0!, {s28-s31}" : "+r"(p) : "t"(a_), "t"(b_), "t"(c_), "t"(d_) : "memory");  \
+    } while (0)
+#else
+#define EO_LOAD4(p, a, b, c, d) ((a) = (p)[0], (b) = (p)[1], (c) = (p)[2], (d) = (p)[3], (p) += 4)
+#define EO_STORE4(p, a, b, c, d) ((p)[0] = (a), (p)[1] = (b), (p)[2] = (c), (p)[3] = (d), (p) += 4)
+#endif
+
+/* Four elements per turn under one range test: while the sum of their squares stays within
+ * the fit's range so does each (NaN or a large value fails the test and takes the
+ * per-element path); the same values as eo_tanh_inline. */
+void eo_tanh_f32(const float *x, float *y, int32_t n)
+{
+    const float *const end = x + (n & ~3);
+    while (x < end) {
+        float a, b, c, d;
+        EO_LOAD4(x, a, b, c, d);
+        if ((a * a + b * b) + (c * c + d * d) <= 62.015625f) {
+            EO_STORE4(y, eo_tanh_in_range(a), eo_tanh_in_range(b), eo_tanh_in_range(c), eo_tanh_in_range(d));
+        } else {
+            EO_STORE4(y, eo_tanh_inline(a), eo_tanh_inline(b), eo_tanh_inline(c), eo_tanh_inline(d));
+        }
+    }
+    for (n &= 3; n > 0; --n) {
+        *y++ = eo_tanh_inline(*x++);
+    }
+}
+
+/* As eo_tanh_f32: four elements per turn under one range test */
+void eo_sigmoid_f32(const float *x, float *y, int32_t n)
+{
+    const float *const end = x + (n & ~3);
+    while (x < end) {
+        float a, b, c, d;
+        EO_LOAD4(x, a, b, c, d);
+        if ((a * a + b * b) + (c * c + d * d) <= 248.0625f) {
+            EO_STORE4(y, eo_sigmoid_in_range(a), eo_sigmoid_in_range(b), eo_sigmoid_in_range(c),
+                      eo_sigmoid_in_range(d));
+        } else {
+            EO_STORE4(y, eo_sigmoid_inline(a), eo_sigmoid_inline(b), eo_sigmoid_inline(c), eo_sigmoid_inline(d));
+        }
+    }
+    for (n &= 3; n > 0; --n) {
+        *y++ = eo_sigmoid_inline(*x++);
+    }
 }
 
 void eo_relu_f32(const float *x, float *y, int32_t n)
@@ -81,14 +154,6 @@ void eo_clip_f32(const float *x, float *y, int32_t n, float low, float high)
     }
 }
 
-void eo_sigmoid_f32(const float *x, float *y, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        y[i] = eo_sigmoid_inline(x[i]);
-    }
-}
-
 void eo_hard_sigmoid_f32(const float *x, float *y, int32_t n, float alpha, float beta)
 {
     int32_t i;
@@ -105,14 +170,6 @@ void eo_hard_swish_f32(const float *x, float *y, int32_t n)
         float v = x[i] * (1.0f / 6.0f) + 0.5f;
         v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
         y[i] = x[i] * v;
-    }
-}
-
-void eo_tanh_f32(const float *x, float *y, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        y[i] = eo_tanh_inline(x[i]);
     }
 }
 
