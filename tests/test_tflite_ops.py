@@ -109,13 +109,15 @@ def test_depthwise_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, pad, stride, dila
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
-@pytest.mark.parametrize("channels", [6, 3])
+@pytest.mark.parametrize("channels,stride", [(6, 2), (3, 2), (10, 1)])
 @LAYOUTS
-def test_depthwise_dsp_kernel_takes_any_channel_count_on_cortex_m4(tmp_path, channels, layout):
-    """A last group of fewer than 4 channels (or the only one) reads just its own inputs."""
-    tensors = _layer("dw", (1, 7, 7, channels), (1, 3, 3, channels), (1, 4, 4, channels), True, None)
+def test_depthwise_dsp_kernel_takes_any_channel_count_on_cortex_m4(tmp_path, channels, stride, layout):
+    """A last group of fewer than 4 channels (or the only one) reads just its own inputs; with
+    stride 1 the inner pixels' whole groups run apart from that last group."""
+    size = 4 if stride == 2 else 7
+    tensors = _layer("dw", (1, 7, 7, channels), (1, 3, 3, channels), (1, size, size, channels), True, None)
     ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
-        "DepthwiseConv2DOptions", Padding=0, StrideW=2, StrideH=2, DepthMultiplier=1,
+        "DepthwiseConv2DOptions", Padding=0, StrideW=stride, StrideH=stride, DepthMultiplier=1,
         FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1))]
     _run(tmp_path, tensors, ops, ["x"], ["y"], target="qemu-cortex-m4", layout=layout)
     assert "eo_depthwise_conv2d_s8_dsp" in compile_model(tmp_path / "op.tflite").files["op.c"]
