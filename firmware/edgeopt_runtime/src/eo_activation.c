@@ -55,12 +55,20 @@ static inline float eo_sigmoid_inline(float v)
     return eo_sigmoid_in_range(v);
 }
 
-float eo_tanhf(float v)
+/* Out of line even here: the vector loops' rare paths call them instead of growing by
+ * another copy of the fit each */
+#if defined(__GNUC__)
+#define EO_OUT_OF_LINE __attribute__((noinline))
+#else
+#define EO_OUT_OF_LINE
+#endif
+
+EO_OUT_OF_LINE float eo_tanhf(float v)
 {
     return eo_tanh_inline(v);
 }
 
-float eo_sigmoidf(float v)
+EO_OUT_OF_LINE float eo_sigmoidf(float v)
 {
     return eo_sigmoid_inline(v);
 }
@@ -101,11 +109,11 @@ void eo_tanh_f32(const float *x, float *y, int32_t n)
         if ((a * a + b * b) + (c * c + d * d) <= 62.015625f) {
             EO_STORE4(y, eo_tanh_in_range(a), eo_tanh_in_range(b), eo_tanh_in_range(c), eo_tanh_in_range(d));
         } else {
-            EO_STORE4(y, eo_tanh_inline(a), eo_tanh_inline(b), eo_tanh_inline(c), eo_tanh_inline(d));
+            EO_STORE4(y, eo_tanhf(a), eo_tanhf(b), eo_tanhf(c), eo_tanhf(d));
         }
     }
     for (n &= 3; n > 0; --n) {
-        *y++ = eo_tanh_inline(*x++);
+        *y++ = eo_tanhf(*x++);
     }
 }
 
@@ -120,11 +128,11 @@ void eo_sigmoid_f32(const float *x, float *y, int32_t n)
             EO_STORE4(y, eo_sigmoid_in_range(a), eo_sigmoid_in_range(b), eo_sigmoid_in_range(c),
                       eo_sigmoid_in_range(d));
         } else {
-            EO_STORE4(y, eo_sigmoid_inline(a), eo_sigmoid_inline(b), eo_sigmoid_inline(c), eo_sigmoid_inline(d));
+            EO_STORE4(y, eo_sigmoidf(a), eo_sigmoidf(b), eo_sigmoidf(c), eo_sigmoidf(d));
         }
     }
     for (n &= 3; n > 0; --n) {
-        *y++ = eo_sigmoid_inline(*x++);
+        *y++ = eo_sigmoidf(*x++);
     }
 }
 
