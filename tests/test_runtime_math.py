@@ -61,9 +61,10 @@ def test_tanh_and_sigmoid_accuracy(tmp_path):
 
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
 def test_vector_tanh_and_sigmoid_on_every_kind_of_quad(tmp_path, target):
-    """eo_tanh_f32 / eo_sigmoid_f32 take four elements under one range test (on FPv4 by
-    VLDM/VSTM): quads all in range, quads with one value beyond it, NaN, infinities and a
-    tail of 3, each within the scalar accuracy of double precision, saturating exactly."""
+    """eo_tanh4_f32 / eo_sigmoid4_f32 (a tensor this large) take four elements under one range
+    test (on FPv4 by VLDM/VSTM): quads all in range, quads with one value beyond it, NaN,
+    infinities and a tail of 3, each within the scalar accuracy of double precision,
+    saturating exactly."""
     b = models.GraphBuilder(0)
     model = b.model([("x", [1, 1003])], [b.node("Tanh", ["x"]), b.node("Sigmoid", ["x"])])
     path = models.save(model, tmp_path / "activations.onnx")
@@ -74,6 +75,7 @@ def test_vector_tanh_and_sigmoid_on_every_kind_of_quad(tmp_path, target):
     x[600:604] = [7.875, -7.875, 15.75, -15.75]  # the range bounds, exactly
     x = x.astype(np.float32)
     generated = compile_model(path)
+    assert "eo_tanh4_f32(" in generated.files["activations.c"] and "eo_sigmoid4_f32(" in generated.files["activations.c"]
     outputs = run_on(target, path, generated, {"x": x.reshape(1, 1, -1)})
     tanh, sigmoid = (outputs[o.name].reshape(-1).astype(np.float64) for o in generated.outputs)
     finite = np.isfinite(x)

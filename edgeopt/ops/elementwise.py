@@ -101,8 +101,17 @@ def _exact_gelu(ctx):
 DIFFERENTIABLE = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Elu", "Selu"}
 
 
+# Tensors from this size on take the four-per-turn tanh/sigmoid: over 1,000 fewer
+# instructions per call for about 300 B more code, which a small model (an MLP's 64-wide
+# layers) would rather keep
+FOUR_PER_TURN = {"Tanh": "eo_tanh4_f32", "Sigmoid": "eo_sigmoid4_f32"}
+FOUR_PER_TURN_MIN_SIZE = 256
+
+
 def _lower_activation(ctx, lc):
     function, parameters = ACTIVATIONS[ctx.node.op_type]
+    if lc.size(ctx.node.outputs[0]) >= FOUR_PER_TURN_MIN_SIZE:
+        function = FOUR_PER_TURN.get(ctx.node.op_type, function)
     return Call("ops/activation.c.j2", dict(
         function=function, params=parameters(ctx), x=lc.buffer(ctx.node.inputs[0]),
         y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0]),

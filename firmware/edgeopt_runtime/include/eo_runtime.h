@@ -36,6 +36,10 @@ void eo_sigmoid_f32(const float *x, float *y, int32_t n);
 void eo_hard_sigmoid_f32(const float *x, float *y, int32_t n, float alpha, float beta);
 void eo_hard_swish_f32(const float *x, float *y, int32_t n);
 void eo_tanh_f32(const float *x, float *y, int32_t n);
+/* The same values four at a time: fewer instructions per element, more code (the compiler
+ * picks them for large tensors) */
+void eo_tanh4_f32(const float *x, float *y, int32_t n);
+void eo_sigmoid4_f32(const float *x, float *y, int32_t n);
 void eo_elu_f32(const float *x, float *y, int32_t n, float alpha);
 void eo_selu_f32(const float *x, float *y, int32_t n, float alpha, float gamma);
 void eo_rsqrt_f32(const float *x, float *y, int32_t n);
