@@ -78,6 +78,7 @@ int32_t eo_lstm_s8_scratch_size(const eo_lstm_s8_params_t *p)
 void eo_lstm_s8(const eo_lstm_s8_params_t *p, const int8_t *x, const int8_t *w, const int8_t *r,
                 const int32_t *bias, int8_t *y, void *scratch)
 {
+    /* the DSP kernel's scratch layout (one size for both): c and h after its pair words */
     uint32_t *const x_pairs = (uint32_t *)scratch, *const h_pairs = x_pairs + eo_pair_words(p->input);
     int16_t *const c = (int16_t *)(void *)(h_pairs + eo_pair_words(p->hidden));
     int8_t *const h = (int8_t *)(void *)(c + p->hidden), *const h_next = h + p->hidden;
