@@ -73,7 +73,7 @@ EO_OUT_OF_LINE float eo_sigmoidf(float v)
     return eo_sigmoid_inline(v);
 }
 
-#if defined(__ARM_FP) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__arm__) && defined(__ARM_FP) && defined(__GNUC__) && !defined(__clang__) /* 32-bit VFP */
 /* a..d := four floats from p by one VLDM, p += 4 (GCC loads them one by one): explicit
  * registers are how GCC lets asm name a register list */
 #define EO_LOAD4(p, a, b, c, d)                                                                       \
