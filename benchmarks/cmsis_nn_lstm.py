@@ -30,9 +30,11 @@ SOURCES = ["Source/LSTMFunctions/arm_lstm_unidirectional_s8.c",
            "Source/BasicMathFunctions/arm_elementwise_mul_acc_s16.c",
            "Source/BasicMathFunctions/arm_elementwise_mul_s16_s8.c"]
 # CMSIS-NN's instructions for trained_lstm_int8's LSTM layer (28 steps), measured here on
-# 2026-12-07 with the sources of CMSIS-NN's public repository as of 2024-2025
+# 2026-12-07 from the sources of CMSIS-NN's public repository as of 2024-2025
 # (arm_lstm_unidirectional_s8 V.1.1.1, arm_nn_lstm_step_s8 V.1.0.1, the gate, matrix, s16
-# activation and element-wise functions of January 2024), same gcc 12.2 -O2 and QEMU icount
+# activation and element-wise functions of January 2024; their DSP paths, with the headers
+# reduced to the helpers those use), same gcc 12.2 -O2 and QEMU icount; its output equal
+# to edgeopt's. A pinned release checkout may differ by a little.
 RECORDED_CMSIS_NN = 558_485
 GATE_FIELDS = {"forget_gate": 1, "input_gate": 0, "cell_gate": 2, "output_gate": 3}  # TFLite's gate order i, f, c, o
 
