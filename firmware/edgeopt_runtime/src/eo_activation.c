@@ -235,6 +235,6 @@ void eo_gelu_tanh_f32(const float *x, float *y, int32_t n)
     int32_t i;
     for (i = 0; i < n; ++i) {
         const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + eo_tanhf(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
+        y[i] = 0.5f * v * (1.0f + eo_tanh_inline(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
     }
 }
