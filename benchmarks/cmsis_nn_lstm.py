@@ -101,7 +101,7 @@ def edgeopt_source(seen):
     a = seen["args"]
     requant = seen["requantization_dsp"]
     ints = lambda values: "{" + ", ".join(str(int(v)) for v in values) + "}"  # noqa: E731
-    scratch_words = (4 * ((a["input"] + 3) // 4 * 2 + (a["hidden"] + 3) // 4 * 2) + 4 * a["hidden"] + 3) // 4
+    scratch_words = (quantized_recurrent.lstm_s8_scratch_bytes(a["input"], a["hidden"]) + 3) // 4
     return (c_ints("table", "uint16_t", seen["sigmoid_table"])
             + c_ints("w", "int8_t", seen["input_weights_dsp"]).replace("] =", "] __attribute__((aligned(8))) =")
             + c_ints("r", "int8_t", seen["recurrent_weights_dsp"]).replace("] =", "] __attribute__((aligned(8))) =")

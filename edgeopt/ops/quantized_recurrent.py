@@ -11,6 +11,7 @@ from edgeopt.ops.registry import Call, OpDef
 # magnitude, the cell state int16
 GATE_PRODUCT_BOUND = 32767 * 32768
 
+
 def sigmoid_table_q16():
     """TFLite's sigmoid_table_uint16: sigmoid(i / 24) in Q0.16, each node raised by half the
     chord error of linear interpolation, (1/24)^2 / 16 |sigmoid''|, so the interpolated curve
@@ -102,11 +103,15 @@ def _gates_interleaved(gates):
     return padded.reshape(4, hidden, -1, 4).transpose(1, 2, 0, 3).reshape(hidden, -1)
 
 
-def _lstm_s8_scratch(ctx):
+def lstm_s8_scratch_bytes(features, hidden):
     """eo_lstm_s8_scratch_size: x_t and h as int16 pair words (DSP cores), c (int16), h twice (int8)."""
-    _, _, features, hidden = _lstm_s8_shapes(ctx)
     pair_words = lambda n: (n + 3) // 4 * 2  # noqa: E731
     return 4 * (pair_words(features) + pair_words(hidden)) + 2 * hidden + 2 * hidden
+
+
+def _lstm_s8_scratch(ctx):
+    _, _, features, hidden = _lstm_s8_shapes(ctx)
+    return lstm_s8_scratch_bytes(features, hidden)
 
 
 OPS = (OpDef("QLstm", _infer_lstm_s8, None, _lower_lstm_s8, dtypes=("int8",), scratch=_lstm_s8_scratch),)
