@@ -102,7 +102,7 @@ DIFFERENTIABLE = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Elu", "Selu"}
 
 
 # Tensors from this size on take the four-per-turn tanh/sigmoid: over 1,000 fewer
-# instructions per call for about 300 B more code, which a small model (an MLP's 64-wide
+# instructions per call for about 400 B more code, which a small model (an MLP's 64-wide
 # layers) would rather keep
 FOUR_PER_TURN = {"Tanh": "eo_tanh4_f32", "Sigmoid": "eo_sigmoid4_f32"}
 FOUR_PER_TURN_MIN_SIZE = 256
