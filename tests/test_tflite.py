@@ -192,6 +192,56 @@ def test_arena_is_smaller_than_tflm():
     assert generated.arena_bytes < 0.7 * generated.peak_bytes and generated.in_place_layers >= 2
 
 
+def _separable_block(kernel, dilation):
+    """int8 1x1 (4 -> 16 channels), depthwise k x k of stride 1 ("same", dilated), 1x1 (16 ->
+    8) on 12x10 pixels: the depthwise layer's input and output are the largest tensors."""
+    import tflite
+    from tflite_builder import Op, T, build, options
+
+    rng = np.random.default_rng(kernel)
+
+    def scales(n):
+        return tuple(float(v) for v in rng.uniform(0.004, 0.02, n))
+
+    def layer(name, shape, axis, input_scale, outs):
+        s = scales(outs)
+        return [T(f"{name}_w", "int8", shape, rng.integers(-127, 128, shape).astype(np.int8), scales=s,
+                  zero_points=(0,) * outs, axis=axis),
+                T(f"{name}_b", "int32", (outs,), rng.integers(-500, 500, outs).astype(np.int32),
+                  scales=tuple(input_scale * v for v in s), zero_points=(0,) * outs)]
+
+    tensors = [T("x", "int8", (1, 12, 10, 4), scales=(0.05,), zero_points=(3,)),
+               *layer("expand", (16, 1, 1, 4), 0, 0.05, 16), T("wide", "int8", (1, 12, 10, 16), scales=(0.1,), zero_points=(-5,)),
+               *layer("depthwise", (1, kernel, kernel, 16), 3, 0.1, 16),
+               T("filtered", "int8", (1, 12, 10, 16), scales=(0.2,), zero_points=(7,)),
+               *layer("project", (8, 1, 1, 16), 0, 0.2, 8), T("y", "int8", (1, 12, 10, 8), scales=(0.3,), zero_points=(-1,))]
+    same = dict(Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=1)
+    ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "expand_w", "expand_b"], ["wide"], options("Conv2DOptions", **same)),
+           Op(tflite.BuiltinOperator.DEPTHWISE_CONV_2D, ["wide", "depthwise_w", "depthwise_b"], ["filtered"],
+              options("DepthwiseConv2DOptions", DepthMultiplier=1, DilationWFactor=dilation,
+                      DilationHFactor=dilation, **same)),
+           Op(tflite.BuiltinOperator.CONV_2D, ["filtered", "project_w", "project_b"], ["y"], options("Conv2DOptions", **same))]
+    return build(tensors, ops, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+@pytest.mark.parametrize("kernel,dilation,delay", [(3, 1, 1), (5, 1, 2), (5, 2, 4)])
+def test_stride_one_depthwise_in_place_delays_rows_by_its_top_padding(tmp_path, target, kernel, dilation, delay):
+    """A depthwise layer of stride 1 over its own input: row r reads input rows up to r + pad
+    below, so it goes into place pad rows later, the line buffer holding pad + 1 rows."""
+    path = tmp_path / "block.tflite"
+    path.write_bytes(_separable_block(kernel, dilation))
+    generated = compile_model(path)
+    code = "\n".join(generated.files.values())
+    assert f"a line buffer of {delay + 1} rows, into place {delay} row" in code
+    assert generated.arena_bytes < generated.peak_bytes
+    inputs = _random_int8(4, kernel + dilation)(generated)
+    outputs = run_on(target, path, generated, inputs)
+    reference = run_reference(path, inputs)
+    for name, value in outputs.items():
+        np.testing.assert_array_equal(value, reference[name])
+
+
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
 def test_int8_sequence_lstm_is_bit_exact_with_tflm(target):
     """TFLM's trained_lstm_int8: its integer LSTM (int16 cell state, gates in Q3.12 and Q0.15),

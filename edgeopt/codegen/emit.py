@@ -96,13 +96,13 @@ class LoweringContext:
 
     def in_place(self, ctx):
         """How the node writes its output over its input (plan_memory chose it), or None:
-        the row order, the line buffer (int8) and its bytes."""
+        the row order, the line buffer (int8), the bytes of a row and the rows of delay."""
         chosen = self.plan.in_place.get(id(ctx.node))
         if chosen is None:
             return None
         rule, offset = chosen
         return dict(order=rule.order, line=f"((int8_t *)(void *)(eo_arena + {offset // 4}))",
-                    line_bytes=rule.line_bytes)
+                    row_bytes=rule.row_bytes, delay=rule.delay)
 
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size

@@ -363,9 +363,11 @@ def _pointwise(ctx):
 
 def _in_place(ctx):
     """One image's output rows over its input rows, in order where each output row ends
-    before the first input byte a later row reads (a strided depthwise layer), from the
-    last where each starts after the last input byte an earlier row reads (a 1x1 layer
-    that widens the pixels); None where neither holds (a 3x3 layer of stride 1)."""
+    before the first input byte a later row reads (a strided depthwise layer; with a delay
+    of d rows in the line buffer, before the first byte row r + d + 1 reads: a depthwise
+    layer of stride 1 and d = its top padding), from the last where each starts after the
+    last input byte an earlier row reads (a 1x1 layer that widens the pixels); None where
+    none holds."""
     x = ctx.shape(0)
     dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
     if len(x) != 4 or x[0] != 1 or dtypes != {"int8"}:
@@ -383,8 +385,9 @@ def _in_place(ctx):
 
     if out_h < 2:
         return None
-    if all((r + 1) * out_row <= first(r + 1) * in_row for r in range(out_h - 1)):
-        return InPlace("forward", out_row)
+    for delay in range(reach + 1):  # more would hold as much as the layer's input
+        if all((r + 1) * out_row <= first(r + delay + 1) * in_row for r in range(out_h - delay - 1)):
+            return InPlace("forward", out_row, delay)
     if all(r * out_row >= end(r - 1) * in_row for r in range(1, out_h)):
         return InPlace("reverse", out_row)
     return None

@@ -76,10 +76,18 @@ class OpDef:
 class InPlace:
     """How an op runs over its input (output and input start at the same arena offset):
     rows in order ("forward": each output row ends before any input a later row reads) or
-    from the last ("reverse": each starts after all input an earlier row reads)."""
+    from the last ("reverse": each starts after all input an earlier row reads). With a
+    delay d (forward only), output row r goes into place once row r + d is computed: rows
+    r + d + 1 on read no input under it (a depthwise layer of stride 1 reads the rows around
+    its own), so the line buffer holds d + 1 rows."""
 
     order: str
-    line_bytes: int  # one output row
+    row_bytes: int  # one output row
+    delay: int = 0
+
+    @property
+    def line_bytes(self) -> int:
+        return (self.delay + 1) * self.row_bytes
 
 
 @dataclass

@@ -119,18 +119,24 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
             all_intervals[f"\0line{step}"] = (step, step)
         return assign_offsets(all_intervals, all_sizes, [g for g in tied.values() if len(g) > 1])
 
-    # Greedy: take each layer that does not grow the arena, then drop those it does not need.
-    chosen = []
-    offsets, arena = place(chosen)
-    for candidate in candidates:
-        trial, total = place(chosen + [candidate])
-        if total <= arena:
-            chosen, offsets, arena = chosen + [candidate], trial, total
-    for candidate in list(chosen):
-        rest = [c for c in chosen if c is not candidate]
-        trial, total = place(rest)
-        if total <= arena:
-            chosen, offsets, arena = rest, trial, total
+    def search(strict):
+        """Greedy: take each layer that shrinks the arena (strict) or does not grow it (two
+        layers may only pay together), then drop those it does not need."""
+        chosen = []
+        offsets, arena = place(chosen)
+        for candidate in candidates:
+            trial, total = place(chosen + [candidate])
+            if total < arena or (total == arena and not strict):
+                chosen, offsets, arena = chosen + [candidate], trial, total
+        for candidate in list(chosen):
+            rest = [c for c in chosen if c is not candidate]
+            trial, total = place(rest)
+            if total <= arena:
+                chosen, offsets, arena = rest, trial, total
+        return arena, sum(sizes[dst] for *_, dst in chosen), chosen, offsets  # dst: the bytes copied
+
+    # the smaller arena; at a tie the fewer bytes copied out of line buffers
+    arena, _, chosen, offsets = min((search(True), search(False)), key=lambda found: found[:2])
     for root, names_in_class in classes.items():
         for name in names_in_class:
             storage[name] = ("arena", offsets[root])

@@ -9,7 +9,8 @@ CNN), each written four ways: float32, dynamic-range (int8 weights, float activa
 full int8 with int8 input/output, and full int8 with float input/output (the converter adds
 QUANTIZE/DEQUANTIZE); and a model that slices, transposes and splits tensors, in float32
 and int8; and a CNN whose convolutions are large enough to be quantized in dynamic-range mode
-(so the file runs TFLite's hybrid CONV_2D and DEPTHWISE_CONV_2D), dynamic-range only. Each
+(so the file runs TFLite's hybrid CONV_2D and DEPTHWISE_CONV_2D), dynamic-range only; and a
+MobileNet block (a depthwise layer of stride 1 between two 1x1 layers), full int8. Each
 model is seeded on its own; a few epochs on a seeded task make the activations realistic for
 calibration."""
 import sys
@@ -65,6 +66,17 @@ def wide():
     return keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="wide")
 
 
+def separable():
+    """A MobileNet block: a widening 1x1, a 3x3 depthwise of stride 1 ("same"), a narrowing
+    1x1; the depthwise layer's input and output are the largest tensors."""
+    x = keras.Input((16, 16, 4), name="image")
+    h = keras.layers.Conv2D(16, 1, activation="relu6")(x)
+    h = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(h)
+    h = keras.layers.Conv2D(8, 1, activation="relu6")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(x, keras.layers.Dense(4, name="logits")(h), name="separable")
+
+
 def slicing():
     """Strided slices, a transpose and a split on tensors (run-time data, not shapes)."""
     x = keras.Input((6, 8), name="frames")
@@ -116,7 +128,7 @@ def hybrid_reference(data, model, rng):
 
 
 def main(names):
-    models = (mlp, cnn, conv1d, depthwise, slicing, wide)
+    models = (mlp, cnn, conv1d, depthwise, slicing, wide, separable)
     for seed, build in enumerate(models):
         if names and build.__name__ not in names:
             continue
@@ -124,7 +136,7 @@ def main(names):
         rng = np.random.default_rng(seed)
         model = build()
         calibration = train(model, rng)
-        modes = {slicing: ("float32", "int8"), wide: ("dynamic",)}.get(
+        modes = {slicing: ("float32", "int8"), wide: ("dynamic",), separable: ("int8",)}.get(
             build, ("float32", "dynamic", "int8", "int8_float_io"))
         for mode in modes:
             data = convert(model, calibration, mode)
