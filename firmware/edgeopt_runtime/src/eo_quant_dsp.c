@@ -371,9 +371,9 @@ EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t
         eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c, c + 1);
         lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
         if (c + 1 < channels_end) {
+            const uint16_t second_row = (uint16_t)(lanes >> 16);
             memcpy(y0, &lanes, 2);
-            y1[0] = (int8_t)(lanes >> 16);
-            y1[1] = (int8_t)(lanes >> 24);
+            memcpy(y1, &second_row, 2);
         } else { /* an odd last channel */
             y0[0] = (int8_t)lanes;
             y1[0] = (int8_t)(lanes >> 16);
