@@ -1,0 +1,111 @@
+/* Internal to the runtime: what its int8 DSP kernels (eo_quant_dsp.c and
+ * eo_quant_depthwise_dsp.c) share: the requantization in one SMMULR, the output range
+ * in four lanes, and SXTB16 helpers. Cores with the DSP extension only. */
+#ifndef EO_DSP_H
+#define EO_DSP_H
+
+#include <string.h>
+
+#include "eo_runtime.h"
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* The DSP kernels' requantization with the channel's constants precomputed by the compiler
+ * (dsp_requantization in edgeopt/ops/quantized_linear.py): the accumulator comes scaled so
+ * that one SMMULR is TFLite's rounding doubling high product h, then one shift by e + 1 of
+ * 2h + (2^e + output offset * 2^(e + 1)) + sign(h) divides by 2^e with ties away from zero
+ * and adds the output offset. odd_offset: 2 * output offset + 1, so that constant is
+ * odd_offset << (e + 1) >> 1. Shifts by a register read only its low byte: e + 1 there. */
+static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
+{
+    int32_t high, rounding, out;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc), "r"(c->multiplier));
+    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(odd_offset), "r"(c->shift));
+    __asm__("asr %0, %1, %2" : "=r"(out) : "r"(high * 2 + rounding + (high >> 31)), "r"(c->shift));
+    return out;
+}
+
+/* Compact kernels (int8 weights, unscaled): the accumulator scaled as the expanded weights
+ * are, by 2^(1 + TFLite's left shift) from the second byte of c->shift */
+static inline int32_t eo_scaled(int32_t acc, const eo_channel_s8_t *c)
+{
+    return (int32_t)((uint32_t)acc << ((uint32_t)c->shift >> 8));
+}
+
+/* One channel's output, requantized and saturated to int8 (SSAT as asm: GCC 12's __ssat
+ * trips -Wsign-conversion inside its own macro) */
+static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
+{
+    uint32_t out;
+    __asm__("ssat %0, #8, %1" : "=r"(out) : "r"(eo_requantize_channel(acc, c, odd_offset)));
+    return out;
+}
+
+/* Byte lane lsb / 8 of lanes := the low byte of v */
+#define EO_SET_LANE(lanes, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(lanes) : "r"(v))
+
+/* The activation range, four int8 lanes each, and 2 * output offset + 1 */
+typedef struct {
+    uint32_t low, high;
+    int32_t odd_offset;
+} eo_output_range_t;
+
+static inline eo_output_range_t eo_output_range(int32_t act_min, int32_t act_max, int32_t output_offset)
+{
+    const eo_output_range_t range = {(uint8_t)act_min * 0x01010101u, (uint8_t)act_max * 0x01010101u,
+                                     2 * output_offset + 1};
+    return range;
+}
+
+/* Four outputs, one per channel c0..c3: requantized, saturated, and clamped to the
+ * activation range as four int8 lanes (lane 0 from a0). */
+static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                   const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                                   const eo_channel_s8_t *c2, const eo_channel_s8_t *c3,
+                                   const eo_output_range_t *r)
+{
+    uint32_t lanes = eo_output(a0, c0, r->odd_offset);
+    EO_SET_LANE(lanes, eo_output(a1, c1, r->odd_offset), 8);
+    EO_SET_LANE(lanes, eo_output(a2, c2, r->odd_offset), 16);
+    EO_SET_LANE(lanes, eo_output(a3, c3, r->odd_offset), 24);
+    (void)__ssub8((int8x4_t)lanes, (int8x4_t)r->low); /* lanes >= low sets GE */
+    lanes = __sel((uint8x4_t)lanes, (uint8x4_t)r->low);
+    (void)__ssub8((int8x4_t)r->high, (int8x4_t)lanes); /* high >= lanes sets GE */
+    return __sel((uint8x4_t)lanes, (uint8x4_t)r->high);
+}
+
+/* SXTB16 of the bytes 1 and 3: {x1, x3} */
+static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
+{
+    int16x2_t odd;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(v));
+    return odd;
+}
+
+/* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
+static inline void eo_expand4(uint32_t *dst, uint32_t v)
+{
+    dst[0] = (uint32_t)__sxtb16((int32_t)v);
+    dst[1] = (uint32_t)eo_sxtb16_ror8(v);
+}
+
+/* The kernels below are each written once for both weight layouts: `compact` is a constant
+ * in every call, so each exported kernel keeps only its own passes. */
+#define EO_BOTH_LAYOUTS static inline __attribute__((always_inline))
+
+/* Four accumulators as the compact kernels need them before eo_outputs4 */
+static inline void eo_scale4(int compact, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3,
+                             const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
+                             const eo_channel_s8_t *c2, const eo_channel_s8_t *c3)
+{
+    if (compact) {
+        *a0 = eo_scaled(*a0, c0);
+        *a1 = eo_scaled(*a1, c1);
+        *a2 = eo_scaled(*a2, c2);
+        *a3 = eo_scaled(*a3, c3);
+    }
+}
+#endif
+
+#endif
