@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import models
+from edgeopt.pipeline import compile_model
 from edgeopt.simulator.host import HostRunner
 from edgeopt.solvers import compile_solver
 from edgeopt.solvers.config import ConfigError
@@ -82,12 +83,16 @@ def test_exact_jacobian_matches_finite_differences(tmp_path, activation):
     model = forward_model(tmp_path, activation=activation)
     solver = compile_solver(write_config(tmp_path, model))
     reference = ReferenceProblem(solver.details)
+    plain = compile_model(model)
     rng = np.random.default_rng(1)
-    with HostRunner(solver) as host:
+    with HostRunner(solver) as host, HostRunner(plain) as forward:
         for _ in range(5):
             z = rng.standard_normal(4)
             y, jac = model_jacobian(host, z)
             np.testing.assert_allclose(y, reference.model(z), rtol=1e-5, atol=1e-6)
+            # the value rows of the one-pass value-and-tangent kernels sum as the forward ones
+            (alone,) = forward.run({plain.inputs[0].name: z.astype(np.float32).reshape(1, 1, 4)}).values()
+            np.testing.assert_array_equal(y, alone.reshape(-1))
             h = 1e-3  # central differences of onnxruntime, in double precision around float32
             fd = np.stack([(reference.model(z + h * e) - reference.model(z - h * e)) / (2 * h)
                            for e in np.eye(4)], axis=1)
