@@ -26,13 +26,6 @@ static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *
     return out;
 }
 
-/* Compact kernels (int8 weights, unscaled): the accumulator scaled as the expanded weights
- * are, by 2^(1 + TFLite's left shift) from the second byte of c->shift */
-static inline int32_t eo_scaled(int32_t acc, const eo_channel_s8_t *c)
-{
-    return (int32_t)((uint32_t)acc << ((uint32_t)c->shift >> 8));
-}
-
 /* One channel's output, requantized and saturated to int8 (SSAT as asm: GCC 12's __ssat
  * trips -Wsign-conversion inside its own macro) */
 static inline uint32_t eo_output(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
@@ -75,6 +68,71 @@ static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a
     return __sel((uint8x4_t)lanes, (uint8x4_t)r->high);
 }
 
+/* eo_outputs4 for four consecutive channels ch[0..3] in one asm: the same operations, with
+ * each channel's multiplier and shift by one LDRD and the range read where it is used (GCC
+ * spread these over spills and register moves: ~15 more per four). compact: the
+ * accumulators come unscaled (int8 weights) and are first scaled as the expanded weights
+ * are, by 2^(1 + TFLite's left shift), from the second byte of the shift (EO_SCALED). */
+#define EO_CHANNEL_OUTPUT_ASM(acc, offset, scale)                                            \
+    "ldrd %[m], %[sh], [%[ch], #" #offset "]\n\t" scale("%[" #acc "]")                         \
+    "smmulr %[" #acc "], %[" #acc "], %[m]\n\t"                                                \
+    "lsl %[r], %[odd], %[sh]\n\t"                                                              \
+    "asr %[r], %[r], #1\n\t"                                                                   \
+    "add %[r], %[r], %[" #acc "], lsl #1\n\t"                                                  \
+    "add %[r], %[r], %[" #acc "], asr #31\n\t"                                                 \
+    "asr %[" #acc "], %[r], %[sh]\n\t"                                                         \
+    "ssat %[" #acc "], #8, %[" #acc "]\n\t"
+#define EO_UNSCALED(acc) ""
+#define EO_SCALED(acc) "lsr %[r], %[sh], #8\n\tlsl " acc ", " acc ", %[r]\n\t"
+/* a0 := lanes a0..a3, clamped to the range */
+#define EO_LANES_ASM                                                                         \
+    "bfi %[a0], %[a1], #8, #8\n\tbfi %[a0], %[a2], #16, #8\n\tbfi %[a0], %[a3], #24, #8\n\t"  \
+    "ldr %[m], [%[range]]\n\tssub8 %[r], %[a0], %[m]\n\tsel %[a0], %[a0], %[m]\n\t"            \
+    "ldr %[m], [%[range], #4]\n\tssub8 %[r], %[m], %[a0]\n\tsel %[a0], %[a0], %[m]\n\t"
+#define EO_OUTPUTS4_ASM(scale)                                                               \
+    "ldr %[odd], [%[range], #8]\n\t" EO_CHANNEL_OUTPUT_ASM(a0, 4, scale)                       \
+    EO_CHANNEL_OUTPUT_ASM(a1, 16, scale) EO_CHANNEL_OUTPUT_ASM(a2, 28, scale)                  \
+    EO_CHANNEL_OUTPUT_ASM(a3, 40, scale) EO_LANES_ASM
+/* the operands of both asm helpers (more temporaries as the argument) */
+#define EO_OUTPUTS_OPERANDS(...)                                                             \
+    : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [m] "=&r"(m), [sh] "=&r"(sh), \
+      [r] "=&r"(r), [odd] "=&r"(odd) __VA_ARGS__                                                   \
+    : [ch] "r"(ch), [range] "r"(range)                                                         \
+    : "cc", "memory"
+static inline uint32_t eo_outputs4_of(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const eo_channel_s8_t *ch,
+                                      const eo_output_range_t *range, int compact)
+{
+    uint32_t m, sh, r, odd;
+    if (compact) {
+        __asm__(EO_OUTPUTS4_ASM(EO_SCALED) EO_OUTPUTS_OPERANDS());
+    } else {
+        __asm__(EO_OUTPUTS4_ASM(EO_UNSCALED) EO_OUTPUTS_OPERANDS());
+    }
+    return (uint32_t)a0;
+}
+
+/* The same for two rows of two channels (the matrix-product pair kernel, compact weights;
+ * with expanded ones GCC's code for eo_outputs4 is as short): lanes {ch[0], ch[1]} of row 0
+ * from a0, a1, then of row 1 from a2, a3; each channel's constants and rounding serve both
+ * rows */
+#define EO_ROW_OUTPUT_ASM(acc)                                                               \
+    "add %[t], %[r], %[" #acc "], lsl #1\n\tadd %[t], %[t], %[" #acc "], asr #31\n\t"          \
+    "asr %[" #acc "], %[t], %[sh]\n\tssat %[" #acc "], #8, %[" #acc "]\n\t"
+#define EO_CHANNEL_ROWS_ASM(acc0, acc1, offset, scale)                                       \
+    "ldrd %[m], %[sh], [%[ch], #" #offset "]\n\t" scale("%[" #acc0 "]") scale("%[" #acc1 "]")  \
+    "smmulr %[" #acc0 "], %[" #acc0 "], %[m]\n\tsmmulr %[" #acc1 "], %[" #acc1 "], %[m]\n\t"   \
+    "lsl %[r], %[odd], %[sh]\n\tasr %[r], %[r], #1\n\t" EO_ROW_OUTPUT_ASM(acc0) EO_ROW_OUTPUT_ASM(acc1)
+#define EO_OUTPUTS_PAIR_ASM(scale)                                                           \
+    "ldr %[odd], [%[range], #8]\n\t" EO_CHANNEL_ROWS_ASM(a0, a2, 4, scale)                     \
+    EO_CHANNEL_ROWS_ASM(a1, a3, 16, scale) EO_LANES_ASM
+static inline uint32_t eo_outputs_pair_compact(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                               const eo_channel_s8_t *ch, const eo_output_range_t *range)
+{
+    uint32_t m, sh, r, t, odd;
+    __asm__(EO_OUTPUTS_PAIR_ASM(EO_SCALED) EO_OUTPUTS_OPERANDS(, [t] "=&r"(t)));
+    return (uint32_t)a0;
+}
+
 /* SXTB16 of the bytes 1 and 3: {x1, x3} */
 static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
 {
@@ -93,19 +151,6 @@ static inline void eo_expand4(uint32_t *dst, uint32_t v)
 /* The kernels below are each written once for both weight layouts: `compact` is a constant
  * in every call, so each exported kernel keeps only its own passes. */
 #define EO_BOTH_LAYOUTS static inline __attribute__((always_inline))
-
-/* Four accumulators as the compact kernels need them before eo_outputs4 */
-static inline void eo_scale4(int compact, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3,
-                             const eo_channel_s8_t *c0, const eo_channel_s8_t *c1,
-                             const eo_channel_s8_t *c2, const eo_channel_s8_t *c3)
-{
-    if (compact) {
-        *a0 = eo_scaled(*a0, c0);
-        *a1 = eo_scaled(*a1, c1);
-        *a2 = eo_scaled(*a2, c2);
-        *a3 = eo_scaled(*a3, c3);
-    }
-}
 #endif
 
 #endif

@@ -152,8 +152,7 @@ EO_BOTH_LAYOUTS void eo_depthwise_group(const eo_depthwise_shape_t *p, const int
     } else {
         eo_depthwise4(at, wp, taps, c, inputs, p->multiplier, gather, compact, acc);
     }
-    eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
-    lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, range);
+    lanes = eo_outputs4_of(acc[0], acc[1], acc[2], acc[3], ch, range, compact);
     if (inputs == 4) {
         memcpy(yp + c, &lanes, 4);
     } else {
@@ -184,8 +183,7 @@ EO_BOTH_LAYOUTS void eo_depthwise3x3_run(const int8_t *x, int32_t pixels, int32_
             uint32_t lanes;
             acc[0] = ch[0].bias, acc[1] = ch[1].bias, acc[2] = ch[2].bias, acc[3] = ch[3].bias;
             eo_depthwise4_inside(xp, col_step, row_step, 3, 3, wp, compact, acc);
-            eo_scale4(compact, acc, acc + 1, acc + 2, acc + 3, ch, ch + 1, ch + 2, ch + 3);
-            lanes = eo_outputs4(acc[0], acc[1], acc[2], acc[3], ch, ch + 1, ch + 2, ch + 3, range);
+            lanes = eo_outputs4_of(acc[0], acc[1], acc[2], acc[3], ch, range, compact);
             memcpy(yp, &lanes, 4);
         }
     }

@@ -190,8 +190,7 @@ EO_BOTH_LAYOUTS void eo_fc_dsp(const eo_fc_s8_params_t *p, const int8_t *x, cons
                 a1 = odd1;
                 a3 = odd3;
             }
-            eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c + 2, c + 3);
-            lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c + 2, c + 3, &range);
+            lanes = eo_outputs4_of(a0, a1, a2, a3, c, &range, compact);
             if (o < full) {
                 memcpy(yo, &lanes, 4);
             } else { /* the last block, padded with zero rows */
@@ -263,8 +262,11 @@ EO_BOTH_LAYOUTS void eo_matmul_pair_dsp(const eo_output_range_t *output, int32_t
                 EO_DSP_PASS(EO_PAIR_EIGHT_ASM(EO_WEIGHTS4_ASM));
             }
         }
-        eo_scale4(compact, &a0, &a1, &a2, &a3, c, c + 1, c, c + 1);
-        lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
+        if (compact) {
+            lanes = eo_outputs_pair_compact(a0, a1, a2, a3, c, &range);
+        } else {
+            lanes = eo_outputs4(a0, a1, a2, a3, c, c + 1, c, c + 1, &range);
+        }
         if (c + 1 < channels_end) {
             const uint16_t second_row = (uint16_t)(lanes >> 16);
             memcpy(y0, &lanes, 2);
