@@ -84,6 +84,7 @@ static inline uint32_t eo_outputs4(int32_t a0, int32_t a1, int32_t a2, int32_t a
     "ssat %[" #acc "], #8, %[" #acc "]\n\t"
 #define EO_UNSCALED(acc) ""
 #define EO_SCALED(acc) "lsr %[r], %[sh], #8\n\tlsl " acc ", " acc ", %[r]\n\t"
+#define EO_SCALED2(acc0, acc1) "lsr %[r], %[sh], #8\n\tlsl " acc0 ", " acc0 ", %[r]\n\tlsl " acc1 ", " acc1 ", %[r]\n\t"
 /* a0 := lanes a0..a3, clamped to the range */
 #define EO_LANES_ASM                                                                         \
     "bfi %[a0], %[a1], #8, #8\n\tbfi %[a0], %[a2], #16, #8\n\tbfi %[a0], %[a3], #24, #8\n\t"  \
@@ -119,7 +120,7 @@ static inline uint32_t eo_outputs4_of(int32_t a0, int32_t a1, int32_t a2, int32_
     "add %[t], %[r], %[" #acc "], lsl #1\n\tadd %[t], %[t], %[" #acc "], asr #31\n\t"          \
     "asr %[" #acc "], %[t], %[sh]\n\tssat %[" #acc "], #8, %[" #acc "]\n\t"
 #define EO_CHANNEL_ROWS_ASM(acc0, acc1, offset, scale)                                       \
-    "ldrd %[m], %[sh], [%[ch], #" #offset "]\n\t" scale("%[" #acc0 "]") scale("%[" #acc1 "]")  \
+    "ldrd %[m], %[sh], [%[ch], #" #offset "]\n\t" scale("%[" #acc0 "]", "%[" #acc1 "]")          \
     "smmulr %[" #acc0 "], %[" #acc0 "], %[m]\n\tsmmulr %[" #acc1 "], %[" #acc1 "], %[m]\n\t"   \
     "lsl %[r], %[odd], %[sh]\n\tasr %[r], %[r], #1\n\t" EO_ROW_OUTPUT_ASM(acc0) EO_ROW_OUTPUT_ASM(acc1)
 #define EO_OUTPUTS_PAIR_ASM(scale)                                                           \
@@ -129,7 +130,7 @@ static inline uint32_t eo_outputs_pair_compact(int32_t a0, int32_t a1, int32_t a
                                                const eo_channel_s8_t *ch, const eo_output_range_t *range)
 {
     uint32_t m, sh, r, t, odd;
-    __asm__(EO_OUTPUTS_PAIR_ASM(EO_SCALED) EO_OUTPUTS_OPERANDS(, [t] "=&r"(t)));
+    __asm__(EO_OUTPUTS_PAIR_ASM(EO_SCALED2) EO_OUTPUTS_OPERANDS(, [t] "=&r"(t)));
     return (uint32_t)a0;
 }
 
