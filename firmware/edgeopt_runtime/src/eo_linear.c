@@ -216,10 +216,6 @@ static void eo_dense_block8x2(const float *restrict x0, const float *restrict x1
     eo_store8(y1, y_col_stride, t0);
 }
 
-/* The outs % 8 plain rows of a layer for a few input rows: each output a dot product
- * along its weight row, eight inputs per vector (two vectors per turn), summed across the
- * lanes at the end. No padded copy of the weights, which would cost more than the products
- * of one row (the 1-D CNN's 240 -> 4 layer). */
 /* The outs % 8 plain rows of a layer for a few input rows: one eo_dot per output, no
  * padded copy of the weights (about 8 x ins stores, more than a row's products) */
 #define EO_AVX_TAIL_DOT_ROWS 8
