@@ -5,15 +5,6 @@
 
 #include "eo_runtime.h"
 
-/* tanh v = v P(v^2) / Q(v^2): a rational fit of our own (relative error 2e-8 before float
- * rounding, 3.3e-7 absolute after, about onnxruntime's own): small where an exp-based form
- * needs a range reduction (flash matters on microcontrollers). Beyond |v| = 7.875 tanh is
- * within 2.9e-7 of +-1, and up to there the fit stays at or below 1 (checked on every
- * float, with and without FMA contraction), so neither the input nor the value needs a
- * clamp; the fit is odd, so no sign needs restoring either: 24 instructions on FPv4. NaN
- * fails the comparison and propagates: tanh(NaN) is NaN, as in onnxruntime (a sensor fault
- * must not look like a reading). Inline, so that the vector loops keep the coefficients in
- * registers. */
 /* The fit's coefficients: P(z) = 1 + P1 z + ... + P4 z^4, Q(z) = 1 + Q1 z + ... + Q4 z^4 */
 #define EO_TANH_P1 0.133810535f
 #define EO_TANH_P2 0.00349562336f
@@ -23,20 +14,36 @@
 #define EO_TANH_Q2 0.0258771144f
 #define EO_TANH_Q3 0.000328569178f
 #define EO_TANH_Q4 7.77688058e-07f
+/* The coefficients of v k P(s v^2) / Q(s v^2) with s and k folded in, for the C fit and the
+ * asm loops' table alike (the same products, so the same floats) */
+#define EO_FIT_P1(s, k) ((k) * (s) * EO_TANH_P1)
+#define EO_FIT_P2(s, k) ((k) * (s) * (s) * EO_TANH_P2)
+#define EO_FIT_P3(s, k) ((k) * (s) * (s) * (s) * EO_TANH_P3)
+#define EO_FIT_P4(s, k) ((k) * (s) * (s) * (s) * (s) * EO_TANH_P4)
+#define EO_FIT_Q1(s) ((s) * EO_TANH_Q1)
+#define EO_FIT_Q2(s) ((s) * (s) * EO_TANH_Q2)
+#define EO_FIT_Q3(s) ((s) * (s) * (s) * EO_TANH_Q3)
+#define EO_FIT_Q4(s) ((s) * (s) * (s) * (s) * EO_TANH_Q4)
 #define EO_TANH_BOUND_SQUARED 62.015625f    /* |v| > 7.875 beyond (exact in float) */
 #define EO_SIGMOID_BOUND_SQUARED 248.0625f /* |v/2| > 7.875 */
 
+/* tanh v = v P(v^2) / Q(v^2): a rational fit of our own (relative error 2e-8 before float
+ * rounding, 3.3e-7 absolute after, about onnxruntime's own): small where an exp-based form
+ * needs a range reduction (flash matters on microcontrollers). Beyond |v| = 7.875 tanh is
+ * within 2.9e-7 of +-1, and up to there the fit stays at or below 1 (checked on every
+ * float, with and without FMA contraction), so neither the input nor the value needs a
+ * clamp; the fit is odd, so no sign needs restoring either: 24 instructions on FPv4. NaN
+ * fails the comparison and propagates: tanh(NaN) is NaN, as in onnxruntime (a sensor fault
+ * must not look like a reading). Inline, so that the vector loops keep the coefficients in
+ * registers. */
 static inline float eo_tanh_fit(float v, float s, float k)
 {
     /* v k P(s v^2) / Q(s v^2); s and k are powers of two, so they fold into the
      * coefficients exactly. P and Q by powers: fewer register moves than Horner. */
     const float z = v * v, z2 = z * z;
-    const float p = (k + k * s * EO_TANH_P1 * z) +
-                    z2 * ((k * s * s * EO_TANH_P2 + k * s * s * s * EO_TANH_P3 * z) +
-                          k * s * s * s * s * EO_TANH_P4 * z2);
-    const float q = (1.0f + s * EO_TANH_Q1 * z) +
-                    z2 * ((s * s * EO_TANH_Q2 + s * s * s * EO_TANH_Q3 * z) +
-                          s * s * s * s * EO_TANH_Q4 * z2);
+    const float p = (k + EO_FIT_P1(s, k) * z) +
+                    z2 * ((EO_FIT_P2(s, k) + EO_FIT_P3(s, k) * z) + EO_FIT_P4(s, k) * z2);
+    const float q = (1.0f + EO_FIT_Q1(s) * z) + z2 * ((EO_FIT_Q2(s) + EO_FIT_Q3(s) * z) + EO_FIT_Q4(s) * z2);
     return v * (p / q); /* this order rounds least */
 }
 
@@ -151,9 +158,8 @@ void eo_sigmoid_f32(const float *x, float *y, int32_t n)
 #define EO_SIGMOID_LAST(v, out) "vmov.f32 " out ", s27\n\tvfma.f32 " out ", " v ", s13\n\t" /* 1/2 + ... */
 /* fit: {k, k s P1, .., k s^4 P4, 1, s Q1, .., s^4 Q4, the bound of v^2, 1/2} */
 #define EO_FIT_TABLE(s, k, bound_squared)                                                        \
-    {(k), (k) * (s) * EO_TANH_P1, (k) * (s) * (s) * EO_TANH_P2, (k) * (s) * (s) * (s) * EO_TANH_P3, \
-     (k) * (s) * (s) * (s) * (s) * EO_TANH_P4, 1.0f, (s) * EO_TANH_Q1, (s) * (s) * EO_TANH_Q2,     \
-     (s) * (s) * (s) * EO_TANH_Q3, (s) * (s) * (s) * (s) * EO_TANH_Q4, (bound_squared), 0.5f}
+    {(k), EO_FIT_P1(s, k), EO_FIT_P2(s, k), EO_FIT_P3(s, k), EO_FIT_P4(s, k), 1.0f, EO_FIT_Q1(s),        \
+     EO_FIT_Q2(s), EO_FIT_Q3(s), EO_FIT_Q4(s), (bound_squared), 0.5f}
 #define EO_QUADS(name, s, k, bound_squared, last)                                                \
     static void name(const float **x, float **y, const float *end)                               \
     {                                                                                            \
