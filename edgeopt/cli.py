@@ -81,7 +81,7 @@ def build_parser():
                      help="compare every layer with onnxruntime and name the first that diverges")
     sim.add_argument("--target", default="host",
                      help="host (default), or an emulated Cortex-M target of firmware/targets.json "
-                          "(qemu-cortex-m3, -m4, -m7, -m33)")
+                          "(qemu-cortex-m3, -m4, -m7, -m33, qemu-ast1030)")
     sim.add_argument("--report", help="JSON file for the emulated run's instruction counts and memory")
     sim.add_argument("--timeout", type=float, default=300.0, help="seconds before a QEMU run is killed")
     sim.add_argument("--closed-loop", action="store_true",

@@ -18,7 +18,7 @@ def add_parser(sub, tolerance, parse_input_shape):
     run.add_argument("--input-shape", action="append", type=parse_input_shape, default=[], metavar="NAME=D0,D1,...")
     run.add_argument("--stream", action="store_true", help="recurrent models: one time step per RUN")
     where = run.add_mutually_exclusive_group(required=True)
-    where.add_argument("--target", help="an emulated board edgeopt builds and starts (qemu-cortex-m4, ...)")
+    where.add_argument("--target", help="an emulated board edgeopt builds and starts (qemu-cortex-m4, qemu-ast1030, ...)")
     where.add_argument("--port", help="a running board: /dev/ttyACM0, socket://HOST:PORT, rfc2217://HOST:PORT")
     run.add_argument("--inputs", help="npz as for simulate (default: --samples seeded random samples)")
     run.add_argument("--samples", type=int, default=100)

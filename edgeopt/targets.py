@@ -63,7 +63,7 @@ class Target:
             "name": f"{self.title} ({self.core})",
             "upload": {"maximum_ram_size": self.ram, "maximum_size": self.flash, "protocol": "qemu",
                        "qemu_command": qemu_command(self, "$SOURCE", console=True, arguments=("--selftest",))},
-            "url": "https://www.qemu.org/docs/master/system/arm/mps2.html",
+            "url": "https://www.qemu.org/docs/master/system/target-arm.html",
             "vendor": "QEMU",
         }
 

@@ -32,7 +32,7 @@ if os.environ.get("LG_PLACES"):
 def pytest_addoption(parser):
     group = parser.getgroup("edgeopt hil")
     group.addoption("--target", default="qemu-cortex-m4",
-                    help="qemu-cortex-m3|m4|m7|m33 (emulated), or serial:URL (a real board)")
+                    help="qemu-cortex-m3|m4|m7|m33, qemu-ast1030 (emulated), or serial:URL (a real board)")
     group.addoption("--board", help="with serial:URL, the PlatformIO board to build and flash first")
     group.addoption("--artifact", help="model or config the connected board already runs (serial or labgrid)")
     group.addoption("--build-only", action="store_true", help="build the firmware, run nothing")

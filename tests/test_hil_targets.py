@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
-@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m7", "qemu-cortex-m33"])
+@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-ast1030"])
 def test_hil_suite_on(target):
     result = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "hil_tests" / "test_hil_models.py"), "-q",
                              "-p", "no:cacheprovider", "--target", target, "-k", "mlp or int8 or reports"],

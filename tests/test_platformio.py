@@ -44,6 +44,7 @@ def test_offline_scons_package_is_prepared():
 @needs_tools
 @pytest.mark.parametrize("board,builder", [
     ("qemu_cortex_m4", models.mlp), ("qemu_cortex_m3", models.cnn1d), ("qemu_cortex_m7", models.depthwise_separable),
+    ("qemu_ast1030", models.mlp),
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_emulated_board_builds_and_passes_on_target_tests(run_cli, tmp_path, board, builder):
     project, _ = _compile(run_cli, tmp_path, builder, board)

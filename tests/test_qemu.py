@@ -26,7 +26,8 @@ def _run(tmp_path, builder, target, samples=4, generated=None):
     return path, generated, inputs, outputs, report
 
 
-@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33"])
+@pytest.mark.parametrize("target", ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33",
+                                    "qemu-ast1030"])
 @pytest.mark.parametrize("builder", [models.mlp, models.odd_dense, models.cnn1d,
                                      models.depthwise_separable],
                          ids=lambda b: b.__name__)
@@ -55,10 +56,10 @@ def _patched(generated, code):
     return dataclasses.replace(generated, files={**generated.files, f"{generated.name}.c": source})
 
 
-@pytest.mark.parametrize("target", ["qemu-cortex-m4", "qemu-cortex-m33"])
+@pytest.mark.parametrize("target", ["qemu-cortex-m4", "qemu-cortex-m33", "qemu-ast1030"])
 def test_instruction_count_is_exact(tmp_path, target):
     """200 extra NOPs in the inference add exactly 200 instructions (the M33 board's timer
-    runs at 20 MHz, the others' at 25 MHz)."""
+    runs at 20 MHz, the AST1030's at 50 MHz, the others' at 25 MHz)."""
     path = models.save(models.mlp(), tmp_path / "mlp.onnx")
     generated = compile_model(path)
     base = _run(tmp_path, models.mlp, target, samples=1, generated=generated)[4]

@@ -79,7 +79,7 @@ def project_files(artifact, target: Target, vectors=None, rtol=1e-4, atol=1e-5) 
     digest = hashlib.sha256(json.dumps(platform, sort_keys=True).encode()).hexdigest()[:10]
     platform_name = f"edgeoptqemu{digest}"
     platform["platform.json"] = _json({
-        "name": platform_name, "title": "edgeopt emulated Cortex-M (QEMU MPS2)",
+        "name": platform_name, "title": "edgeopt emulated Cortex-M (QEMU)",
         "description": f"Offline PlatformIO dev-platform written by edgeopt {__version__}: builds with "
                        "the system arm-none-eabi-gcc and runs firmware in qemu-system-arm. The name "
                        "carries a hash of its files, so projects with different copies never share one.",

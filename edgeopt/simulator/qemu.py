@@ -42,7 +42,7 @@ def flags_for(target: Target) -> list:
 def board_sources(target: Target) -> tuple:
     """(include folder, sources, linker script) of the emulated board support."""
     board = resource_dir("firmware") / "qemu"
-    return board, [board / "eo_qemu.c"], board / target.linker_script
+    return board, [board / "eo_qemu.c", board / "eo_qemu_board.c"], board / target.linker_script
 
 
 def cross_compile(workdir: Path, sources, target: Target, warning_flags=STRICT_FLAGS,

@@ -1,18 +1,11 @@
-/* Startup, fault reporting, semihosting and timing for QEMU MPS2 boards. */
+/* Startup, fault reporting and semihosting for edgeopt's QEMU boards; the timer and the UART
+ * of each board are in eo_qemu_board.c. */
 #include "eo_qemu.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
 int main(void);
 
 #define EO_STACK_PAINT 0xC0FFEE11u
-#ifndef EO_TIMER0_BASE
-#define EO_TIMER0_BASE 0x40000000u /* CMSDK TIMER0; AN505's secure alias is 0x50000000 */
-#endif
-#define EO_TIMER0 ((volatile uint32_t *)EO_TIMER0_BASE)
-#ifndef EO_UART0_BASE
-#define EO_UART0_BASE 0x40004000u /* CMSDK APB UART0; AN505's secure alias is 0x50200000 */
-#endif
-#define EO_UART0 ((volatile uint32_t *)EO_UART0_BASE)
 #define EO_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
 static int32_t eo_semihost(int32_t op, const void *arg)
@@ -68,53 +61,6 @@ void eo_sh_exit(int32_t code)
     for (;;) {
         (void)eo_semihost(0x20, block);
     }
-}
-
-void eo_timer_start(void)
-{
-    EO_TIMER0[0] = 0u;          /* CTRL: stop */
-    EO_TIMER0[2] = 0xFFFFFFFFu; /* RELOAD */
-    EO_TIMER0[1] = 0xFFFFFFFFu; /* VALUE */
-    EO_TIMER0[0] = 1u;          /* CTRL: enable */
-}
-
-uint32_t eo_timer_now(void)
-{
-    return EO_TIMER0[1];
-}
-
-uint32_t eo_ticks(void)
-{
-    return 0xFFFFFFFFu - EO_TIMER0[1]; /* the down-counter, counting up from eo_timer_start */
-}
-
-void eo_uart_init(void)
-{
-    EO_UART0[4] = 16u; /* BAUDDIV: QEMU ignores the rate, the register must be >= 16 */
-    EO_UART0[2] = 3u;  /* CTRL: TX and RX enable */
-}
-
-void eo_uart_write(const uint8_t *data, uint32_t length)
-{
-    uint32_t i;
-    for (i = 0; i < length; ++i) {
-        while (EO_UART0[1] & 1u) { /* STATE: TX buffer full */
-        }
-        EO_UART0[0] = data[i];
-    }
-}
-
-uint8_t eo_uart_read(void)
-{
-    while (!(EO_UART0[1] & 2u)) { /* STATE: RX buffer full */
-        int32_t i;
-        /* between polls, no device access: each one takes QEMU's global lock, which the I/O
-         * thread needs to hand over the next byte */
-        for (i = 0; i < 64; ++i) {
-            __asm__ volatile("nop");
-        }
-    }
-    return (uint8_t)EO_UART0[0];
 }
 
 int32_t eo_sh_has_argument(const char *argument)

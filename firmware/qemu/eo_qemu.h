@@ -1,6 +1,6 @@
-/* Board support for running edgeopt models on QEMU's MPS2 Cortex-M machines:
- * semihosting file I/O and exit, the CMSDK timer used to count instructions under
- * -icount, and stack painting for the high-water mark. */
+/* Board support for running edgeopt models on QEMU's Cortex-M machines (MPS2, AST1030):
+ * semihosting file I/O and exit, the timer used to count instructions under -icount, the
+ * UART of HIL firmware, and stack painting for the high-water mark. */
 #ifndef EO_QEMU_H
 #define EO_QEMU_H
 
@@ -16,14 +16,14 @@ void eo_sh_print(const char *text);
 void eo_sh_exit(int32_t code) __attribute__((noreturn));
 void eo_board_print(const char *text); /* the board's console */
 
-/* CMSDK TIMER0: a 32-bit down-counter at 25 MHz. */
+/* A 32-bit down-counter at the target's timer_hz (firmware/targets.json). */
 void eo_timer_start(void);
 uint32_t eo_timer_now(void);
 
 /* The timer as a free-running up-counter (after eo_timer_start). */
 uint32_t eo_ticks(void);
 
-/* UART0 (CMSDK), polled: the serial link of HIL firmware. */
+/* The board's console UART, polled: the serial link of HIL firmware. */
 void eo_uart_init(void);
 void eo_uart_write(const uint8_t *data, uint32_t length);
 uint8_t eo_uart_read(void);

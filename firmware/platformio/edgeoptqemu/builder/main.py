@@ -1,4 +1,4 @@
-"""SCons builder for emulated MPS2 boards with the system arm-none-eabi-gcc. The board files
+"""SCons builder for emulated boards (QEMU) with the system arm-none-eabi-gcc. The board files
 (boards/*.json) are written by edgeopt from its target table (firmware/targets.json): cpu, fpu,
 linker script, defines and the QEMU command line all come from there."""
 from os.path import isdir, join, normpath
