@@ -176,10 +176,19 @@ def main():
             args.target, layout, 3, channels=3, out_channels=8, size=48, stride=2)),
         ("depthwise 3x3 64 @8x8", 9, 36864, lambda layout: int8_conv_instructions(
             args.target, layout, 3, depthwise=True)),
+        ("depthwise 3x3 64 @24x24", 9, 331776, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, depthwise=True, size=24)),
+        ("depthwise 3x3 64 s2 @24x24", 9, 82944, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, depthwise=True, size=24, stride=2)),
+        ("depthwise 3x3 128 @6x6", 9, 41472, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, channels=128, size=6, depthwise=True)),
         ("depthwise 3x3 30 @8x8", 9, 17280, lambda layout: int8_conv_instructions(
             args.target, layout, 3, channels=30, depthwise=True)),
         ("depthwise 3x3 16x2 @8x8", 9, 18432, lambda layout: int8_conv_instructions(
             args.target, layout, 3, channels=16, depthwise=True, multiplier=2)),
+        # person_detect's first layer: 1 channel x 8, stride 2 on 96x96
+        ("depthwise 3x3 1x8 s2 @96x96", 9, 165888, lambda layout: int8_conv_instructions(
+            args.target, layout, 3, channels=1, size=96, depthwise=True, multiplier=8, stride=2)),
         # micro_speech's layer: 1 channel x 8, a 10x8 kernel, stride 2 on 49x40
         ("dw 10x8 1x8 s2 @49x40", 80, 320000, lambda layout: int8_conv_instructions(
             args.target, layout, (10, 8), channels=1, size=(49, 40), depthwise=True, multiplier=8, stride=2)),

@@ -13,7 +13,7 @@ import pytest
 import models
 from edgeopt.frontends import load_model
 from edgeopt.ops import default_registry
-from edgeopt.ops.quantized_linear import _dsp_plan
+from edgeopt.ops.quantized_linear import _conv_geometry, _dsp_plan
 from edgeopt.ops.registry import OpContext
 from edgeopt.passes import optimize
 from edgeopt.pipeline import compile_file, write_library
@@ -126,8 +126,15 @@ def _c_scratch(lib, ctx):
     if node.op_type == "QMean":
         return call("eo_mean_s8_scratch_size", _Reduce(out_size=int(np.prod(ctx.out_shape()))))
     depthwise = node.op_type == "QDepthwiseConv2D"
-    conv = _ConvParams(out_c=w[3] if depthwise else w[0], k_h=w[1], k_w=w[2], in_c=x[3],
-                       filter_c=1 if depthwise else w[3]) if w is not None and len(w) == 4 else None
+    conv = None
+    if w is not None and len(w) == 4:
+        out_h, out_w, pad_h, pad_w = _conv_geometry(ctx)
+        out_c = w[3] if depthwise else w[0]
+        conv = _ConvParams(batch=x[0], in_h=x[1], in_w=x[2], in_c=x[3], out_h=out_h, out_w=out_w, out_c=out_c,
+                           k_h=w[1], k_w=w[2], filter_c=1 if depthwise else w[3],
+                           stride_h=ctx.attr("stride_h", 1), stride_w=ctx.attr("stride_w", 1),
+                           dil_h=ctx.attr("dilation_h", 1), dil_w=ctx.attr("dilation_w", 1), pad_h=pad_h,
+                           pad_w=pad_w, depth_multiplier=out_c // x[3] if depthwise else 1)
     portable = call("eo_depthwise_conv2d_s8_scratch_size", conv) if depthwise else 0
     if plan is None:
         return portable

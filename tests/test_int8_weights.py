@@ -18,11 +18,18 @@ PERSON_DETECT = Path(__file__).resolve().parent / "data" / "models" / "tflm" / "
 
 
 def _layers(mode, spare):
+    """The layout, extra bytes and MACs of each layer that can expand its weights (planar
+    depthwise layers cannot: they read each weight once a channel, and stay compact)."""
     registry = default_registry()
     graph = optimize(load_model(PERSON_DETECT, {}), registry)
     added = choose_int8_weights(graph, registry, mode, spare)
-    layers = [(node.attrs["int8_weights"], *registry[node.op_type].weight_expansion(OpContext(node, graph))[:2])
-              for node in graph.nodes if "int8_weights" in node.attrs]
+    layers = []
+    for node in graph.nodes:
+        if "int8_weights" in node.attrs:
+            cost = registry[node.op_type].weight_expansion(OpContext(node, graph))
+            assert cost is not None or node.attrs["int8_weights"] == "compact"
+            if cost is not None:
+                layers.append((node.attrs["int8_weights"], *cost[:2]))
     return added, layers
 
 

@@ -58,13 +58,15 @@ def test_converter_files_match_tflm(name):
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
 def test_stride_one_depthwise_runs_over_its_input(target):
     """The converter's MobileNet block: its 3x3 depthwise layer of stride 1 ("same") writes
-    its output over its input, each row a row late through a line buffer of two, which takes
-    the arena well below the liveness bound (its input and output, 4 KB each); bit-exact."""
+    its output over its input (each row a row late through a line buffer of two; the planar
+    DSP kernel a channel at a time, through its plane of 928 B), which takes the arena well
+    below the liveness bound (its input and output, 4 KB each); bit-exact."""
     path = MODELS / "separable_int8.tflite"
     generated = compile_model(path)
     code = "\n".join(generated.files.values())
     assert "a line buffer of 2 rows, into place 1 row later" in code
-    assert generated.arena_bytes < 0.6 * generated.peak_bytes
+    assert "each channel's rows are read into the plane before it writes them" in code
+    assert generated.arena_bytes < 0.65 * generated.peak_bytes
     _check(path, target)
 
 

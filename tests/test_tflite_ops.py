@@ -6,6 +6,11 @@ import numpy as np
 import pytest
 import tflite
 
+from edgeopt.frontends import load_model
+from edgeopt.ops import default_registry
+from edgeopt.ops.quantized_linear import planar_depthwise
+from edgeopt.ops.registry import OpContext
+from edgeopt.passes import optimize
 from edgeopt.pipeline import compile_model
 from edgeopt.simulator.host import HostRunner
 from edgeopt.simulator.reference import compare, run_reference
@@ -147,6 +152,37 @@ def test_depthwise_multiplier_dsp_kernel_bit_exact_on_cortex_m4(tmp_path, case, 
     _run(tmp_path, tensors, ops, ["x"], ["y"], samples=3, target="qemu-cortex-m4", layout=layout)
     source = compile_model(tmp_path / "op.tflite", int8_weights=layout).files["op.c"]
     assert ("eo_conv2d_s8_dsp" if case["x"][3] == 1 else "eo_depthwise_conv2d_s8_dsp") in source
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("case", [
+    # two blocks of output rows (the plane slides), odd width, a last group of 2 channels, ReLU
+    dict(x=(1, 20, 13, 10), mult=1, pad=0, stride=1, act=1, y_scale=0.08),
+    # no activation (no clamp), valid padding, left shifts (a small output scale)
+    dict(x=(1, 12, 12, 8), mult=1, pad=1, stride=1, act=0, y_scale=0.0004),
+    dict(x=(1, 17, 17, 3), mult=2, pad=0, stride=2, act=1, y_scale=0.08),
+    # person_detect's first layer on a smaller input: one channel x 8, stride 2, ReLU6
+    dict(x=(1, 24, 24, 1), mult=8, pad=0, stride=2, act=3, y_scale=0.08),
+    dict(x=(1, 10, 10, 2), mult=4, pad=1, stride=1, act=0, y_scale=0.08),
+], ids=["two_blocks_odd", "valid_left_shifts", "dm2_stride2", "one_channel_x8", "dm4_valid"])
+@pytest.mark.parametrize("target", ["qemu-cortex-m4", "qemu-cortex-m33"])
+def test_planar_depthwise_bit_exact(tmp_path, case, target):
+    """3x3 layers on maps of at least 64 outputs, depth multiplier 1 at stride 1 or above 1:
+    the compact kernel runs an input channel at a time over an int16 plane (SMLAD on pairs of
+    taps). Bit-exact with TFLM in every layout (planar layers never expand their weights)."""
+    (n, h, w, c), s = case["x"], case["stride"]
+    out = lambda size: -(-size // s) if case["pad"] == 0 else (size - 3) // s + 1  # noqa: E731
+    y = (n, out(h), out(w), c * case["mult"])
+    tensors = _layer("dw", case["x"], (1, 3, 3, y[3]), y, True, None, y_q=(case["y_scale"], -3))
+    ops = [Op(OPS.DEPTHWISE_CONV_2D, ["x", "w", "b"], ["y"], options(
+        "DepthwiseConv2DOptions", Padding=case["pad"], StrideW=s, StrideH=s, DepthMultiplier=case["mult"],
+        FusedActivationFunction=case["act"], DilationWFactor=1, DilationHFactor=1))]
+    _run(tmp_path, tensors, ops, ["x"], ["y"], samples=2, target=target, layout="expanded")
+    registry = default_registry()
+    graph = optimize(load_model(tmp_path / "op.tflite", {}), registry)
+    node = next(n for n in graph.nodes if n.op_type == "QDepthwiseConv2D")
+    assert planar_depthwise(OpContext(node, graph))
+    assert "eo_depthwise_conv2d_s8_dsp_compact(" in compile_model(tmp_path / "op.tflite").files["op.c"]
 
 
 @pytest.mark.parametrize("pad,filter_size,stride,out", [(0, 3, 2, 5), (1, 2, 2, 4)], ids=["same", "valid"])

@@ -143,7 +143,7 @@ def _dsp_kernel(ctx):
     layers and 1x1 convolutions: one row converts its inputs on the fly for four outputs,
     several rows share every weight load between two), im2col into that product (also a
     depthwise layer of one input channel and a depth multiplier above 1: a convolution), or
-    depthwise (4 output channels at a time)."""
+    depthwise (4 output channels at a time, or a planar layer an input channel at a time)."""
     x, w = ctx.shape(0), ctx.shape(1)
     if ctx.node.op_type == "QFullyConnected" or _pointwise(ctx):
         ins = w[-1] if ctx.node.op_type == "QFullyConnected" else w[3]
@@ -152,12 +152,39 @@ def _dsp_kernel(ctx):
         return "eo_fully_connected_s8_dsp" if int(np.prod(x)) == ins else "eo_matmul_s8_dsp"
     if ctx.node.op_type == "QConv2D":
         return "eo_conv2d_s8_dsp" if w[3] == x[3] else None
+    if planar_depthwise(ctx):
+        return "eo_depthwise_conv2d_s8_dsp"
     if x[3] == 1 and w[3] > 1:
         return "eo_conv2d_s8_dsp"
     return "eo_depthwise_conv2d_s8_dsp" if w[1] * w[2] <= DEPTHWISE_DSP_MAX_TAPS else None
 
 
 DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
+
+
+def planar_depthwise(ctx):
+    """Whether the compact depthwise kernel runs this layer an input channel at a time over an
+    int16 plane (eo_depthwise_planar, eo_planar_scales_fit): 3x3, no dilation, a map of at
+    least 64 outputs, stride 1 (or 2 with a depth multiplier above 1), and every channel's
+    weights scaled by 2 * 2^(TFLite left shift) fit int16."""
+    if ctx.node.op_type != "QDepthwiseConv2D":
+        return False
+    x, w = ctx.shape(0), ctx.shape(1)
+    out_h, out_w, _, _ = _conv_geometry(ctx)
+    stride = ctx.attr("stride_h", 1) if ctx.attr("stride_h", 1) == ctx.attr("stride_w", 1) else 0
+    return (w[1] == w[2] == 3 and ctx.attr("dilation_h", 1) == ctx.attr("dilation_w", 1) == 1
+            and out_h * out_w >= 64 and (stride in (1, 2) if w[3] > x[3] else stride == 1)
+            and max(_multipliers(ctx)[1]) <= 7)
+
+
+def _plane_bytes(ctx):
+    """eo_plane_of: the padded int16 plane of one channel's input rows for a block of output
+    rows (at least 128 outputs), and the block's sums (read 4 at a time)."""
+    out_h, out_w, _, _ = _conv_geometry(ctx)
+    stride = ctx.attr("stride_h", 1)
+    pairs, block = (out_w + 1) // 2, min(-(-128 // out_w), out_h)
+    rows, cols = (block - 1) * stride + 3, ((2 * pairs - 1) * stride + 5) & ~1
+    return 2 * rows * cols + 4 * ((block * out_w + 4) & ~3)
 
 
 def compact_weights(ctx):
@@ -208,6 +235,7 @@ def _lower_dsp(ctx, lc, plan):
     scratch_type = "int8_t" if kernel == "eo_depthwise_conv2d_s8_dsp" else "uint32_t"
     scratch_arg = f"({scratch_type} *)(void *){scratch}" if scratch else "NULL"
     return dict(kernel=kernel + ("_compact" if compact else ""), scratch=scratch, scratch_arg=scratch_arg,
+                planar_in_place=compact and planar_depthwise(ctx) and ctx.shape(1)[3] == ctx.shape(0)[3],
                 w=lc.weight(packed, "weights_dsp", when=DSP, align=8),
                 channels=lc.weight(channels, "channels_dsp", when=DSP))
 
@@ -244,7 +272,7 @@ def conv_patch(ctx):
 def _dsp_scratch_bytes(ctx, plan):
     """The inputs as int16 pairs: one row for the fully-connected kernel when several blocks
     of 4 outputs share it, two rows (patches) for the pair kernels; for the depthwise kernel
-    a pixel of the input zero point."""
+    a pixel of the input zero point, or the plane of a planar layer."""
     if plan is None:
         return 0
     kernel, weights, _ = plan
@@ -254,7 +282,7 @@ def _dsp_scratch_bytes(ctx, plan):
     if kernel == "eo_conv2d_s8_dsp":
         return 4 * conv_patch(ctx)[2]
     if kernel == "eo_depthwise_conv2d_s8_dsp":
-        return -(-outs // 4) * 4
+        return _plane_bytes(ctx) if planar_depthwise(ctx) else -(-outs // 4) * 4
     return 4 * ins
 
 
@@ -398,7 +426,7 @@ def _weight_expansion(ctx):
     serve (every weight once per output pixel or row), and whether the compact layout can
     hold them (the interleaved kernels' one exception, see interleavable)."""
     plan = _dsp_plan(ctx, compact=False)
-    if plan is None:
+    if plan is None or planar_depthwise(ctx):  # the planar kernel reads each weight once a channel
         return None
     kernel, weights, _ = plan
     compact_exact = kernel == "eo_depthwise_conv2d_s8_dsp" or interleavable(_weight_rows(ctx))

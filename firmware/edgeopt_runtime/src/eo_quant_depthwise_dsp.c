@@ -2,10 +2,47 @@
  * output channels at a time in registers, bit-exact with TFLite. */
 #include "eo_dsp.h"
 
-/* Scratch companion (see eo_quant_dsp.c), defined on every core */
+/* Planar 3x3 layers (no dilation, compact weights): one input channel at a time, its rows
+ * first copied as int16 into a plane padded with the pad value, so that a word of a plane
+ * row holds two taps of the channel: SMLAD does two MACs, and an output channel's nine
+ * weights stay in five registers over the whole plane. The plane serves the channel's
+ * depth_multiplier outputs; with a multiplier of 1 it pays at stride 1 only (at stride 2 it
+ * reads four inputs an output), and on maps of at least 64 outputs (the setup per channel). */
+typedef struct {
+    int32_t block; /* output rows summed at a time: at least 128 outputs, so short rows share the setup */
+    int32_t rows;  /* plane rows: the input rows of a block of output rows */
+    int32_t cols;  /* plane columns (even) */
+    int32_t pairs; /* output pairs per row (an odd row's last output is computed, then dropped) */
+} eo_plane_t;
+
+static int eo_depthwise_planar(const eo_conv_s8_params_t *p)
+{
+    const int stride = p->stride_h == p->stride_w ? p->stride_w : 0;
+    return p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->out_h * p->out_w >= 64 &&
+           (p->depth_multiplier > 1 ? stride == 1 || stride == 2 : stride == 1);
+}
+
+static eo_plane_t eo_plane_of(const eo_conv_s8_params_t *p)
+{
+    eo_plane_t plane;
+    const int32_t block = (128 + p->out_w - 1) / p->out_w;
+    plane.block = block < p->out_h ? block : p->out_h;
+    plane.rows = (plane.block - 1) * p->stride_h + 3;
+    plane.pairs = (p->out_w + 1) / 2;
+    plane.cols = ((2 * plane.pairs - 1) * p->stride_w + 5) & ~1; /* the last pair's words end there */
+    return plane;
+}
+
+/* Scratch companion (see eo_quant_dsp.c), defined on every core: for a planar layer the
+ * plane of a block and its sums (read 4 at a time), else a pixel of the input zero point for
+ * the taps outside the input */
 int32_t eo_depthwise_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 {
-    return (p->out_c + 3) & ~3; /* a pixel of the input zero point, for the taps outside */
+    if (eo_depthwise_planar(p)) {
+        const eo_plane_t plane = eo_plane_of(p);
+        return 2 * plane.rows * plane.cols + 4 * ((plane.block * p->out_w + 4) & ~3);
+    }
+    return (p->out_c + 3) & ~3;
 }
 
 #if defined(__ARM_FEATURE_DSP)
@@ -203,6 +240,250 @@ static __attribute__((noinline)) void eo_depthwise3x3_run_compact(EO_DEPTHWISE3X
     eo_depthwise3x3_run(x, pixels, step, channels, out_step, col_step, row_step, w, channels_of, range, y, 1);
 }
 
+/* A channel's nine weights as the int16 pairs the taps take, scaled as the bias by 2^left
+ * (the compact channel's 1 + TFLite left shift, at most 8: |w| 2^8 fits int16): {w[r][0],
+ * w[r][1]} per row r, {w[0][2], w[1][2]} and {w[2][2], 0} */
+typedef struct {
+    uint32_t row[3], right, corner;
+} eo_taps3x3_t;
+
+static uint32_t eo_pair16(int32_t low, int32_t high)
+{
+    return (uint16_t)low | (uint32_t)(uint16_t)high << 16;
+}
+
+static eo_taps3x3_t eo_taps3x3(const int8_t *w, int32_t left) /* w: tap 0, the taps 4 bytes apart */
+{
+    eo_taps3x3_t k;
+    int32_t r;
+    for (r = 0; r < 3; ++r) {
+        k.row[r] = eo_pair16(w[12 * r] * (1 << left), w[12 * r + 4] * (1 << left));
+    }
+    k.right = eo_pair16(w[8] * (1 << left), w[20] * (1 << left));
+    k.corner = eo_pair16(w[32] * (1 << left), 0);
+    return k;
+}
+
+/* acc[r * out_w + o]: the sums of `rows` output rows of one channel, from plane row `top` on
+ * (cols int16 a row, `stride` rows from one output row to the next), a pair of outputs per
+ * turn of an asm loop (GCC spilled its counter and a weight). Stride 1: outputs o, o + 1 take
+ * the words at columns o, o + 1, o + 2 of each row: {x0, x1} and {x1, x2} against the row's
+ * first two weights, then x2 and x3 (the third word's halves) against its third. Stride 2:
+ * the words at columns 2o, 2o + 2, 2o + 4: {x0, x1} and {x2, x3}, then x2 and x4 (the
+ * bottom halves of the second and third). Row 2's first weights and the end come from memory:
+ * the loop has 13 registers. */
+#define EO_PLANAR_ROW_ASM(row, next, w, from_even, from_odd, third, third_even, third_odd)  \
+    "ldr %[t1], [%[" row "], #" next "]\n\tldr %[t2], [%[" row "]], #" next " * 2\n\t"         \
+    "smlad %[odd], %[t1], " w ", " from_odd "\n\tsmlad %[even], %[t2], " w ", " from_even "\n\t" \
+    "ldr " third ", [%[" row "]]\n\t" third_even "\n\t" third_odd "\n\t"
+#define EO_PLANAR_OPERANDS                                                                   \
+    : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [even] "=&r"(even), [odd] "=&r"(odd), \
+      [t1] "=&r"(t1), [t2] "=&r"(t2)                                                         \
+    : [w0] "r"(w0), [w1] "r"(w1), [right] "r"(right), [corner] "r"(corner), [bias] "r"(bias), \
+      [w2] "m"(w2), [end] "m"(end)                                                           \
+    : "cc", "memory"
+static __attribute__((noinline)) void eo_planar_sums(const int16_t *top, int32_t cols, int32_t stride, int32_t rows,
+                                                     int32_t pairs, int32_t out_w, const eo_taps3x3_t *k,
+                                                     int32_t bias, int32_t *acc)
+{
+    const uint32_t w0 = k->row[0], w1 = k->row[1], w2 = k->row[2], right = k->right, corner = k->corner;
+    /* an odd row's extra sum lands on the next row's first, which overwrites it */
+    for (; rows > 0; --rows, top += stride * cols, acc += out_w) {
+        const int16_t *r0 = top, *r1 = top + cols, *r2 = top + 2 * cols;
+        int32_t *out = acc;
+        const int32_t *const end = acc + 2 * pairs;
+        int32_t even, odd, t1, t2;
+        if (stride == 1) { /* the third word in t1: x2 its bottom half, x3 its top */
+            __asm__ volatile(
+                "1:\n\t"
+                EO_PLANAR_ROW_ASM("r0", "2", "%[w0]", "%[bias]", "%[bias]", "%[t1]",
+                                  "smlabb %[even], %[t1], %[right], %[even]", "smlatb %[odd], %[t1], %[right], %[odd]")
+                EO_PLANAR_ROW_ASM("r1", "2", "%[w1]", "%[even]", "%[odd]", "%[t1]",
+                                  "smlabt %[even], %[t1], %[right], %[even]", "smlatt %[odd], %[t1], %[right], %[odd]")
+                "ldr %[t2], %[w2]\n\tldr %[t1], [%[r2], #2]\n\tsmlad %[odd], %[t1], %[t2], %[odd]\n\t"
+                "ldr %[t1], [%[r2]], #4\n\tsmlad %[even], %[t1], %[t2], %[even]\n\tldr %[t1], [%[r2]]\n\t"
+                "smlabb %[even], %[t1], %[corner], %[even]\n\tsmlatb %[odd], %[t1], %[corner], %[odd]\n\t"
+                "strd %[even], %[odd], [%[out]], #8\n\tldr %[t1], %[end]\n\tcmp %[out], %[t1]\n\tbne 1b\n\t"
+                EO_PLANAR_OPERANDS);
+        } else { /* x2: the second word's bottom half (t1), x4: the third's (t2) */
+            __asm__ volatile(
+                "1:\n\t"
+                EO_PLANAR_ROW_ASM("r0", "4", "%[w0]", "%[bias]", "%[bias]", "%[t2]",
+                                  "smlabb %[even], %[t1], %[right], %[even]", "smlabb %[odd], %[t2], %[right], %[odd]")
+                EO_PLANAR_ROW_ASM("r1", "4", "%[w1]", "%[even]", "%[odd]", "%[t2]",
+                                  "smlabt %[even], %[t1], %[right], %[even]", "smlabt %[odd], %[t2], %[right], %[odd]")
+                "ldr %[t2], %[w2]\n\tldr %[t1], [%[r2], #4]\n\tsmlad %[odd], %[t1], %[t2], %[odd]\n\t"
+                "smlabb %[even], %[t1], %[corner], %[even]\n\tldr %[t1], [%[r2]], #8\n\t"
+                "smlad %[even], %[t1], %[t2], %[even]\n\tldr %[t1], [%[r2]]\n\tsmlabb %[odd], %[t1], %[corner], %[odd]\n\t"
+                "strd %[even], %[odd], [%[out]], #8\n\tldr %[t1], %[end]\n\tcmp %[out], %[t1]\n\tbne 1b\n\t"
+                EO_PLANAR_OPERANDS);
+        }
+    }
+}
+#undef EO_PLANAR_OPERANDS
+#undef EO_PLANAR_ROW_ASM
+
+/* Outputs of one channel from their scaled sums, requantized as eo_outputs4_of does, four
+ * per turn of an asm loop (GCC spilled half of its values): each y[i * step] := out(acc[i])
+ * for i < 4 * quads. rounding: the channel's (odd_offset << shift) >> 1. The clamp to the
+ * activation range goes through int8 lanes, and only where the range is not all of int8. */
+#define EO_PLANAR_OUTPUT_ASM(a)                                                              \
+    "smmulr %[" a "], %[" a "], %[m]\n\tadd %[u], %[r], %[" a "], lsl #1\n\t"                  \
+    "add %[u], %[u], %[" a "], asr #31\n\tasr %[" a "], %[u], %[sh]\n\tssat %[" a "], #8, %[" a "]\n\t"
+#define EO_PLANAR_QUAD_ASM                                                                   \
+    "ldrd %[a0], %[a1], [%[acc]], #8\n\tldrd %[a2], %[a3], [%[acc]], #8\n\t"                 \
+    EO_PLANAR_OUTPUT_ASM("a0") EO_PLANAR_OUTPUT_ASM("a1") EO_PLANAR_OUTPUT_ASM("a2")           \
+    EO_PLANAR_OUTPUT_ASM("a3")
+#define EO_PLANAR_OPERANDS                                                                   \
+    : [acc] "+r"(acc), [y] "+r"(y), [n] "+r"(quads), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), \
+      [a3] "=&r"(a3), [u] "=&r"(u)                                                           \
+    : [m] "r"(multiplier), [sh] "r"(shift), [r] "r"(rounding), [step] "r"(step), [lo] "m"(low), \
+      [hi] "m"(high)                                                                         \
+    : "cc", "memory"
+static __attribute__((noinline)) void eo_planar_quads(const int32_t *acc, int32_t quads, int32_t multiplier,
+                                                      int32_t shift, int32_t rounding, uint32_t low, uint32_t high,
+                                                      int8_t *y, int32_t step)
+{
+    int32_t a0, a1, a2, a3, u;
+    if (low == 0x80808080u && high == 0x7F7F7F7Fu) {
+        __asm__ volatile("1:\n\t" EO_PLANAR_QUAD_ASM
+                         "strb %[a0], [%[y]]\n\tstrb %[a1], [%[y], %[step]]\n\tadd %[y], %[y], %[step], lsl #1\n\t"
+                         "strb %[a2], [%[y]]\n\tstrb %[a3], [%[y], %[step]]\n\tadd %[y], %[y], %[step], lsl #1\n\t"
+                         "subs %[n], %[n], #1\n\tbne 1b\n\t" EO_PLANAR_OPERANDS);
+    } else {
+        __asm__ volatile("1:\n\t" EO_PLANAR_QUAD_ASM
+                         "bfi %[a0], %[a1], #8, #8\n\tbfi %[a0], %[a2], #16, #8\n\tbfi %[a0], %[a3], #24, #8\n\t"
+                         "ldr %[a1], %[lo]\n\tssub8 %[u], %[a0], %[a1]\n\tsel %[a0], %[a0], %[a1]\n\t"
+                         "ldr %[a1], %[hi]\n\tssub8 %[u], %[a1], %[a0]\n\tsel %[a0], %[a0], %[a1]\n\t"
+                         "strb %[a0], [%[y]]\n\tlsr %[a1], %[a0], #8\n\tstrb %[a1], [%[y], %[step]]\n\t"
+                         "add %[y], %[y], %[step], lsl #1\n\t"
+                         "lsr %[a1], %[a0], #16\n\tstrb %[a1], [%[y]]\n\tlsr %[a1], %[a0], #24\n\t"
+                         "strb %[a1], [%[y], %[step]]\n\tadd %[y], %[y], %[step], lsl #1\n\t"
+                         "subs %[n], %[n], #1\n\tbne 1b\n\t" EO_PLANAR_OPERANDS);
+    }
+}
+#undef EO_PLANAR_OPERANDS
+#undef EO_PLANAR_QUAD_ASM
+#undef EO_PLANAR_OUTPUT_ASM
+
+/* count outputs of one channel, `step` bytes apart, from their sums; the last quad's sums
+ * past count (scratch) go to `spare` */
+static void eo_planar_outputs(const int32_t *acc, int32_t count, const eo_channel_s8_t *ch,
+                              const eo_output_range_t *range, int8_t *y, int32_t step)
+{
+    const int32_t quads = count / 4, rest = count - 4 * quads;
+    int32_t rounding, i;
+    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(range->odd_offset), "r"(ch->shift));
+    if (quads > 0) {
+        eo_planar_quads(acc, quads, ch->multiplier, ch->shift, rounding, range->low, range->high, y, step);
+    }
+    if (rest > 0) {
+        int8_t spare[4];
+        eo_planar_quads(acc + 4 * quads, 1, ch->multiplier, ch->shift, rounding, range->low, range->high, spare, 1);
+        for (i = 0; i < rest; ++i) {
+            y[(4 * quads + i) * step] = spare[i];
+        }
+    }
+}
+
+/* {low, high} as an int16 pair */
+static inline uint32_t eo_pack16(int32_t low, int32_t high)
+{
+    uint32_t pair;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(pair) : "r"(low), "r"(high));
+    return pair;
+}
+
+/* Plane rows [from, to) of one channel: input row first + r; the rows outside the input
+ * get the pad value when `pad_rows` (they may hold another block's inputs), and the columns
+ * left and right of the input hold it throughout */
+static __attribute__((noinline)) void eo_plane_rows(const eo_conv_s8_params_t *p, const int8_t *channel,
+                                                    int32_t first, int32_t from, int32_t to, int pad_rows,
+                                                    int32_t cols, int32_t in_cols, int16_t *plane_data)
+{
+    const int32_t step = p->in_c, row_bytes = p->in_w * step;
+    const int8_t *src = channel + (first + from) * row_bytes;
+    int16_t *dst = plane_data + from * cols + p->pad_w;
+    int32_t iy, n;
+    for (iy = first + from; iy < first + to; ++iy, src += row_bytes, dst += cols) {
+        const int8_t *in = src;
+        int16_t *out = dst;
+        if (iy < 0 || iy >= p->in_h) {
+            for (n = 0; n < in_cols && pad_rows; ++n) {
+                out[n] = (int16_t)-p->input_offset;
+            }
+            continue;
+        }
+        for (n = in_cols; n >= 4; n -= 4, in += 4 * step, out += 4) {
+            const uint32_t low = eo_pack16(in[0], in[step]), high = eo_pack16(in[2 * step], in[3 * step]);
+            memcpy(out, &low, 4), memcpy(out + 2, &high, 4);
+        }
+        for (; n > 0; --n, in += step) {
+            *out++ = *in;
+        }
+    }
+}
+
+/* Whether every channel's scale 2^left fits the int16 weights (eo_taps3x3) */
+static int eo_planar_scales_fit(const eo_channel_s8_t *channels, int32_t count)
+{
+    int32_t c;
+    for (c = 0; c < count; ++c) {
+        if ((channels[c].shift >> 8) > 8) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The whole layer, input channel after input channel (compact weights: per group of 4
+ * output channels, tap after tap), a block of output rows at a time; plane_data:
+ * eo_depthwise_conv2d_s8_dsp_scratch_size bytes. The plane slides down the channel: the rows
+ * two blocks share move up, the next block's rows are read in, so each input row is read
+ * once. With a depth multiplier of 1, y may be x: a block's outputs overwrite only inputs of
+ * their own channel, of rows already in the plane. */
+static void eo_depthwise_planar_run(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
+                                    const eo_channel_s8_t *channels, int8_t *y, int16_t *plane_data)
+{
+    const eo_plane_t plane = eo_plane_of(p);
+    const int32_t stride = p->stride_h, kept = plane.rows - plane.block * stride, multiplier = p->depth_multiplier;
+    const eo_output_range_t range = eo_output_range(p->act_min, p->act_max, p->output_offset);
+    int32_t *const acc = (int32_t *)(void *)(plane_data + plane.rows * plane.cols);
+    const int32_t in_cols = p->in_w < plane.cols - p->pad_w ? p->in_w : plane.cols - p->pad_w;
+    int32_t b, c, r, m, i;
+    for (i = 0; i < plane.rows * plane.cols; ++i) {
+        plane_data[i] = (int16_t)-p->input_offset;
+    }
+    for (b = 0; b < p->batch; ++b) {
+        const int8_t *const image = x + b * p->in_h * p->in_w * p->in_c;
+        int8_t *const out = y + b * p->out_h * p->out_w * p->out_c;
+        for (c = 0; c < p->in_c; ++c) {
+            for (r = 0; r < p->out_h; r += plane.block) {
+                const int32_t rows = p->out_h - r < plane.block ? p->out_h - r : plane.block;
+                const int32_t first = r * stride - p->pad_h; /* the input row of plane row 0 */
+                const int32_t needed = (rows - 1) * stride + 3;
+                if (r == 0) { /* with one block the rows outside the input only ever hold the pad value */
+                    eo_plane_rows(p, image + c, first, 0, needed, plane.block < p->out_h, plane.cols, in_cols,
+                                  plane_data);
+                } else {
+                    memmove(plane_data, plane_data + plane.block * stride * plane.cols,
+                            (size_t)(kept * plane.cols) * sizeof(int16_t));
+                    eo_plane_rows(p, image + c, first, kept, needed, 1, plane.cols, in_cols, plane_data);
+                }
+                for (m = 0; m < multiplier; ++m) {
+                    const int32_t o = c * multiplier + m;
+                    const eo_channel_s8_t *const ch = channels + o;
+                    const int32_t left = ch->shift >> 8;
+                    const eo_taps3x3_t k = eo_taps3x3(w + (o >> 2) * 36 + (o & 3), left);
+                    eo_planar_sums(plane_data, plane.cols, stride, rows, plane.pairs, p->out_w, &k,
+                                   ch->bias * (1 << left), acc);
+                    eo_planar_outputs(acc, rows * p->out_w, ch, &range, out + r * p->out_w * p->out_c + o, p->out_c);
+                }
+            }
+        }
+    }
+}
+
 /* Depthwise convolutions on DSP cores: four output channels at a time accumulate in
  * registers over the taps: one word of their inputs (SXTB16 into the channel pairs {0, 2}
  * and {1, 3}) against the weights of that tap as the same pairs (the compiler's int16
@@ -300,7 +581,9 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
 void eo_depthwise_conv2d_s8_dsp_compact(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                                         const eo_channel_s8_t *channels, int8_t *y, int8_t *padding)
 {
-    if (p->depth_multiplier == 1) {
+    if (eo_depthwise_planar(p) && eo_planar_scales_fit(channels, p->out_c)) {
+        eo_depthwise_planar_run(p, x, w, channels, y, (int16_t *)(void *)padding);
+    } else if (p->depth_multiplier == 1) {
         eo_depthwise_dsp(p, x, w, channels, y, padding, 0, 1);
     } else {
         eo_depthwise_dsp(p, x, w, channels, y, padding, 1, 1);
