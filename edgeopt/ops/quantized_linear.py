@@ -164,25 +164,26 @@ DEPTHWISE_DSP_MAX_TAPS = 64  # eo_runtime.h's EO_DEPTHWISE_DSP_MAX_TAPS
 
 def planar_depthwise(ctx):
     """Whether the compact depthwise kernel runs this layer an input channel at a time over an
-    int16 plane (eo_depthwise_planar, eo_planar_scales_fit): 3x3, no dilation, a map of at
-    least 64 outputs, stride 1 (or 2 with a depth multiplier above 1), and every channel's
-    weights scaled by 2 * 2^(TFLite left shift) fit int16."""
+    int16 plane (eo_depthwise_planar, eo_planar_scales_fit): 3x3, no dilation, depth
+    multiplier 1 at stride 1 on a map of at least 64 outputs or above 1 at stride 1 or 2,
+    and every channel's weights scaled by 2 * 2^(TFLite left shift) fit int16."""
     if ctx.node.op_type != "QDepthwiseConv2D":
         return False
     x, w = ctx.shape(0), ctx.shape(1)
     out_h, out_w, _, _ = _conv_geometry(ctx)
     stride = ctx.attr("stride_h", 1) if ctx.attr("stride_h", 1) == ctx.attr("stride_w", 1) else 0
     return (w[1] == w[2] == 3 and ctx.attr("dilation_h", 1) == ctx.attr("dilation_w", 1) == 1
-            and out_h * out_w >= 64 and (stride in (1, 2) if w[3] > x[3] else stride == 1)
+            and (stride in (1, 2) if w[3] > x[3] else stride == 1 and out_h * out_w >= 64)
             and max(_multipliers(ctx)[1]) <= 7)
 
 
 def _plane_bytes(ctx):
     """eo_plane_of: the padded int16 plane of one channel's input rows for a block of output
-    rows (at least 128 outputs), and the block's sums (read 4 at a time)."""
+    rows (equal blocks of at least 256 outputs), and the block's sums (read 4 at a time)."""
     out_h, out_w, _, _ = _conv_geometry(ctx)
     stride = ctx.attr("stride_h", 1)
-    pairs, block = (out_w + 1) // 2, min(-(-128 // out_w), out_h)
+    blocks = out_h * out_w // 256
+    pairs, block = (out_w + 1) // 2, -(-out_h // blocks) if blocks > 1 else out_h
     rows, cols = (block - 1) * stride + 3, ((2 * pairs - 1) * stride + 5) & ~1
     return 2 * rows * cols + 4 * ((block * out_w + 4) & ~3)
 

@@ -7,9 +7,9 @@
  * row holds two taps of the channel: SMLAD does two MACs, and an output channel's nine
  * weights stay in five registers over the whole plane. The plane serves the channel's
  * depth_multiplier outputs; with a multiplier of 1 it pays at stride 1 only (at stride 2 it
- * reads four inputs an output), and on maps of at least 64 outputs (the setup per channel). */
+ * reads four inputs an output) and on maps of at least 64 outputs (the setup per channel). */
 typedef struct {
-    int32_t block; /* output rows summed at a time: at least 128 outputs, so short rows share the setup */
+    int32_t block; /* output rows summed at a time, so short rows share the setup */
     int32_t rows;  /* plane rows: the input rows of a block of output rows */
     int32_t cols;  /* plane columns (even) */
     int32_t pairs; /* output pairs per row (an odd row's last output is computed, then dropped) */
@@ -18,15 +18,15 @@ typedef struct {
 static int eo_depthwise_planar(const eo_conv_s8_params_t *p)
 {
     const int stride = p->stride_h == p->stride_w ? p->stride_w : 0;
-    return p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->out_h * p->out_w >= 64 &&
-           (p->depth_multiplier > 1 ? stride == 1 || stride == 2 : stride == 1);
+    return p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 &&
+           (p->depth_multiplier > 1 ? stride == 1 || stride == 2 : stride == 1 && p->out_h * p->out_w >= 64);
 }
 
 static eo_plane_t eo_plane_of(const eo_conv_s8_params_t *p)
 {
     eo_plane_t plane;
-    const int32_t block = (128 + p->out_w - 1) / p->out_w;
-    plane.block = block < p->out_h ? block : p->out_h;
+    const int32_t blocks = p->out_h * p->out_w / 256; /* of equal rows, at least 256 outputs each */
+    plane.block = blocks > 1 ? (p->out_h + blocks - 1) / blocks : p->out_h;
     plane.rows = (plane.block - 1) * p->stride_h + 3;
     plane.pairs = (p->out_w + 1) / 2;
     plane.cols = ((2 * plane.pairs - 1) * p->stride_w + 5) & ~1; /* the last pair's words end there */
