@@ -179,7 +179,8 @@ def planar_depthwise(ctx):
 
 def _plane_bytes(ctx):
     """eo_plane_of: the padded int16 plane of one channel's input rows for a block of output
-    rows (equal blocks of at least 256 outputs), and the block's sums (read 4 at a time)."""
+    rows (blocks of about equal rows, at least 256 outputs each), and a block's sums (read 4
+    at a time)."""
     out_h, out_w, _, _ = _conv_geometry(ctx)
     stride = ctx.attr("stride_h", 1)
     blocks = out_h * out_w // 256

@@ -347,7 +347,11 @@ void eo_depthwise_conv2d_s8_dsp(const eo_conv_s8_params_t *p, const int8_t *x, c
  * of 4 outputs the pair (0, 1)'s words, then (2, 3)'s, per group of 8 inputs (fully connected),
  * per group of 4 one pair's two words (matrix product). No w[o] may be -128 where w[e] < 0
  * (the compiler keeps such layers expanded). Depthwise: int8 in the expanded layout's order,
- * each tap's four channels as stored. */
+ * each tap's four channels as stored; 3x3 layers without dilation (depth multiplier 1 at
+ * stride 1 on maps of at least 64 outputs, above 1 at stride 1 or 2) whose channels have
+ * 1 + left shift <= 8 run planar, an input channel at a time over an int16 plane in
+ * `padding` (4-byte aligned, eo_depthwise_conv2d_s8_dsp_scratch_size bytes), and with a
+ * depth multiplier of 1 y may be x. */
 void eo_fully_connected_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,
                                        const eo_channel_s8_t *channels, int8_t *y, uint32_t *expanded);
 void eo_matmul_s8_dsp_compact(const eo_fc_s8_params_t *p, const int8_t *x, const int8_t *w,

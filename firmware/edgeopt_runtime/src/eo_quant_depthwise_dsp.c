@@ -1,5 +1,6 @@
-/* int8 depthwise convolutions for cores with the DSP extension (Cortex-M4/M7/M33): four
- * output channels at a time in registers, bit-exact with TFLite. */
+/* int8 depthwise convolutions for cores with the DSP extension (Cortex-M4/M7/M33), bit-exact
+ * with TFLite: planar 3x3 layers an input channel at a time, the others four output channels
+ * at a time in registers. */
 #include "eo_dsp.h"
 
 /* Planar 3x3 layers (no dilation, compact weights): one input channel at a time, its rows
@@ -25,7 +26,7 @@ static int eo_depthwise_planar(const eo_conv_s8_params_t *p)
 static eo_plane_t eo_plane_of(const eo_conv_s8_params_t *p)
 {
     eo_plane_t plane;
-    const int32_t blocks = p->out_h * p->out_w / 256; /* of equal rows, at least 256 outputs each */
+    const int32_t blocks = p->out_h * p->out_w / 256; /* of about equal rows, >= 256 outputs each */
     plane.block = blocks > 1 ? (p->out_h + blocks - 1) / blocks : p->out_h;
     plane.rows = (plane.block - 1) * p->stride_h + 3;
     plane.pairs = (p->out_w + 1) / 2;
