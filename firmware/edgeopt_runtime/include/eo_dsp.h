@@ -17,12 +17,19 @@
  * 2h + (2^e + output offset * 2^(e + 1)) + sign(h) divides by 2^e with ties away from zero
  * and adds the output offset. odd_offset: 2 * output offset + 1, so that constant is
  * odd_offset << (e + 1) >> 1. Shifts by a register read only its low byte: e + 1 there. */
+static inline int32_t eo_channel_rounding(int32_t odd_offset, int32_t shift)
+{
+    int32_t rounding;
+    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(odd_offset), "r"(shift));
+    return rounding;
+}
+
 static inline int32_t eo_requantize_channel(int32_t acc, const eo_channel_s8_t *c, int32_t odd_offset)
 {
-    int32_t high, rounding, out;
+    int32_t high, out;
     __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc), "r"(c->multiplier));
-    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(odd_offset), "r"(c->shift));
-    __asm__("asr %0, %1, %2" : "=r"(out) : "r"(high * 2 + rounding + (high >> 31)), "r"(c->shift));
+    __asm__("asr %0, %1, %2" : "=r"(out)
+            : "r"(high * 2 + eo_channel_rounding(odd_offset, c->shift) + (high >> 31)), "r"(c->shift));
     return out;
 }
 

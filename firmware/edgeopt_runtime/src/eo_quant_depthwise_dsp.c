@@ -248,9 +248,12 @@ typedef struct {
     uint32_t row[3], right, corner;
 } eo_taps3x3_t;
 
-static uint32_t eo_pair16(int32_t low, int32_t high)
+/* {low, high} as an int16 pair */
+static inline uint32_t eo_pack16(int32_t low, int32_t high)
 {
-    return (uint16_t)low | (uint32_t)(uint16_t)high << 16;
+    uint32_t pair;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(pair) : "r"(low), "r"(high));
+    return pair;
 }
 
 static eo_taps3x3_t eo_taps3x3(const int8_t *w, int32_t left) /* w: tap 0, the taps 4 bytes apart */
@@ -258,10 +261,10 @@ static eo_taps3x3_t eo_taps3x3(const int8_t *w, int32_t left) /* w: tap 0, the t
     eo_taps3x3_t k;
     int32_t r;
     for (r = 0; r < 3; ++r) {
-        k.row[r] = eo_pair16(w[12 * r] * (1 << left), w[12 * r + 4] * (1 << left));
+        k.row[r] = eo_pack16(w[12 * r] * (1 << left), w[12 * r + 4] * (1 << left));
     }
-    k.right = eo_pair16(w[8] * (1 << left), w[20] * (1 << left));
-    k.corner = eo_pair16(w[32] * (1 << left), 0);
+    k.right = eo_pack16(w[8] * (1 << left), w[20] * (1 << left));
+    k.corner = eo_pack16(w[32] * (1 << left), 0);
     return k;
 }
 
@@ -277,6 +280,8 @@ static eo_taps3x3_t eo_taps3x3(const int8_t *w, int32_t left) /* w: tap 0, the t
     "ldr %[t1], [%[" row "], #" next "]\n\tldr %[t2], [%[" row "]], #" next " * 2\n\t"         \
     "smlad %[odd], %[t1], " w ", " from_odd "\n\tsmlad %[even], %[t2], " w ", " from_even "\n\t" \
     "ldr " third ", [%[" row "]]\n\t" third_even "\n\t" third_odd "\n\t"
+/* the pair's sums out, and on to the next pair until the row's end */
+#define EO_PLANAR_NEXT_PAIR_ASM "strd %[even], %[odd], [%[out]], #8\n\tldr %[t1], %[end]\n\tcmp %[out], %[t1]\n\tbne 1b\n\t"
 #define EO_PLANAR_OPERANDS                                                                   \
     : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [even] "=&r"(even), [odd] "=&r"(odd), \
       [t1] "=&r"(t1), [t2] "=&r"(t2)                                                         \
@@ -304,8 +309,7 @@ static __attribute__((noinline)) void eo_planar_sums(const int16_t *top, int32_t
                 "ldr %[t2], %[w2]\n\tldr %[t1], [%[r2], #2]\n\tsmlad %[odd], %[t1], %[t2], %[odd]\n\t"
                 "ldr %[t1], [%[r2]], #4\n\tsmlad %[even], %[t1], %[t2], %[even]\n\tldr %[t1], [%[r2]]\n\t"
                 "smlabb %[even], %[t1], %[corner], %[even]\n\tsmlatb %[odd], %[t1], %[corner], %[odd]\n\t"
-                "strd %[even], %[odd], [%[out]], #8\n\tldr %[t1], %[end]\n\tcmp %[out], %[t1]\n\tbne 1b\n\t"
-                EO_PLANAR_OPERANDS);
+                EO_PLANAR_NEXT_PAIR_ASM EO_PLANAR_OPERANDS);
         } else { /* x2: the second word's bottom half (t1), x4: the third's (t2) */
             __asm__ volatile(
                 "1:\n\t"
@@ -316,28 +320,25 @@ static __attribute__((noinline)) void eo_planar_sums(const int16_t *top, int32_t
                 "ldr %[t2], %[w2]\n\tldr %[t1], [%[r2], #4]\n\tsmlad %[odd], %[t1], %[t2], %[odd]\n\t"
                 "smlabb %[even], %[t1], %[corner], %[even]\n\tldr %[t1], [%[r2]], #8\n\t"
                 "smlad %[even], %[t1], %[t2], %[even]\n\tldr %[t1], [%[r2]]\n\tsmlabb %[odd], %[t1], %[corner], %[odd]\n\t"
-                "strd %[even], %[odd], [%[out]], #8\n\tldr %[t1], %[end]\n\tcmp %[out], %[t1]\n\tbne 1b\n\t"
-                EO_PLANAR_OPERANDS);
+                EO_PLANAR_NEXT_PAIR_ASM EO_PLANAR_OPERANDS);
         }
     }
 }
 #undef EO_PLANAR_OPERANDS
+#undef EO_PLANAR_NEXT_PAIR_ASM
 #undef EO_PLANAR_ROW_ASM
 
 /* Outputs of one channel from their scaled sums, requantized as eo_outputs4_of does, four
  * per turn of an asm loop (GCC spilled half of its values): each y[i * step] := out(acc[i])
  * for i < 4 * quads. rounding: the channel's (odd_offset << shift) >> 1. The clamp to the
  * activation range goes through int8 lanes, and only where the range is not all of int8. */
-#define EO_PLANAR_OUTPUT_ASM(a)                                                              \
-    "smmulr %[" a "], %[" a "], %[m]\n\tadd %[u], %[r], %[" a "], lsl #1\n\t"                  \
-    "add %[u], %[u], %[" a "], asr #31\n\tasr %[" a "], %[u], %[sh]\n\tssat %[" a "], #8, %[" a "]\n\t"
+#define EO_PLANAR_OUTPUT_ASM(a) "smmulr %[" #a "], %[" #a "], %[m]\n\t" EO_ROW_OUTPUT_ASM(a)
 #define EO_PLANAR_QUAD_ASM                                                                   \
     "ldrd %[a0], %[a1], [%[acc]], #8\n\tldrd %[a2], %[a3], [%[acc]], #8\n\t"                 \
-    EO_PLANAR_OUTPUT_ASM("a0") EO_PLANAR_OUTPUT_ASM("a1") EO_PLANAR_OUTPUT_ASM("a2")           \
-    EO_PLANAR_OUTPUT_ASM("a3")
+    EO_PLANAR_OUTPUT_ASM(a0) EO_PLANAR_OUTPUT_ASM(a1) EO_PLANAR_OUTPUT_ASM(a2) EO_PLANAR_OUTPUT_ASM(a3)
 #define EO_PLANAR_OPERANDS                                                                   \
     : [acc] "+r"(acc), [y] "+r"(y), [n] "+r"(quads), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), \
-      [a3] "=&r"(a3), [u] "=&r"(u)                                                           \
+      [a3] "=&r"(a3), [t] "=&r"(t)                                                           \
     : [m] "r"(multiplier), [sh] "r"(shift), [r] "r"(rounding), [step] "r"(step), [lo] "m"(low), \
       [hi] "m"(high)                                                                         \
     : "cc", "memory"
@@ -345,7 +346,7 @@ static __attribute__((noinline)) void eo_planar_quads(const int32_t *acc, int32_
                                                       int32_t shift, int32_t rounding, uint32_t low, uint32_t high,
                                                       int8_t *y, int32_t step)
 {
-    int32_t a0, a1, a2, a3, u;
+    int32_t a0, a1, a2, a3, t;
     if (low == 0x80808080u && high == 0x7F7F7F7Fu) {
         __asm__ volatile("1:\n\t" EO_PLANAR_QUAD_ASM
                          "strb %[a0], [%[y]]\n\tstrb %[a1], [%[y], %[step]]\n\tadd %[y], %[y], %[step], lsl #1\n\t"
@@ -354,8 +355,8 @@ static __attribute__((noinline)) void eo_planar_quads(const int32_t *acc, int32_
     } else {
         __asm__ volatile("1:\n\t" EO_PLANAR_QUAD_ASM
                          "bfi %[a0], %[a1], #8, #8\n\tbfi %[a0], %[a2], #16, #8\n\tbfi %[a0], %[a3], #24, #8\n\t"
-                         "ldr %[a1], %[lo]\n\tssub8 %[u], %[a0], %[a1]\n\tsel %[a0], %[a0], %[a1]\n\t"
-                         "ldr %[a1], %[hi]\n\tssub8 %[u], %[a1], %[a0]\n\tsel %[a0], %[a0], %[a1]\n\t"
+                         "ldr %[a1], %[lo]\n\tssub8 %[t], %[a0], %[a1]\n\tsel %[a0], %[a0], %[a1]\n\t"
+                         "ldr %[a1], %[hi]\n\tssub8 %[t], %[a1], %[a0]\n\tsel %[a0], %[a0], %[a1]\n\t"
                          "strb %[a0], [%[y]]\n\tlsr %[a1], %[a0], #8\n\tstrb %[a1], [%[y], %[step]]\n\t"
                          "add %[y], %[y], %[step], lsl #1\n\t"
                          "lsr %[a1], %[a0], #16\n\tstrb %[a1], [%[y]]\n\tlsr %[a1], %[a0], #24\n\t"
@@ -373,8 +374,8 @@ static void eo_planar_outputs(const int32_t *acc, int32_t count, const eo_channe
                               const eo_output_range_t *range, int8_t *y, int32_t step)
 {
     const int32_t quads = count / 4, rest = count - 4 * quads;
-    int32_t rounding, i;
-    __asm__("lsl %0, %1, %2\n\tasr %0, %0, #1" : "=&r"(rounding) : "r"(range->odd_offset), "r"(ch->shift));
+    const int32_t rounding = eo_channel_rounding(range->odd_offset, ch->shift);
+    int32_t i;
     if (quads > 0) {
         eo_planar_quads(acc, quads, ch->multiplier, ch->shift, rounding, range->low, range->high, y, step);
     }
@@ -385,14 +386,6 @@ static void eo_planar_outputs(const int32_t *acc, int32_t count, const eo_channe
             y[(4 * quads + i) * step] = spare[i];
         }
     }
-}
-
-/* {low, high} as an int16 pair */
-static inline uint32_t eo_pack16(int32_t low, int32_t high)
-{
-    uint32_t pair;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(pair) : "r"(low), "r"(high));
-    return pair;
 }
 
 /* Plane rows [from, to) of one channel: input row first + r; the rows outside the input
