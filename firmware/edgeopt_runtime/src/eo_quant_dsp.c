@@ -34,10 +34,16 @@ int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 #if defined(__ARM_FEATURE_DSP)
 /* The inner passes of the matrix-product kernels are assembly so that GCC keeps all twelve
  * values in registers (it spills when it schedules SMLADs itself): four accumulators a0..a3,
- * four words of int16 input pairs xa..xd, two words of weights, and the two pointers. */
+ * four words of int16 input pairs xa..xd, two words of weights, and the two pointers. The
+ * input words live in fixed registers in ascending order, so one LDM loads all four (LDM
+ * fills its list lowest register first); r7 (Thumb's frame pointer) and r9 (a platform
+ * register on some ABIs) are left to GCC. */
+#define EO_INPUT_REGISTERS                                                                  \
+    register uint32_t xa __asm__("r4"), xb __asm__("r5"), xc __asm__("r6"), xd __asm__("r8")
 #define EO_DSP_PASS(text)                                                                   \
     do {                                                                                    \
-        uint32_t xa, xb, xc, xd, w0, w1;                                                    \
+        EO_INPUT_REGISTERS;                                                                 \
+        uint32_t w0, w1;                                                                    \
         __asm__(text                                                                        \
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
                   [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
@@ -48,7 +54,8 @@ int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
 /* The same with a third weight register, for the compact fully-connected pass */
 #define EO_DSP_PASS3(text)                                                                  \
     do {                                                                                    \
-        uint32_t xa, xb, xc, xd, w0, w1, w2;                                                \
+        EO_INPUT_REGISTERS;                                                                 \
+        uint32_t w0, w1, w2;                                                                \
         __asm__(text                                                                        \
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
                   [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),             \
@@ -58,7 +65,7 @@ int32_t eo_conv2d_s8_dsp_scratch_size(const eo_conv_s8_params_t *p)
                 : "memory");                                                                \
     } while (0)
 /* xa..xd := the next four words of int16 input pairs (eo_expand4) */
-#define EO_INT16_INPUTS_ASM "ldrd %[xa], %[xb], [%[xp]], #8\n\tldrd %[xc], %[xd], [%[xp]], #8\n\t"
+#define EO_INT16_INPUTS_ASM "ldmia %[xp]!, {%[xa], %[xb], %[xc], %[xd]}\n\t"
 /* xa..xd := eight int8 inputs from any address (LDR allows unaligned ones, LDRD does not)
  * as the pairs {x0, x2}, {x1, x3}, {x4, x6}, {x5, x7} */
 #define EO_INT8_INPUTS_ASM                                                                  \
