@@ -152,8 +152,10 @@ static inline int16x2_t eo_sxtb16_ror8(uint32_t v)
 /* Four int8 inputs as the pair kernel's two int16 words: {x0, x2}, {x1, x3} */
 static inline void eo_expand4(uint32_t *dst, uint32_t v)
 {
-    dst[0] = (uint32_t)__sxtb16((int32_t)v);
-    dst[1] = (uint32_t)eo_sxtb16_ror8(v);
+    uint32_t even, odd; /* one STRD: GCC stores the two words apart */
+    __asm__("sxtb16 %[even], %[v]\n\tsxtb16 %[odd], %[v], ror #8\n\tstrd %[even], %[odd], [%[dst]]"
+            : [even] "=&r"(even), [odd] "=&r"(odd), "=m"(*(uint32_t(*)[2])dst)
+            : [v] "r"(v), [dst] "r"(dst));
 }
 
 /* The kernels below are each written once for both weight layouts: `compact` is a constant
