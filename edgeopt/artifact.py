@@ -96,6 +96,7 @@ class Artifact:
     parameters: int = 0
     peak_bytes: int = 0  # the liveness bound of the arena
     in_place_layers: int = 0  # layers that write their output over their input
+    windowed_layers: int = 0  # layers run a row at a time inside the next one (patch-based)
     details: object = None  # the solver kind's own description (its config)
 
     @property

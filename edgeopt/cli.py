@@ -207,8 +207,10 @@ def _summary(artifact):
     from edgeopt.solvers import kind_of
 
     memory = artifact.memory
-    in_place = (f"; {artifact.in_place_layers} layer(s) in place, below the bound"
-                if artifact.in_place_layers else "")
+    below = [f"{artifact.in_place_layers} layer(s) in place"] if artifact.in_place_layers else []
+    if artifact.windowed_layers:
+        below.append(f"{artifact.windowed_layers} run a row at a time inside the next")
+    in_place = f"; {', '.join(below)}, below the bound" if below else ""
     footer = (f"weights: {artifact.weight_bytes} B   arena: {memory.arena} B "
               f"(peak live tensors: {artifact.peak_bytes} B{in_place})   static RAM: {memory.static_ram} B")
     kind = kind_of(artifact)

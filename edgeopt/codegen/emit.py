@@ -1,6 +1,7 @@
 """Lower every node to a kernel call and render the model's C files from templates."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from edgeopt.codegen.literals import array_rows, c_type
 from edgeopt.codegen.names import NamePool, artifact_namespaces, c_comment, c_identifier
 from edgeopt.codegen.render import make_environment
 from edgeopt.errors import UnsupportedError, unsupported_summary
-from edgeopt.ops.registry import MALFORMED, NodeUnsupported, OpContext, malformed
+from edgeopt.ops.registry import MALFORMED, Call, NodeUnsupported, OpContext, malformed
 from edgeopt.passes import plan_memory
 
 RUNTIME_VERSION = 3  # EO_RUNTIME_VERSION of the runtime these templates call
@@ -104,6 +105,24 @@ class LoweringContext:
         return dict(order=rule.order, line=f"((int8_t *)(void *)(eo_arena + {offset // 4}))",
                     row_bytes=rule.row_bytes, delay=rule.delay)
 
+    def window(self, ctx):
+        """The window the node reads its input rows from while the layer producing them runs
+        inside it (plan_memory chose patch-based execution), or None: the producer's context,
+        the window's rows and the bytes of one."""
+        window = self.plan.windows.get(id(ctx.node))
+        if window is None:
+            return None
+        return dict(producer=OpContext(window.producer, self.graph), rows=window.rows, row_bytes=window.row_bytes)
+
+    @contextlib.contextmanager
+    def lowering(self, node):
+        """Lower another node inside this one (a window's producer): its weights keep its name."""
+        outer, self.node_id = self.node_id, self.node_ids[id(node)]
+        try:
+            yield
+        finally:
+            self.node_id = outer
+
     def size(self, name: str) -> int:
         return self.graph.tensor(name).size
 
@@ -151,14 +170,14 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
         opdef = registry[node.op_type]
         lc.node_id = lc.node_ids[id(node)] = pool.unique(node.name, "node")
         out = next((name for name in node.outputs if name), "")  # optional outputs may be omitted
-        if opdef.alias and id(node) not in plan.copies:
-            continue
+        if (opdef.alias and id(node) not in plan.copies) or id(node) in plan.windowed:
+            continue  # a view; or a window's producer, which its reader runs
         try:
             if opdef.alias:
                 code = _copy_code(env, lc.buffer(node.inputs[0]), lc.buffer(out), graph.tensor(out))
             else:
                 call = opdef.lower(OpContext(node, graph), lc)
-                code = env.get_template(call.template).render(**call.args).strip()
+                code = _render(env, call)
                 code += activation_code(node, lc, env, registry)
         except NodeUnsupported as exc:
             problems.append((node.op_type, node.name, str(exc)))
@@ -173,7 +192,12 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
         comment = f"[{index}] {c_comment(node.name)} ({op_label(node)}): {shape_in} -> {shape_out}"
         if node.sources[1:]:
             comment += f"; also computes {c_comment(', '.join(node.sources[1:]))}"
-        steps.append(StepInfo(index, node.op_type, list(node.sources), out, lc.size(out)))
+        sources = list(node.sources)
+        if id(node) in plan.windows:
+            producer = plan.windows[id(node)].producer
+            sources += producer.sources
+            comment += f"; runs {c_comment(producer.name)} ({op_label(producer)}) inside it, a row at a time"
+        steps.append(StepInfo(index, node.op_type, sources, out, lc.size(out)))
         layers.append((op_label(node), node.name, graph.tensor(out).shape))
         kind = TRACE_KINDS.get(graph.tensor(out).dtype)
         blocks.append(dict(comment=comment, code=code, trace=kind and
@@ -218,7 +242,13 @@ def generate(graph, registry, name: str, options: dict, extensions=()) -> Artifa
                     source=graph.metadata.get("source_name", graph.name),
                     source_sha256=graph.metadata.get("source_sha256", ""),
                     layers=layers, steps=steps, parameters=parameters, peak_bytes=plan.peak_bytes,
-                    in_place_layers=len(plan.in_place))
+                    in_place_layers=len(plan.in_place), windowed_layers=len(plan.windowed))
+
+
+def _render(env, call) -> str:
+    """A Call's code; Calls among its arguments (a window's producer) render first."""
+    args = {key: _render(env, value) if isinstance(value, Call) else value for key, value in call.args.items()}
+    return env.get_template(call.template).render(**args).strip()
 
 
 def _stream_layout(graph, inputs, outputs):

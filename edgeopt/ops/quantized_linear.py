@@ -299,9 +299,11 @@ def _lower_fc(ctx, lc):
     return _dense_s8_call(ctx, lc, quant_of(ctx, 1, "weights").per_channel)
 
 
-def _dense_s8_call(ctx, lc, per_channel):
+def _dense_s8_call(ctx, lc, per_channel, window=None):
     """An int8 matrix product on rows of the input: fully-connected layers, and 1x1
-    convolutions (each NHWC pixel is a row). The input offset is folded into the bias."""
+    convolutions (each NHWC pixel is a row). The input offset is folded into the bias.
+    window: the reader's window this 1x1 layer runs into (lc.window), one image row eo_next a
+    call."""
     w_q, y_q = quant_of(ctx, 1, "weights"), quant_of(ctx, -1, "output")
     weights = np.asarray(ctx.const(1))
     weights = weights.reshape(len(weights), -1)
@@ -318,12 +320,15 @@ def _dense_s8_call(ctx, lc, per_channel):
     plan = _dsp_plan(ctx)
     portable = PORTABLE if plan else ALWAYS
     rows = int(np.prod(ctx.shape(0))) // ins
+    x, y = lc.buffer(ctx.node.inputs[0]), lc.buffer(ctx.node.outputs[0])
     in_place = lc.in_place(ctx)  # a 1x1 convolution, one image row of pixels at a time
     if in_place:
         in_place.update(slices=ctx.out_shape()[1], x_bytes=ctx.out_shape()[2] * ins)
         rows = ctx.out_shape()[2]
-    return Call("ops/fully_connected_s8.c.j2", dict(in_place=in_place,
-        x=lc.buffer(ctx.node.inputs[0]), y=lc.buffer(ctx.node.outputs[0]),
+    if window:  # eo_conv_s8_window: row eo_next at its place in the window
+        rows = ctx.out_shape()[2]
+        x, y = f"{x} + eo_next * {rows * ins}", f"{y} + (eo_next - eo_held) * {window['row_bytes']}"
+    return Call("ops/fully_connected_s8.c.j2", dict(in_place=in_place, x=x, y=y, scope="eo_producer" if window else "eo",
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
         w=lc.weight(weights.astype(np.int8), "weights", when=portable),
         bias=lc.weight(folded.astype(np.int32), "bias", when=portable),
@@ -373,7 +378,15 @@ def _lower_conv(ctx, lc):
     )
     plan = _dsp_plan(ctx)
     when = PORTABLE if plan else ALWAYS
+    window, producers = lc.window(ctx), {}
+    if window:  # the producer's code for each build this layer's code has (inside its #if)
+        with lc.lowering(window["producer"].node):
+            producer = _dense_s8_call(window.pop("producer"), lc, True, window)
+        builds = ("dsp", "portable") if plan else (None,)
+        producers = {f"producer_{build or 'portable'}": Call(producer.template, dict(producer.args, build=build))
+                     for build in builds}
     return Call("ops/conv_s8.c.j2", dict(
+        window=window, **producers,
         kernel="eo_depthwise_conv2d_s8" if depthwise else "eo_conv2d_s8", in_place=lc.in_place(ctx),
         dsp=_lower_dsp(ctx, lc, plan) if plan else None,
         scratch=lc.scratch(ctx) if depthwise else None, params=params,
@@ -423,6 +436,25 @@ def _in_place(ctx):
     return None
 
 
+def _one_int8_image(ctx):
+    dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
+    return len(ctx.shape(0)) == 4 and ctx.shape(0)[0] == 1 and dtypes == {"int8"}
+
+
+def _row_producer(ctx):
+    """A 1x1 convolution of one image: its output row i is a matrix product of input row i."""
+    return ctx.node.op_type == "QConv2D" and _one_int8_image(ctx) and _pointwise(ctx)
+
+
+def _window_reader(ctx):
+    """The input rows one output row reads, when the layer can run a row at a time over a
+    window of them; None for 1x1 layers (a matrix product over the image's pixels) and the
+    planar depthwise layers (each channel's rows in one plane)."""
+    if not _one_int8_image(ctx) or _pointwise(ctx) or planar_depthwise(ctx):
+        return None
+    return (ctx.shape(1)[1] - 1) * ctx.attr("dilation_h", 1) + 1
+
+
 def _weight_expansion(ctx):
     """The int16-expanded DSP weights' extra flash (a byte per packed weight), the MACs they
     serve (every weight once per output pixel or row), and whether the compact layout can
@@ -451,7 +483,9 @@ OPS = (
     OpDef("QFullyConnected", _infer_fc, None, _lower_fc, dtypes=("int8", "int32"), scratch=_fc_scratch,
           weight_expansion=_weight_expansion),
     OpDef("QConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"), scratch=_conv_scratch,
-          weight_expansion=_weight_expansion, in_place=_in_place),
+          weight_expansion=_weight_expansion, in_place=_in_place, row_producer=_row_producer,
+          window_reader=_window_reader),
     OpDef("QDepthwiseConv2D", _infer_conv, None, _lower_conv, dtypes=("int8", "int32"),
-          scratch=_conv_scratch, weight_expansion=_weight_expansion, in_place=_in_place),
+          scratch=_conv_scratch, weight_expansion=_weight_expansion, in_place=_in_place,
+          window_reader=_window_reader),
 )

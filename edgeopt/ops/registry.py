@@ -66,6 +66,13 @@ class OpDef:
     # writes its output over its input one output row at a time, each row through a line
     # buffer: (OpContext) -> InPlace, or None where the rows' data flow does not allow it
     in_place: Optional[Callable] = None
+    # patch-based execution (plan_memory): a layer that computes its output one image row at
+    # a time, row i from input row i alone (a 1x1 convolution): (OpContext) -> bool
+    row_producer: Optional[Callable] = None
+    # a layer that can run one output row at a time over a window of its input rows, which
+    # such a producer fills as it goes: (OpContext) -> the input rows one output row reads,
+    # or None
+    window_reader: Optional[Callable] = None
     # int8 layers on DSP cores: (OpContext) -> (flash bytes the int16-expanded weights add,
     # MACs they speed up, whether the compact layout holds the weights), or None where the
     # layer has no DSP kernel (passes.int8_weights)

@@ -7,6 +7,11 @@ get offsets in one arena. Two classes may overlap in the arena only if their lif
 place (OpDef.in_place: row by row through a line buffer) writes one over the other: then
 both start at one offset. Layers run in place only where that makes the arena smaller,
 which takes it below the liveness bound (the largest total of tensors live at one step).
+So does patch-based execution (MCUNetV2), where a layer that computes its output a row at
+a time (OpDef.row_producer: a 1x1 convolution) runs inside the next layer, which alone reads
+that output (OpDef.window_reader): each of the reader's output rows first has the producer
+compute the input rows it reads into a window of as many rows, so the producer's output
+never exists as a whole.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ class MemoryPlan:
     scratch: dict = field(default_factory=dict)  # node id -> arena byte offset of its scratch
     scratch_bytes: int = 0  # the largest scratch any kernel asks for
     in_place: dict = field(default_factory=dict)  # node id -> (InPlace, arena offset of its line buffer)
+    windows: dict = field(default_factory=dict)  # reader node id -> Window (its producer runs inside it)
+    windowed: set = field(default_factory=set)  # ids of the producers that run inside their reader
 
 
 def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
@@ -97,11 +104,32 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
         raise UnsupportedError(unsupported_summary(problems))
     peak = _peak(intervals, sizes, len(graph.nodes))
     candidates = _in_place_candidates(graph, registry, find, classes, first, last)
+    windows = _window_candidates(graph, registry, find, classes, last)
 
-    def place(chosen):
+    def with_windows(windows):
+        """Sizes and lifetimes when each window's producer runs inside its reader (steps s
+        and s + 1 as one): the producer's output never exists, its rows pass through the
+        window; the producer's input, the reader's output and both scratches live over both
+        steps."""
+        all_sizes, all_intervals = dict(sizes), dict(intervals)
+        for window in windows:
+            step = window.step
+            del all_sizes[window.tensor], all_intervals[window.tensor]
+            for key in (window.source, scratch_keys.get(id(window.producer))):
+                if key in all_intervals:
+                    all_intervals[key] = (all_intervals[key][0], max(all_intervals[key][1], step + 1))
+            for key in (window.result, scratch_keys.get(id(window.reader))):
+                if key in all_intervals:
+                    all_intervals[key] = (min(all_intervals[key][0], step), all_intervals[key][1])
+            all_sizes[window.key] = _aligned(window.bytes, alignment)
+            all_intervals[window.key] = (step, step + 1)
+        return all_sizes, all_intervals
+
+    def place(chosen, base):
         """Offsets and arena size with the chosen in-place layers: each one's input and
         output start at one offset (a tied group; they may overlap), plus its line buffer."""
-        group = {root: root for root in classes}
+        all_sizes, all_intervals = dict(base[0]), dict(base[1])
+        group = {root: root for root in all_sizes}
 
         def top(root):
             while group[root] != root:
@@ -111,39 +139,100 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
         for _, _, _, src, dst in chosen:
             group[top(dst)] = top(src)
         tied = {}
-        for root in classes:
+        for root in all_sizes:
             tied.setdefault(top(root), []).append(root)
-        all_sizes, all_intervals = dict(sizes), dict(intervals)
         for step, _, rule, _, _ in chosen:
             all_sizes[f"\0line{step}"] = _aligned(rule.line_bytes, alignment)
             all_intervals[f"\0line{step}"] = (step, step)
         return assign_offsets(all_intervals, all_sizes, [g for g in tied.values() if len(g) > 1])
 
-    def search(strict):
+    def search(strict, windows):
         """Greedy: take each layer that shrinks the arena (strict) or does not grow it (two
         layers may only pay together), then drop those it does not need."""
+        base = with_windows(windows)
+        busy = {step for window in windows for step in (window.step, window.step + 1)}
         chosen = []
-        offsets, arena = place(chosen)
-        for candidate in candidates:
-            trial, total = place(chosen + [candidate])
+        offsets, arena = place(chosen, base)
+        for candidate in (c for c in candidates if c[0] not in busy):
+            trial, total = place(chosen + [candidate], base)
             if total < arena or (total == arena and not strict):
                 chosen, offsets, arena = chosen + [candidate], trial, total
         for candidate in list(chosen):
             rest = [c for c in chosen if c is not candidate]
-            trial, total = place(rest)
+            trial, total = place(rest, base)
             if total <= arena:
                 chosen, offsets, arena = rest, trial, total
         return arena, sum(sizes[dst] for *_, dst in chosen), chosen, offsets  # dst: the bytes copied
 
-    # the smaller arena; at a tie the fewer bytes copied out of line buffers
-    arena, _, chosen, offsets = min((search(True), search(False)), key=lambda found: found[:2])
+    def best(windows):  # the smaller arena; at a tie the fewer bytes copied out of line buffers
+        return min((search(True, windows), search(False, windows)), key=lambda found: found[:2])
+
+    # patch-based execution only where it makes the arena smaller (it costs a kernel call
+    # per row and the rows the window keeps moved up)
+    chosen_windows, found = [], best([])
+    for window in windows:
+        trial = best(chosen_windows + [window])
+        if trial[0] < found[0]:
+            chosen_windows, found = chosen_windows + [window], trial
+    arena, _, chosen, offsets = found
+    windowed = {window.tensor: window for window in chosen_windows}
     for root, names_in_class in classes.items():
         for name in names_in_class:
-            storage[name] = ("arena", offsets[root])
+            storage[name] = ("arena", offsets[windowed[root].key if root in windowed else root])
     scratch_offsets = {node_id: offsets[key] for node_id, key in scratch_keys.items()}
     largest_scratch = max((sizes[key] for key in scratch_keys.values()), default=0)
     in_place = {id(node): (rule, offsets[f"\0line{step}"]) for step, node, rule, _, _ in chosen}
-    return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch, in_place)
+    return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch, in_place,
+                      {id(window.reader): window for window in chosen_windows},
+                      {id(window.producer) for window in chosen_windows})
+
+
+@dataclass(frozen=True)
+class Window:
+    """Patch-based execution of two layers: the producer (at `step`) computes its output a
+    row at a time into a window of `rows` rows that the reader (the next step, its output's
+    only reader) runs over, one output row at a time."""
+
+    step: int
+    producer: object
+    reader: object
+    source: str  # class roots: the producer's input, its output, the reader's output
+    tensor: str
+    result: str
+    rows: int
+    row_bytes: int
+
+    @property
+    def bytes(self) -> int:
+        return self.rows * self.row_bytes
+
+    @property
+    def key(self) -> str:
+        return f"\0window{self.step}"
+
+
+def _window_candidates(graph, registry, find, classes, last):
+    """The Windows that could run: a row producer whose output (one arena tensor, no view of
+    it) only the next step reads, as the first input of a window reader."""
+    found = []
+    for step, (producer, reader) in enumerate(zip(graph.nodes, graph.nodes[1:])):
+        produces, reads = registry[producer.op_type].row_producer, registry[reader.op_type].window_reader
+        if produces is None or reads is None or not producer.outputs or not reader.inputs:
+            continue
+        name = producer.outputs[0]
+        root = find(name)
+        if root not in classes or classes[root] != [name] or last.get(root) != step + 1 \
+                or reader.inputs[0] != name or name in reader.inputs[1:] or "activation" in producer.attrs:
+            continue
+        try:
+            rows = produces(OpContext(producer, graph)) and reads(OpContext(reader, graph))
+        except (NodeUnsupported, *MALFORMED):  # lowering reports the node
+            continue
+        if rows:
+            shape = graph.tensor(name).shape
+            found.append(Window(step, producer, reader, find(producer.inputs[0]), root, find(reader.outputs[0]),
+                                rows, int(shape[2] * shape[3])))
+    return found
 
 
 def _in_place_candidates(graph, registry, find, classes, first, last):

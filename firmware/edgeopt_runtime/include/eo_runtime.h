@@ -322,6 +322,11 @@ typedef struct {
 /* Output row `row` of a one-image convolution as a convolution of its own: fills slice,
  * returns the byte offset of the input rows it reads (layers that run in place). */
 int32_t eo_conv_s8_row(const eo_conv_s8_params_t *p, int32_t row, eo_conv_s8_params_t *slice);
+/* The same over a window of `rows` input rows that a producer layer computes a row at a time
+ * (patch-based execution): keeps the rows [*held, *next) the row reads again at the window's
+ * start, fills slice, returns one past the last input row to compute (from *next on). */
+int32_t eo_conv_s8_window(const eo_conv_s8_params_t *p, int32_t row, int32_t rows, int8_t *window, int32_t *held,
+                          int32_t *next, eo_conv_s8_params_t *slice);
 /* w: [out_c][k_h][k_w][filter_c] */
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
                   const int32_t *bias, int8_t *y);

@@ -1,5 +1,7 @@
 /* int8 fully-connected layers and convolutions, portable C, with TFLite's integer
  * semantics (bit-exact with its reference kernels). */
+#include <string.h>
+
 #include "eo_fixedpoint.h"
 #include "eo_runtime.h"
 
@@ -44,6 +46,28 @@ int32_t eo_conv_s8_row(const eo_conv_s8_params_t *p, int32_t row, eo_conv_s8_par
     slice->in_h = p->in_h - skip;
     slice->pad_h = skip - top;
     return skip * p->in_w * p->in_c;
+}
+
+/* Output row `row` of a one-image convolution whose input rows a producer layer computes a
+ * row at a time into a window of `rows` rows (patch-based execution: the producer's whole
+ * output never exists). The window holds input rows [*held, *next); this keeps those the
+ * row reads, moved to the window's start, fills slice (its input: the window), and returns
+ * one past the last input row it reads: the caller computes rows [*next, that) into the
+ * window, row i at window + (i - *held) * the row's bytes. */
+int32_t eo_conv_s8_window(const eo_conv_s8_params_t *p, int32_t row, int32_t rows, int8_t *window, int32_t *held,
+                          int32_t *next, eo_conv_s8_params_t *slice)
+{
+    const int32_t row_bytes = p->in_w * p->in_c;
+    const int32_t first = eo_conv_s8_row(p, row, slice) / row_bytes;
+    const int32_t end = first + (slice->in_h < rows ? slice->in_h : rows);
+    if (*next <= first) { /* none of the rows held is read again */
+        *next = first;
+    } else if (first > *held) {
+        memmove(window, window + (first - *held) * row_bytes, (size_t)((*next - first) * row_bytes));
+    }
+    *held = first;
+    slice->in_h = end - first;
+    return end;
 }
 
 void eo_conv2d_s8(const eo_conv_s8_params_t *p, const int8_t *x, const int8_t *w,
