@@ -70,6 +70,20 @@ def test_stride_one_depthwise_runs_over_its_input(target):
     _check(path, target)
 
 
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
+def test_widening_1x1_runs_inside_the_strided_depthwise_layer(target):
+    """The converter's first MobileNetV2 layers: the widening 1x1 layer whose output (16x12x32,
+    the largest tensor) only the strided depthwise layer reads runs inside it, computing the
+    three input rows each depthwise output row reads into a window, so that output never
+    exists; bit-exact."""
+    path = MODELS / "inverted_int8.tflite"
+    generated = compile_model(path)
+    assert generated.windowed_layers == 1
+    assert "eo_conv_s8_window(&eo_params, eo_row, 3," in "\n".join(generated.files.values())
+    assert generated.arena_bytes < 0.6 * generated.peak_bytes and generated.arena_bytes < 16 * 12 * 32
+    _check(path, target)
+
+
 def test_the_files_hold_what_the_tests_claim():
     """Guards the tests above against a converter that stops writing these patterns."""
     for model in ("cnn", "conv1d", "depthwise"):
@@ -77,6 +91,7 @@ def test_the_files_hold_what_the_tests_claim():
         assert {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"} <= set(ops), (model, ops)
     assert {"STRIDED_SLICE", "TRANSPOSE", "SPLIT"} <= set(_operators(MODELS / "slicing_int8.tflite"))
     assert {"QUANTIZE", "DEQUANTIZE"} <= set(_operators(MODELS / "cnn_int8_float_io.tflite"))
+    assert _operators(MODELS / "inverted_int8.tflite")[:3] == ["CONV_2D", "CONV_2D", "DEPTHWISE_CONV_2D"]
     quantized = _int8_weights(MODELS / "wide_dynamic.tflite")  # both convolutions' weights
     assert len(quantized) >= 2 and {"CONV_2D", "DEPTHWISE_CONV_2D"} <= set(_operators(MODELS / "wide_dynamic.tflite"))
 

@@ -10,7 +10,9 @@ full int8 with int8 input/output, and full int8 with float input/output (the con
 QUANTIZE/DEQUANTIZE); and a model that slices, transposes and splits tensors, in float32
 and int8; and a CNN whose convolutions are large enough to be quantized in dynamic-range mode
 (so the file runs TFLite's hybrid CONV_2D and DEPTHWISE_CONV_2D), dynamic-range only; and a
-MobileNet block (a depthwise layer of stride 1 between two 1x1 layers), full int8. Each
+MobileNet block (a depthwise layer of stride 1 between two 1x1 layers) and the first
+layers of a MobileNetV2 (widening 1x1 layers that one strided or 3x3 layer reads), full
+int8. Each
 model is seeded on its own; a few epochs on a seeded task make the activations realistic for
 calibration."""
 import sys
@@ -77,6 +79,21 @@ def separable():
     return keras.Model(x, keras.layers.Dense(4, name="logits")(h), name="separable")
 
 
+def inverted():
+    """The first layers of a MobileNetV2: a strided 3x3 stem, a widening 1x1 whose output only
+    a strided 3x3 depthwise layer reads, a narrowing 1x1, a widening 1x1 again that only a 3x3
+    convolution reads; the widened tensors are the largest (patch-based execution)."""
+    x = keras.Input((32, 24, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(x)
+    h = keras.layers.Conv2D(32, 1, activation="relu6")(h)
+    h = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(h)
+    h = keras.layers.Conv2D(8, 1)(h)
+    h = keras.layers.Conv2D(24, 1, activation="relu6")(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(x, keras.layers.Dense(4, name="logits")(h), name="inverted")
+
+
 def slicing():
     """Strided slices, a transpose and a split on tensors (run-time data, not shapes)."""
     x = keras.Input((6, 8), name="frames")
@@ -128,7 +145,7 @@ def hybrid_reference(data, model, rng):
 
 
 def main(names):
-    models = (mlp, cnn, conv1d, depthwise, slicing, wide, separable)
+    models = (mlp, cnn, conv1d, depthwise, slicing, wide, separable, inverted)
     for seed, build in enumerate(models):
         if names and build.__name__ not in names:
             continue
@@ -136,7 +153,7 @@ def main(names):
         rng = np.random.default_rng(seed)
         model = build()
         calibration = train(model, rng)
-        modes = {slicing: ("float32", "int8"), wide: ("dynamic",), separable: ("int8",)}.get(
+        modes = {slicing: ("float32", "int8"), wide: ("dynamic",), separable: ("int8",), inverted: ("int8",)}.get(
             build, ("float32", "dynamic", "int8", "int8_float_io"))
         for mode in modes:
             data = convert(model, calibration, mode)
