@@ -244,6 +244,12 @@ def test_stride_one_depthwise_in_place_delays_rows_by_its_top_padding(tmp_path, 
         np.testing.assert_array_equal(value, reference[name])
 
 
+def test_summary_reports_what_runs_below_the_liveness_bound(run_cli, tmp_path):
+    code, out, _ = run_cli("compile", MODELS / "person_detect.tflite", "-o", tmp_path / "out")
+    assert code == 0
+    assert "layer(s) in place, 1 run a row at a time inside the next, below the bound)" in out
+
+
 def _windowed_block(reader, kernel, stride, dilation, padding):
     """int8 3x3 "stem" (3 -> 4 channels), a widening 1x1 (4 -> 16) that only the reader reads,
     and the reader (a depthwise layer, or a convolution to 8 channels) on 13x11 pixels: the 1x1

@@ -404,6 +404,11 @@ def _pointwise(ctx):
             and (out_h, out_w) == (x[1], x[2]) and pad_h == pad_w == 0)
 
 
+def _one_int8_image(ctx):
+    dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
+    return len(ctx.shape(0)) == 4 and ctx.shape(0)[0] == 1 and dtypes == {"int8"}
+
+
 def _in_place(ctx):
     """One image's output rows over its input rows, in order where each output row ends
     before the first input byte a later row reads (a strided depthwise layer; with a delay
@@ -412,8 +417,7 @@ def _in_place(ctx):
     last input byte an earlier row reads (a 1x1 layer that widens the pixels); None where
     none holds."""
     x = ctx.shape(0)
-    dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
-    if len(x) != 4 or x[0] != 1 or dtypes != {"int8"}:
+    if not _one_int8_image(ctx):
         return None
     out_h, out_w, pad_h, _ = _conv_geometry(ctx)
     in_row, out_row = x[2] * x[3], out_w * _output_channels(ctx)
@@ -434,11 +438,6 @@ def _in_place(ctx):
     if all(r * out_row >= end(r - 1) * in_row for r in range(1, out_h)):
         return InPlace("reverse", out_row)
     return None
-
-
-def _one_int8_image(ctx):
-    dtypes = {ctx.graph.tensor(name).dtype for name in (ctx.node.inputs[0], ctx.node.outputs[0])}
-    return len(ctx.shape(0)) == 4 and ctx.shape(0)[0] == 1 and dtypes == {"int8"}
 
 
 def _row_producer(ctx):
