@@ -250,10 +250,10 @@ def test_summary_reports_what_runs_below_the_liveness_bound(run_cli, tmp_path):
     assert "layer(s) in place, 1 run a row at a time inside the next, below the bound)" in out
 
 
-def _windowed_block(reader, kernel, stride, dilation, padding):
-    """int8 3x3 "stem" (3 -> 4 channels), a widening 1x1 (4 -> 16) that only the reader reads,
-    and the reader (a depthwise layer, or a convolution to 8 channels) on 13x11 pixels: the 1x1
-    layer's output is the largest tensor."""
+def _windowed_block(reader, kernel, stride, dilation, padding, stem=True):
+    """int8 3x3 "stem" (3 -> 4 channels; or none, the model's input 4 channels), a widening
+    1x1 (4 -> 16) that only the reader reads, and the reader (a depthwise layer, or a
+    convolution to 8 channels) on 13x11 pixels: the 1x1 layer's output is the largest tensor."""
     import tflite
     from tflite_builder import Op, T, build, options
 
@@ -273,7 +273,7 @@ def _windowed_block(reader, kernel, stride, dilation, padding):
     depthwise = reader == "depthwise"
     outs = 16 if depthwise else 8
     reader_shape = (1, kernel, kernel, 16) if depthwise else (8, kernel, kernel, 16)
-    tensors = [T("x", "int8", (1, 13, 11, 3), scales=(0.05,), zero_points=(3,)),
+    tensors = [T("x", "int8", (1, 13, 11, 3 if stem else 4), scales=(0.05,), zero_points=(3,)),
                *layer("stem", (4, 3, 3, 3), 0, 0.05, 4), T("stem", "int8", (1, 13, 11, 4), scales=(0.1,), zero_points=(-5,)),
                *layer("expand", (16, 1, 1, 4), 0, 0.1, 16),
                T("wide", "int8", (1, 13, 11, 16), scales=(0.2,), zero_points=(7,)),
@@ -286,25 +286,30 @@ def _windowed_block(reader, kernel, stride, dilation, padding):
                     options("DepthwiseConv2DOptions", DepthMultiplier=1, **strided)) if depthwise else
                  Op(tflite.BuiltinOperator.CONV_2D, ["wide", "reader_w", "reader_b"], ["y"],
                     options("Conv2DOptions", **strided)))
-    ops = [Op(tflite.BuiltinOperator.CONV_2D, ["x", "stem_w", "stem_b"], ["stem"], options("Conv2DOptions", **same)),
-           Op(tflite.BuiltinOperator.CONV_2D, ["stem", "expand_w", "expand_b"], ["wide"], options("Conv2DOptions", **same)),
-           reader_op]
+    ops = [Op(tflite.BuiltinOperator.CONV_2D, ["stem" if stem else "x", "expand_w", "expand_b"], ["wide"],
+              options("Conv2DOptions", **same)), reader_op]
+    if stem:
+        ops.insert(0, Op(tflite.BuiltinOperator.CONV_2D, ["x", "stem_w", "stem_b"], ["stem"],
+                         options("Conv2DOptions", **same)))
+    else:
+        tensors = [t for t in tensors if not t.name.startswith("stem")]
     return build(tensors, ops, ["x"], ["y"])
 
 
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=needs_qemu)])
-@pytest.mark.parametrize("reader,kernel,stride,dilation,padding", [
-    ("depthwise", 3, 2, 1, 0),  # person_detect's pattern, with a top padding row (13 rows)
-    ("depthwise", 3, 2, 2, 0),  # dilated: a window of 5 rows
-    ("conv", 5, 1, 1, 0),  # stride 1, two rows of top padding
-    ("conv", 3, 2, 1, 1),  # VALID
-    ("conv", 1, 2, 1, 0),  # reads every other row: the rows between are never computed
+@pytest.mark.parametrize("reader,kernel,stride,dilation,padding,stem", [
+    ("depthwise", 3, 2, 1, 0, True),  # person_detect's pattern, with a top padding row (13 rows)
+    ("depthwise", 3, 2, 1, 0, False),  # the 1x1 layer reads the model's input
+    ("depthwise", 3, 2, 2, 0, True),  # dilated: a window of 5 rows
+    ("conv", 5, 1, 1, 0, True),  # stride 1, two rows of top padding
+    ("conv", 3, 2, 1, 1, True),  # VALID
+    ("conv", 1, 2, 1, 0, True),  # reads every other row: the rows between are never computed
 ])
-def test_patch_based_layer_runs_inside_its_reader(tmp_path, target, reader, kernel, stride, dilation, padding):
+def test_patch_based_layer_runs_inside_its_reader(tmp_path, target, reader, kernel, stride, dilation, padding, stem):
     """A widening 1x1 layer that only the next layer reads runs inside it, a window of that
     layer's input rows at a time: bit-exact, and the arena below the liveness bound."""
     path = tmp_path / "block.tflite"
-    path.write_bytes(_windowed_block(reader, kernel, stride, dilation, padding))
+    path.write_bytes(_windowed_block(reader, kernel, stride, dilation, padding, stem))
     generated = compile_model(path)
     rows = (kernel - 1) * dilation + 1
     assert generated.windowed_layers == 1 and generated.arena_bytes < generated.peak_bytes
