@@ -1,4 +1,6 @@
 """PyTorch-style exports compiled, simulated on the host and compared with onnxruntime."""
+import shutil
+
 import numpy as np
 import onnx
 import pytest
@@ -117,4 +119,37 @@ def test_gelu_and_max_match_onnxruntime(tmp_path, approximate):
     inputs = {"x": np.random.default_rng(0).uniform(-4, 4, (8, 1, 30)).astype(np.float32)}
     with HostRunner(compile_model(path)) as runner:
         outputs = runner.run(inputs)
+    np.testing.assert_allclose(outputs["y"], run_reference(path, inputs)["y"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=pytest.mark.skipif(
+    not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed"))])
+def test_elementwise_ops_run_in_place(tmp_path, target):
+    """Standalone activations and binary ops whose first input has the output's shape write
+    their output over that input when nothing reads it later: the chain needs one tensor of
+    the arena, not two."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from targets import run_on
+
+    rng = np.random.default_rng(3)
+    constants = [numpy_helper.from_array(rng.standard_normal((1, 8, 1, 1)).astype(np.float32), "scale"),
+                 numpy_helper.from_array(rng.standard_normal((8, 6, 6)).astype(np.float32), "shift")]
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"]),
+             helper.make_node("Mul", ["s", "scale"], ["m"]),  # a broadcast second input
+             helper.make_node("Sub", ["m", "shift"], ["d"]),
+             helper.make_node("Tanh", ["d"], ["t"]),
+             helper.make_node("Max", ["t", "x"], ["y"])]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 6])], constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "chain.onnx"
+    onnx.save(model, path)
+    generated = compile_model(path)
+    tensor_bytes = 8 * 6 * 6 * 4
+    assert generated.peak_bytes == 2 * tensor_bytes and generated.arena_bytes == tensor_bytes
+    assert generated.in_place_layers >= 2
+    inputs = {"x": rng.standard_normal((4, 1, 8, 6, 6)).astype(np.float32)}
+    outputs = run_on(target, path, generated, inputs)
     np.testing.assert_allclose(outputs["y"], run_reference(path, inputs)["y"], rtol=1e-5, atol=1e-6)

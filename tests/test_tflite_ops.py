@@ -776,3 +776,28 @@ def test_dynamic_range_convolutions(tmp_path, depthwise):
                                                  DepthMultiplier=2, FusedActivationFunction=1)) if depthwise else
                   ("CONV_2D", options("Conv2DOptions", Padding=0, StrideW=2, StrideH=2, FusedActivationFunction=1)))
     _run(tmp_path, tensors, [Op(getattr(OPS, kind), ["x", "w", "b"], ["y"], opts)], ["x"], ["y"])
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu-cortex-m4", marks=pytest.mark.skipif(
+    not shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed"))])
+def test_int8_elementwise_op_runs_over_its_input(tmp_path, target):
+    """ADD writes its output over its first input (LOGISTIC's, read by nothing later) while the
+    second (the convolution's) stays: two tensors of the arena instead of three; bit-exact."""
+    w, scales, axis = _weights((8, 1, 1, 4), 8)
+    tensors = [T("x", "int8", (1, 6, 6, 4), scales=(0.05,), zero_points=(3,)),
+               T("w", "int8", w.shape, w, scales=scales, zero_points=(0,) * 8, axis=axis),
+               T("b", "int32", (8,), RNG.integers(-800, 800, 8).astype(np.int32),
+                 scales=tuple(0.05 * s for s in scales), zero_points=(0,) * 8),
+               T("c", "int8", (1, 6, 6, 8), scales=(0.08,), zero_points=(-4,)),
+               T("s", "int8", (1, 6, 6, 8), scales=(1 / 256,), zero_points=(-128,)),
+               T("a", "int8", (1, 6, 6, 8), scales=(0.09,), zero_points=(2,)),
+               T("y", "int8", (1, 6, 6, 8), scales=(1 / 128,), zero_points=(0,))]
+    ops = [Op(OPS.CONV_2D, ["x", "w", "b"], ["c"], options("Conv2DOptions", Padding=0, StrideW=1, StrideH=1)),
+           Op(OPS.LOGISTIC, ["c"], ["s"]),
+           Op(OPS.ADD, ["s", "c"], ["a"], options("AddOptions", FusedActivationFunction=0)),
+           Op(OPS.TANH, ["a"], ["y"])]
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(build(tensors, ops, ["x"], ["y"]))
+    generated = compile_model(path)
+    assert generated.in_place_layers == 1 and generated.arena_bytes == 2 * 6 * 6 * 8 == generated.peak_bytes * 2 // 3
+    _run(tmp_path, tensors, ops, ["x"], ["y"], target=target)

@@ -99,7 +99,7 @@ class LoweringContext:
         """How the node writes its output over its input (plan_memory chose it), or None:
         the row order, the line buffer (int8), the bytes of a row and the rows of delay."""
         chosen = self.plan.in_place.get(id(ctx.node))
-        if chosen is None:
+        if chosen is None or chosen[0].order == "elementwise":  # its kernel runs as it is
             return None
         rule, offset = chosen
         return dict(order=rule.order, line=f"((int8_t *)(void *)(eo_arena + {offset // 4}))",

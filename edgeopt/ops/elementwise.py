@@ -3,6 +3,7 @@ import numpy as np
 
 from edgeopt.ops.registry import (
     Call, NodeUnsupported, OpDef, broadcast_shapes, broadcast_strides, check_rank, collapse_dims,
+    elementwise_in_place,
 )
 
 
@@ -184,21 +185,21 @@ def _identity_value(ctx, values):
 
 OPS = (
     OpDef("Add", _infer_broadcast, _evaluate_binary(np.add), _lower_binary("EO_BIN_ADD"),
-          fuses_activation=True, tangent=_tangent_binary),
+          fuses_activation=True, tangent=_tangent_binary, in_place=elementwise_in_place),
     OpDef("Sub", _infer_broadcast, _evaluate_binary(np.subtract), _lower_binary("EO_BIN_SUB"),
-          fuses_activation=True, tangent=_tangent_binary),
+          fuses_activation=True, tangent=_tangent_binary, in_place=elementwise_in_place),
     OpDef("Mul", _infer_broadcast, _evaluate_binary(np.multiply), _lower_binary("EO_BIN_MUL"),
-          fuses_activation=True, tangent=_tangent_binary),
+          fuses_activation=True, tangent=_tangent_binary, in_place=elementwise_in_place),
     OpDef("Div", _infer_broadcast, _evaluate_binary(_int_div), _lower_binary("EO_BIN_DIV"),
-          fuses_activation=True, tangent=_tangent_binary),
-    OpDef("PRelu", _infer_same, None, _lower_binary("EO_BIN_PRELU")),
-    OpDef("Max", _infer_two_inputs, _variadic(np.maximum), _lower_binary("EO_BIN_MAX")),
-    OpDef("Min", _infer_two_inputs, _variadic(np.minimum), _lower_binary("EO_BIN_MIN")),
+          fuses_activation=True, tangent=_tangent_binary, in_place=elementwise_in_place),
+    OpDef("PRelu", _infer_same, None, _lower_binary("EO_BIN_PRELU"), in_place=elementwise_in_place),
+    OpDef("Max", _infer_two_inputs, _variadic(np.maximum), _lower_binary("EO_BIN_MAX"), in_place=elementwise_in_place),
+    OpDef("Min", _infer_two_inputs, _variadic(np.minimum), _lower_binary("EO_BIN_MIN"), in_place=elementwise_in_place),
     OpDef("SquaredDifference", _infer_broadcast, _evaluate_binary(lambda a, b: np.square(a - b)),
-          _lower_binary("EO_BIN_SQUARED_DIFF")),
+          _lower_binary("EO_BIN_SQUARED_DIFF"), in_place=elementwise_in_place),
     OpDef("Identity", _infer_same, _identity_value, alias=True, dtypes=None),
     OpDef("Dropout", _infer_dropout, _identity_value, alias=True, dtypes=None),
 ) + tuple(
     OpDef(op_type, _infer_same, None, _lower_activation, kernel=function, activation=parameters,
-          tangent=_tangent_activation if op_type in DIFFERENTIABLE else None)
+          tangent=_tangent_activation if op_type in DIFFERENTIABLE else None, in_place=elementwise_in_place)
     for op_type, (function, parameters) in ACTIVATIONS.items())

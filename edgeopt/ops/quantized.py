@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from edgeopt.ops.registry import Call, NodeUnsupported, OpDef
+from edgeopt.ops.registry import Call, NodeUnsupported, OpDef, elementwise_in_place
 
 INT8_RANGE = (-128, 127)
 
@@ -239,9 +239,9 @@ def _lower_concat_s8(ctx, lc):
                                               y_stride=out[axis] * inner, parts=parts))
 
 
-OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("int8",))
+OPS = OPS + tuple(OpDef(op, _infer_broadcast, None, _lower_binary_s8, dtypes=("int8",), in_place=elementwise_in_place)
                   for op in ("QAdd", "QSub", "QMul", "QMaximum", "QMinimum", "QSquaredDifference")) + (
-    OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",)),
+    OpDef("QRelu", _same_shape, None, _lower_relu_s8, dtypes=("int8",), in_place=elementwise_in_place),
     OpDef("QConcat", _infer_concat, None, _lower_concat_s8, dtypes=("int8",)),
 )
 
@@ -280,7 +280,8 @@ def _lower_leaky_relu_s8(ctx, lc):
         in_offset=-x_q.zero_points[0], identity=identity, alpha=alpha, out_offset=y_q.zero_points[0]))
 
 
-OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes=("int8",)),)
+OPS = OPS + (OpDef("QLeakyRelu", _same_shape, None, _lower_leaky_relu_s8, dtypes=("int8",),
+                   in_place=elementwise_in_place),)
 
 
 def _lower_rsqrt_s8(ctx, lc):
@@ -374,8 +375,8 @@ def _lower_gelu_s8(ctx, lc):
         y=lc.buffer(ctx.node.outputs[0]), size=lc.size(ctx.node.outputs[0])))
 
 
-OPS = OPS + (OpDef("QGelu", _same_shape, None, _lower_gelu_s8, dtypes=("int8",)),
-             OpDef("QRsqrt", _same_shape, None, _lower_rsqrt_s8, dtypes=("int8",)),
+OPS = OPS + (OpDef("QGelu", _same_shape, None, _lower_gelu_s8, dtypes=("int8",), in_place=elementwise_in_place),
+             OpDef("QRsqrt", _same_shape, None, _lower_rsqrt_s8, dtypes=("int8",), in_place=elementwise_in_place),
              OpDef("QL2Normalization", _same_shape, None, _lower_l2_normalization_s8, dtypes=("int8",)))
 
 
@@ -394,8 +395,8 @@ def _lower_logistic_s8(ctx, lc):
         zero_point=x_q.zero_points[0], radius=radius, multiplier=multiplier, shift=left_shift))
 
 
-OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)),
-             OpDef("QTanh", _same_shape, None, _lower_logistic_s8, dtypes=("int8",)))
+OPS = OPS + (OpDef("QLogistic", _same_shape, None, _lower_logistic_s8, dtypes=("int8",), in_place=elementwise_in_place),
+             OpDef("QTanh", _same_shape, None, _lower_logistic_s8, dtypes=("int8",), in_place=elementwise_in_place))
 
 
 def _lower_requantize_s8(ctx, lc):
@@ -407,7 +408,8 @@ def _lower_requantize_s8(ctx, lc):
         act_min=INT8_RANGE[0], act_max=INT8_RANGE[1]))
 
 
-OPS = OPS + (OpDef("QRequantize", _same_shape, None, _lower_requantize_s8, dtypes=("int8",)),)
+OPS = OPS + (OpDef("QRequantize", _same_shape, None, _lower_requantize_s8, dtypes=("int8",),
+                   in_place=elementwise_in_place),)
 
 
 def _mean_axes(ctx):
@@ -470,4 +472,5 @@ def _lower_hard_swish_s8(ctx, lc):
 
 
 OPS = OPS + (OpDef("QMean", _infer_mean, None, _lower_mean_s8, dtypes=("int8",), scratch=_mean_scratch),
-             OpDef("QHardSwish", _same_shape, None, _lower_hard_swish_s8, dtypes=("int8",)))
+             OpDef("QHardSwish", _same_shape, None, _lower_hard_swish_s8, dtypes=("int8",),
+                   in_place=elementwise_in_place))

@@ -83,18 +83,29 @@ class OpDef:
 class InPlace:
     """How an op runs over its input (output and input start at the same arena offset):
     rows in order ("forward": each output row ends before any input a later row reads) or
-    from the last ("reverse": each starts after all input an earlier row reads). With a
+    from the last ("reverse": each starts after all input an earlier row reads), or element
+    by element ("elementwise", elementwise_in_place). With a
     delay d (forward only), output row r goes into place once row r + d is computed: rows
     r + d + 1 on read no input under it (a depthwise layer of stride 1 reads the rows around
     its own), so the line buffer holds d + 1 rows."""
 
-    order: str
+    order: str  # "forward", "reverse", or "elementwise": no rows, no line buffer
     row_bytes: int  # one output row
     delay: int = 0
 
     @property
     def line_bytes(self) -> int:
         return (self.delay + 1) * self.row_bytes
+
+
+def elementwise_in_place(ctx):
+    """Elementwise kernels read each input element before they write the output element
+    over it and never read it again, so their output may start where input 0 does when
+    both have one shape and type (for binary ops input 0 then takes no broadcast)."""
+    x, y = ctx.graph.tensor(ctx.node.inputs[0]), ctx.graph.tensor(ctx.node.outputs[0])
+    if tuple(x.shape) != tuple(y.shape) or x.dtype != y.dtype:
+        return None
+    return InPlace("elementwise", 0)
 
 
 @dataclass

@@ -30,7 +30,7 @@ class MemoryPlan:
     copies: set = field(default_factory=set)  # ids of alias nodes that must copy instead
     scratch: dict = field(default_factory=dict)  # node id -> arena byte offset of its scratch
     scratch_bytes: int = 0  # the largest scratch any kernel asks for
-    in_place: dict = field(default_factory=dict)  # node id -> (InPlace, arena offset of its line buffer)
+    in_place: dict = field(default_factory=dict)  # node id -> (InPlace, arena offset of its line buffer or None)
     windows: dict = field(default_factory=dict)  # reader node id -> Window (its producer runs inside it)
     windowed: set = field(default_factory=set)  # ids of the producers that run inside their reader
 
@@ -142,8 +142,9 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
         for root in all_sizes:
             tied.setdefault(top(root), []).append(root)
         for step, _, rule, _, _ in chosen:
-            all_sizes[f"\0line{step}"] = _aligned(rule.line_bytes, alignment)
-            all_intervals[f"\0line{step}"] = (step, step)
+            if rule.line_bytes:
+                all_sizes[f"\0line{step}"] = _aligned(rule.line_bytes, alignment)
+                all_intervals[f"\0line{step}"] = (step, step)
         return assign_offsets(all_intervals, all_sizes, [g for g in tied.values() if len(g) > 1])
 
     def search(strict, windows):
@@ -181,7 +182,7 @@ def plan_memory(graph, registry, alignment: int = 4) -> MemoryPlan:
             storage[name] = ("arena", offsets[windowed[root].key if root in windowed else root])
     scratch_offsets = {node_id: offsets[key] for node_id, key in scratch_keys.items()}
     largest_scratch = max((sizes[key] for key in scratch_keys.values()), default=0)
-    in_place = {id(node): (rule, offsets[f"\0line{step}"]) for step, node, rule, _, _ in chosen}
+    in_place = {id(node): (rule, offsets.get(f"\0line{step}")) for step, node, rule, _, _ in chosen}
     return MemoryPlan(storage, arena, peak, copies, scratch_offsets, largest_scratch, in_place,
                       {id(window.reader): window for window in chosen_windows},
                       {id(window.producer) for window in chosen_windows})
