@@ -4,8 +4,8 @@ Tensors that are zero-copy views of each other (Reshape-like ops) share one stor
 class. Classes holding a graph input or output live in the caller's buffers; the rest
 get offsets in one arena. Two classes may overlap in the arena only if their lifetimes
 (first write .. last read, in execution order) are disjoint, or if a layer that can run in
-place (OpDef.in_place: row by row through a line buffer) writes one over the other: then
-both start at one offset. Layers run in place only where that makes the arena smaller,
+place (OpDef.in_place: row by row through a line buffer, or element by element) writes one
+over the other: then both start at one offset. Layers run in place only where that makes the arena smaller,
 which takes it below the liveness bound (the largest total of tensors live at one step).
 So does patch-based execution (MCUNetV2), where a layer that computes its output a row at
 a time (OpDef.row_producer: a 1x1 convolution) runs inside the next layer, which alone reads
